@@ -1,0 +1,19 @@
+"""`baygate obd`: talk to an OBD2 dongle: discover, read, watch"""
+
+from __future__ import annotations
+
+import argparse
+
+from agent.cli._notlanded import not_landed
+from agent.config import Config
+
+HELP = "talk to an OBD2 dongle: discover, read, watch"
+NEEDS_CONFIG = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace, config: Config | None) -> int:
+    raise not_landed("the OBD2 driver", 4)

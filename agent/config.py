@@ -1,0 +1,290 @@
+"""Agent configuration: TOML file + `BAYGATE__SECTION__KEY` environment overrides.
+
+Loaded from `--config PATH`, else `/etc/baygate/agent.toml`. Unknown keys are errors,
+and every error names the dotted key path and what was expected, so `load_config`
+raises `ConfigError` and the CLI exits 2 with one line, never a traceback.
+Secrets are `Secret` values: given inline or as `file:/path` / `env:NAME` references,
+resolved at use, and never printed (`repr` hides them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+)
+
+from agent.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "ENV_PREFIX",
+    "AgentConfig",
+    "AgentSection",
+    "ApiSection",
+    "CameraConfig",
+    "Config",
+    "DongleConfig",
+    "EnrichSection",
+    "MqttSection",
+    "NhtsaSection",
+    "ObdSection",
+    "Secret",
+    "load_config",
+]
+
+DEFAULT_CONFIG_PATH = Path("/etc/baygate/agent.toml")
+ENV_PREFIX = "BAYGATE__"
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # safe as one MQTT topic level
+
+
+class Secret:
+    """A secret given inline, as `file:/path` or as `env:NAME`. Never shown in logs."""
+
+    __slots__ = ("_ref",)
+
+    def __init__(self, ref: str) -> None:
+        self._ref = ref
+
+    def reveal(self) -> str:
+        """The secret's value, read now (files are re-read so rotation works)."""
+        if self._ref.startswith("file:"):
+            path = Path(self._ref[5:])
+            creds = os.environ.get("CREDENTIALS_DIRECTORY")
+            if not path.is_absolute() and creds:
+                path = Path(creds) / path  # systemd LoadCredential=
+            try:
+                return path.read_text().strip()
+            except OSError as exc:
+                raise ConfigError("", f"secret file {path} cannot be read: {exc.strerror}") from None
+        if self._ref.startswith("env:"):
+            name = self._ref[4:]
+            if name not in os.environ:
+                raise ConfigError("", f"secret environment variable {name} is not set")
+            return os.environ[name]
+        return self._ref
+
+    @property
+    def reference(self) -> str:
+        """Where the secret comes from, safe to show (`file:...`, `env:...` or `inline`)."""
+        return self._ref if self._ref.startswith(("file:", "env:")) else "inline"
+
+    def __repr__(self) -> str:
+        return f"Secret({self.reference!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._ref == self._ref
+
+    def __hash__(self) -> int:
+        return hash(self._ref)
+
+
+def _to_secret(v: Any) -> Secret:
+    if isinstance(v, Secret):
+        return v
+    if not isinstance(v, str) or not v:
+        raise ValueError("expected a non-empty string (inline, 'file:/path' or 'env:NAME')")
+    return Secret(v)
+
+
+SecretStr = Annotated[
+    Secret,
+    Field(json_schema_extra={"type": "string"}),
+    PlainSerializer(lambda s: s.reference, return_type=str),
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class AgentSection(_Section):
+    shop_id: str = Field(pattern=_ID)
+    agent_id: str = Field(pattern=_ID)
+    state_dir: Path = Path("/var/lib/baygate")
+
+
+class DongleConfig(_Section):
+    name: str = Field(pattern=_ID)
+    url: str = Field(
+        description="tcp://host:port, serial:///dev/ttyUSB0[?baud=N], ble://ADDR or ble://name=NAME"
+    )
+    profile: str | None = None
+    bay: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not re.match(r"^(tcp|serial|ble)://.+", v):
+            raise ValueError("expected tcp://host:port, serial:///dev/ttyX or ble://ADDRESS")
+        return v
+
+
+class ObdSection(_Section):
+    dongles: list[DongleConfig] = []
+    command_timeout_s: float = Field(2.0, gt=0, le=60)
+    telemetry_pids: list[str] = ["RPM", "SPEED", "COOLANT_TEMP", "ENGINE_LOAD", "THROTTLE_POS"]
+    telemetry_hz: float = Field(1.0, gt=0, le=10)
+
+
+class CameraConfig(_Section):
+    name: str = Field(pattern=_ID)
+    source: str = Field(
+        description="V4L2 index or /dev/videoN, file path, rtsp:// or http:// URL, dir:PATH or sim:"
+    )
+    width: int = Field(1280, gt=0)
+    height: int = Field(720, gt=0)
+    fps: float = Field(15.0, gt=0, le=120)
+    formats: list[str] = ["QRCode", "DataMatrix", "Code128", "Code39", "EAN13", "UPCA"]
+    dedupe_window_s: float = Field(10.0, ge=0)
+
+
+class NhtsaSection(_Section):
+    vpic_url: str = "https://vpic.nhtsa.dot.gov/api/vehicles/"
+    recalls_url: str = "https://api.nhtsa.gov/"
+    rate_per_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class EnrichSection(_Section):
+    enabled: bool = True
+    nhtsa: NhtsaSection = NhtsaSection()
+    manufacturers_dir: Path = Path("/etc/baygate/manufacturers")
+    manufacturer_base_url: str | None = Field(
+        None, description="override every connector's base URL (used by the demo's fake server)"
+    )
+    cache_max_entries: int = Field(100_000, gt=0)
+
+
+class MqttSection(_Section):
+    url: str = "mqtt://127.0.0.1:1883"
+    client_id: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: SecretStr | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    inflight: int = Field(100, ge=1, le=65535)
+    ack_retention_s: float | None = Field(
+        None, ge=0, description="delete broker-acked rows after this long when the backend does not ack"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not re.match(r"^mqtts?://[^/:]+(:\d+)?/?$", v):
+            raise ValueError("expected mqtt://host[:port] or mqtts://host[:port]")
+        return v
+
+    _secret_password = field_validator("password", "key_file", mode="before")(
+        classmethod(lambda cls, v: None if v is None else _to_secret(v))
+    )
+
+
+class ApiSection(_Section):
+    bind: str = "127.0.0.1"
+    port: int = Field(9310, ge=0, le=65535)
+
+
+class Config(_Section):
+    """The whole agent configuration. See config/agent.example.toml."""
+
+    agent: AgentSection
+    obd: ObdSection = ObdSection()
+    cameras: list[CameraConfig] = []
+    enrich: EnrichSection = EnrichSection()
+    mqtt: MqttSection = MqttSection()
+    api: ApiSection = ApiSection()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+AgentConfig = Config  # the name other modules read best with
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`BAYGATE__MQTT__URL=...` -> {"mqtt": {"url": "..."}}. Values are parsed as TOML
+    scalars when they parse (numbers, booleans, arrays), else taken as strings."""
+    out: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in key[len(ENV_PREFIX) :].split("__") if p]
+        if not parts:
+            continue
+        try:
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(key, "conflicts with another BAYGATE__ variable")
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def _describe(err: Mapping[str, Any]) -> tuple[str, str]:
+    path = ".".join(str(p) for p in err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return path, "unknown key (check the spelling against config/agent.example.toml)"
+    if kind == "missing":
+        return path, "required key is missing"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    got = err.get("input")
+    if got is not None and not isinstance(got, dict | list):
+        msg = f"{msg} (got {got!r})"
+    return path, msg
+
+
+def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
+    """Validate a config mapping (+ env overrides). Raises ConfigError naming the key."""
+    merged = _merge(dict(data), _env_overrides(os.environ if environ is None else environ))
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        errors = exc.errors()
+        path, msg = _describe(errors[0])
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(path, msg + more) from None
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the TOML file at `path` (default /etc/baygate/agent.toml)."""
+    path = path or DEFAULT_CONFIG_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("", f"config file {path} not found (pass --config PATH)") from None
+    except OSError as exc:
+        raise ConfigError("", f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path} is not valid TOML: {exc}") from None
+    return parse_config(data, environ)

@@ -1,0 +1,89 @@
+"""The demo: the agent on simulators, end to end, narrating each step.
+
+Each capability adds a step here as it lands; every step prints what it did and the
+demo exits non-zero if any step fails, so `make demo` doubles as a smoke test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.cli.schema import render_schemas
+from agent.config import Config, parse_config
+from agent.doctor import run_checks
+from agent.records import KINDS
+
+__all__ = ["DemoContext", "run_demo"]
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "agent.example.toml"
+
+
+@dataclass
+class DemoContext:
+    workdir: Path
+    config: Config
+    notes: list[str] = field(default_factory=list)
+
+    def say(self, line: str) -> None:
+        print(f"  {line}", flush=True)
+
+
+def _step_config(ctx: DemoContext) -> None:
+    a = ctx.config.agent
+    ctx.say(f"config: {EXAMPLE.name} validated (shop={a.shop_id}, agent={a.agent_id})")
+    ctx.say(f"state dir: {ctx.config.agent.state_dir}")
+
+
+def _step_doctor(ctx: DemoContext) -> None:
+    for c in run_checks(ctx.config):
+        ctx.say(f"doctor {c.status:4} {c.name}: {c.detail}")
+
+
+def _step_schemas(ctx: DemoContext) -> None:
+    out = ctx.workdir / "schema"
+    out.mkdir()
+    for kind, text in render_schemas().items():
+        (out / f"{kind}.schema.json").write_text(text)
+    ctx.say(f"records: {len(KINDS)} kinds ({', '.join(KINDS)}), JSON Schemas in {out}")
+
+
+STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
+    ("configuration", _step_config),
+    ("doctor", _step_doctor),
+    ("record schemas", _step_schemas),
+]
+
+
+def demo_config(workdir: Path) -> Config:
+    data = tomllib.loads(EXAMPLE.read_text())
+    data["agent"]["state_dir"] = str(workdir / "state")
+    data["obd"]["dongles"] = []
+    data["cameras"] = []
+    return parse_config(data, environ={})
+
+
+def run_demo(keep: bool = False) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="baygate-demo-"))
+    ctx = DemoContext(workdir=workdir, config=demo_config(workdir))
+    failed = 0
+    try:
+        for title, step in STEPS:
+            print(f"== {title}", flush=True)
+            try:
+                step(ctx)
+            except Exception as exc:
+                failed += 1
+                print(f"  FAILED: {exc!r}", file=sys.stderr, flush=True)
+        print(f"== demo finished: {len(STEPS) - failed}/{len(STEPS)} steps ok")
+    finally:
+        if keep:
+            print(f"demo files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0

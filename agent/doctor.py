@@ -1,0 +1,167 @@
+"""Pre-flight checks for a Pi in a bay: config, broker, system libraries, devices, state dir.
+
+Each check returns pass / warn / fail and, when not passing, the fix. An optional
+device that is absent is "warn" (FACTS.md health conventions).
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import socket
+import ssl
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from agent.config import Config
+
+__all__ = ["Check", "mqtt_connack", "run_checks"]
+
+Status = Literal["pass", "warn", "fail"]
+TESSDATA_DIRS = [Path("/usr/share/tesseract-ocr/5/tessdata"), Path("/usr/share/tesseract-ocr/4.00/tessdata")]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+def mqtt_connack(url: str, timeout: float = 3.0, tls_ca: Path | None = None) -> int:
+    """Send a bare MQTT 3.1.1 CONNECT and return the CONNACK return code (0 = accepted).
+
+    A raw packet, not paho: doctor must tell "port closed" from "not a broker" from
+    "broker refused" in 3 s without starting a network thread.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    client_id = b"baygate-doctor"
+    var = b"\x00\x04MQTT\x04\x02\x00\x0a"  # level 4, clean session, keepalive 10 s
+    payload = struct.pack("!H", len(client_id)) + client_id
+    body = var + payload
+    packet = b"\x10" + bytes([len(body)]) + body
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        sock: socket.socket = raw
+        if parts.scheme == "mqtts":
+            ctx = ssl.create_default_context(cafile=str(tls_ca) if tls_ca else None)
+            sock = ctx.wrap_socket(raw, server_hostname=host)
+        sock.sendall(packet)
+        reply = sock.recv(4)
+    if len(reply) < 4 or reply[0] != 0x20:
+        raise ConnectionError(f"{host}:{port} answered, but not as an MQTT broker")
+    return reply[3]
+
+
+def _check_broker(cfg: Config) -> Check:
+    url = cfg.mqtt.url
+    try:
+        code = mqtt_connack(url, tls_ca=cfg.mqtt.ca_file)
+    except (OSError, ConnectionError) as exc:
+        return Check(
+            "broker", "fail", f"{url}: {exc}", "check mqtt.url, the network and that the broker runs"
+        )
+    if code == 0:
+        return Check("broker", "pass", f"{url} accepted a connection")
+    if code in (4, 5):
+        # Anonymous probe refused: the broker is there and wants credentials.
+        return Check(
+            "broker",
+            "warn",
+            f"{url} is up and requires authentication (code {code})",
+            "make sure mqtt.username / mqtt.password are set",
+        )
+    return Check("broker", "fail", f"{url} refused the connection (code {code})", "see the broker's log")
+
+
+def _check_state_dir(cfg: Config) -> Check:
+    d = cfg.agent.state_dir
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / ".doctor-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        return Check("state_dir", "fail", f"{d}: {exc.strerror}", f"create {d} writable by the baygate user")
+    return Check("state_dir", "pass", f"{d} is writable")
+
+
+def _check_tesseract(cfg: Config) -> Check:
+    if any((p / "eng.traineddata").exists() for p in TESSDATA_DIRS):
+        return Check("tesseract", "pass", "English traineddata present")
+    status: Status = "fail" if cfg.cameras else "warn"
+    return Check(
+        "tesseract",
+        status,
+        "no tesseract English data",
+        "apt-get install --no-install-recommends tesseract-ocr tesseract-ocr-eng",
+    )
+
+
+def _check_zbar(cfg: Config) -> Check:
+    if ctypes.util.find_library("zbar"):
+        return Check("zbar", "pass", "libzbar found")
+    status: Status = "fail" if cfg.cameras else "warn"
+    return Check("zbar", status, "libzbar not found", "apt-get install --no-install-recommends libzbar0")
+
+
+def _check_dbus(cfg: Config) -> Check:
+    ble = [d.name for d in cfg.obd.dongles if d.url.startswith("ble://")]
+    if not ble:
+        return Check("bluetooth", "pass", "no BLE dongles configured")
+    if Path("/run/dbus/system_bus_socket").exists():
+        return Check("bluetooth", "pass", "D-Bus system bus present (BlueZ reachable)")
+    return Check(
+        "bluetooth",
+        "fail",
+        f"BLE dongles {ble} need BlueZ over D-Bus",
+        "apt-get install bluez and enable bluetooth.service",
+    )
+
+
+def _check_devices(cfg: Config) -> Check:
+    missing = [
+        d.url
+        for d in cfg.obd.dongles
+        if d.url.startswith("serial://") and not Path(d.url.removeprefix("serial://").split("?")[0]).exists()
+    ]
+    missing += [c.source for c in cfg.cameras if c.source.startswith("/dev/") and not Path(c.source).exists()]
+    if missing:
+        return Check(
+            "devices",
+            "warn",
+            f"not present now: {', '.join(missing)}",
+            "plug the device in; the agent reopens it when it appears",
+        )
+    return Check("devices", "pass", "configured local devices are present")
+
+
+CHECKS: list[Callable[[Config], Check]] = [
+    _check_state_dir,
+    _check_broker,
+    _check_tesseract,
+    _check_zbar,
+    _check_dbus,
+    _check_devices,
+]
+
+
+def run_checks(cfg: Config) -> list[Check]:
+    """Run every check; one that raises becomes a failing check, not a crash."""
+    results = [Check("config", "pass", "valid")]
+    for check in CHECKS:
+        try:
+            results.append(check(cfg))
+        except Exception as exc:  # a doctor must report, not crash
+            results.append(Check(check.__name__.removeprefix("_check_"), "fail", f"check crashed: {exc!r}"))
+    if os.geteuid() == 0:
+        results.append(
+            Check("user", "warn", "running as root", "run as the baygate system user (systemd unit)")
+        )
+    return results

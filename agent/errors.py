@@ -1,0 +1,20 @@
+"""Errors raised by the agent application layer."""
+
+__all__ = ["AgentError", "ConfigError", "NotLandedError"]
+
+
+class AgentError(Exception):
+    """Root of every error the agent raises."""
+
+
+class ConfigError(AgentError):
+    """The configuration is invalid. `path` names the offending key (dotted)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+class NotLandedError(AgentError):
+    """A subcommand whose capability has not been built yet."""

@@ -1,0 +1,227 @@
+"""Records the agent publishes: one pydantic model per kind under a common envelope.
+
+The wire contract (topics, ids, ordering, idempotency) is in docs/records.md and the
+JSON Schemas in docs/schema/ are generated from these models (`baygate schema`).
+Bump `v` on any change a v1 consumer could not read; adding an optional field is not one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "KINDS",
+    "AlertRecord",
+    "DTCEntry",
+    "DTCSet",
+    "EnrichmentRecord",
+    "FreezeFrame",
+    "PidValue",
+    "Readiness",
+    "Record",
+    "RegistrationRecord",
+    "ScanRecord",
+    "StatusRecord",
+    "TelemetryRecord",
+    "VehicleReportRecord",
+    "VinRead",
+    "parse_record",
+    "record_id",
+    "utcnow",
+]
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def record_id(agent: str, epoch: str, seq: int) -> str:
+    """The stable record id: agent, outbox epoch (a UUID made with the DB) and seq."""
+    return f"{agent}:{epoch}:{seq}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Envelope(_Model):
+    """Fields every record carries. `id` is unique forever; (agent, epoch, seq) orders."""
+
+    v: Literal[1] = 1
+    id: str = Field(description="'{agent}:{epoch}:{seq}', stable across resends")
+    shop: str = Field(pattern=_ID)
+    agent: str = Field(pattern=_ID)
+    epoch: str = Field(description="UUID of the agent's outbox database; changes only if it is wiped")
+    seq: int = Field(ge=1, description="per-agent, per-epoch sequence, strictly increasing, never reused")
+    ts: datetime = Field(description="when the reading was taken (UTC)")
+
+
+# --- scans (camera) -------------------------------------------------------------------
+
+
+class VinRead(_Model):
+    value: str = Field(pattern=r"^[A-HJ-NPR-Z0-9]{17}$")
+    source: Literal["barcode", "ocr", "obd", "manual"]
+    verified: bool = Field(description="check digit (or two agreeing reads where none applies) confirmed")
+
+
+class ScanRecord(Envelope):
+    kind: Literal["scan"] = "scan"
+    camera: str
+    symbology: str = Field(description="QRCODE, DATAMATRIX, CODE128, CODE39, EAN13, ... or TEXT for OCR")
+    payload: str = Field(
+        max_length=4096, description="decoded text; binary payloads are base64 with payload_encoding"
+    )
+    payload_encoding: Literal["utf-8", "base64"] = "utf-8"
+    classification: Literal["vin", "serial", "dongle_pairing", "job_ticket", "url", "gs1", "raw"]
+    vin: VinRead | None = None
+    serial: dict[str, str] | None = Field(
+        None, description="{manufacturer, serial} when a serial rule matched"
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="parsed payload (GS1 AIs, ticket fields)"
+    )
+    confidence: float = Field(ge=0, le=1)
+
+
+# --- vehicles (OBD2) ------------------------------------------------------------------
+
+
+class DTCEntry(_Model):
+    code: str = Field(pattern=r"^[PCBU][0-3][0-9A-F]{3}$")
+    description: str | None = None
+    ecu: str | None = Field(None, description="responding ECU header, e.g. 7E8")
+
+
+class DTCSet(_Model):
+    stored: list[DTCEntry] = []
+    pending: list[DTCEntry] = []
+    permanent: list[DTCEntry] = []
+
+
+class Readiness(_Model):
+    mil: bool
+    dtc_count: int = Field(ge=0)
+    ignition: Literal["spark", "compression"] | None = None
+    monitors: dict[str, dict[str, bool]] = Field(
+        default_factory=dict, description="monitor name -> {supported, complete}"
+    )
+
+
+class PidValue(_Model):
+    pid: str = Field(description="name, e.g. RPM")
+    value: float | int | str | bool | None
+    unit: str | None = None
+    ts: datetime | None = None
+
+
+class FreezeFrame(_Model):
+    frame: int = 0
+    dtc: str | None = None
+    values: list[PidValue] = []
+
+
+class VehicleReportRecord(Envelope):
+    kind: Literal["vehicle_report"] = "vehicle_report"
+    dongle: str
+    vin: str | None = None
+    vin_valid: bool = False
+    protocol: str | None = None
+    ecus: list[str] = []
+    dtcs: DTCSet = DTCSet()
+    readiness: Readiness | None = None
+    freeze_frame: FreezeFrame | None = None
+    calibration_ids: list[str] = []
+    errors: list[str] = Field(default_factory=list, description="what could not be read, and why")
+
+
+class TelemetryRecord(Envelope):
+    kind: Literal["telemetry"] = "telemetry"
+    dongle: str
+    vin: str | None = None
+    samples: list[PidValue] = Field(max_length=10_000)
+    sampled_down: bool = Field(False, description="true when the outbox was under pressure")
+
+
+# --- enrichment and registration -------------------------------------------------------
+
+
+class EnrichmentRecord(Envelope):
+    kind: Literal["enrichment"] = "enrichment"
+    subject: str = Field(description="id of the record this enriches (a scan or vehicle_report)")
+    source: str = Field(description="offline, nhtsa.vpic, nhtsa.recalls, manufacturer.<name>")
+    status: Literal["ok", "stale", "partial", "error"]
+    data: dict[str, Any] = {}
+    error: str | None = None
+    fetched_at: datetime | None = None
+
+
+class RegistrationRecord(Envelope):
+    kind: Literal["registration"] = "registration"
+    registration: str = Field(description="registration id, stable across status changes")
+    subject: str | None = Field(None, description="id of the scan that started it")
+    manufacturer: str
+    serial: str
+    status: Literal[
+        "PENDING", "PROCESSING", "SUCCESS", "PARTIAL_SUCCESS", "MANUAL_REQUIRED", "FAILED", "USER_COMPLETED"
+    ]
+    method: Literal["api", "form", "manual"] | None = None
+    priority: Literal["high", "normal", "low"] = "normal"
+    attempts: int = Field(0, ge=0)
+    manual: dict[str, Any] | None = Field(None, description="{url, steps} when MANUAL_REQUIRED")
+    error: str | None = None
+
+
+# --- agent -----------------------------------------------------------------------------
+
+
+class StatusRecord(Envelope):
+    kind: Literal["status"] = "status"
+    state: Literal["online", "offline"]
+    version: str
+    session: int = Field(ge=0, description="connection counter: pairs a birth with its Last Will")
+    outbox_depth: int = Field(0, ge=0)
+    oldest_pending_s: float | None = None
+    checks: dict[str, str] = Field(default_factory=dict, description="health check -> pass|warn|fail")
+
+
+class AlertRecord(Envelope):
+    kind: Literal["alert"] = "alert"
+    severity: Literal["info", "warning", "critical"]
+    code: str = Field(description="stable machine code, e.g. disk_full, breaker_open")
+    message: str
+
+
+Record = Annotated[
+    ScanRecord
+    | VehicleReportRecord
+    | TelemetryRecord
+    | EnrichmentRecord
+    | RegistrationRecord
+    | StatusRecord
+    | AlertRecord,
+    Field(discriminator="kind"),
+]
+
+KINDS: dict[str, type[Envelope]] = {
+    "scan": ScanRecord,
+    "vehicle_report": VehicleReportRecord,
+    "telemetry": TelemetryRecord,
+    "enrichment": EnrichmentRecord,
+    "registration": RegistrationRecord,
+    "status": StatusRecord,
+    "alert": AlertRecord,
+}
+
+_ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)
+
+
+def parse_record(data: bytes | str) -> Envelope:
+    """Validate a JSON record of any kind (raises pydantic.ValidationError)."""
+    rec: Envelope = _ADAPTER.validate_json(data)
+    return rec

@@ -1,0 +1,1 @@
+"""Hardware drivers. Each subpackage imports nothing of ours but itself."""

@@ -1,0 +1,1 @@
+"""Cameras: frame sources, barcode/QR decoding, VIN and serial OCR, frame quality."""

@@ -1,0 +1,1 @@
+"""OBD2 over ELM327 adapters: sans-IO protocol, decoding, transports (ble, serial, tcp)."""

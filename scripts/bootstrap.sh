@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Idempotent set-up for `make demo` / `make test` on Debian 12 / 64-bit Raspberry Pi OS.
+#   scripts/bootstrap.sh runtime   system packages the agent needs + .venv from locks/runtime.txt
+#   scripts/bootstrap.sh dev       the same plus test tools (PostgreSQL) + .venv from locks/dev.txt
+# Fast when already done: it checks before it installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-dev}
+
+# Debian package -> a file that proves it is installed.
+declare -A probe=(
+  [mosquitto]=/usr/sbin/mosquitto
+  [tesseract-ocr]=/usr/bin/tesseract
+  [tesseract-ocr-eng]=/usr/share/tesseract-ocr/5/tessdata/eng.traineddata
+  [libzbar0]=/usr/lib/$(uname -m)-linux-gnu/libzbar.so.0
+)
+if [ "$mode" = dev ]; then
+  probe[postgresql]=/usr/lib/postgresql
+fi
+missing=()
+for pkg in "${!probe[@]}"; do
+  [ -e "${probe[$pkg]}" ] || missing+=("$pkg")
+done
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then missing+=(python3-venv); fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "bootstrap: installing system packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $cmd >/dev/null
+  else
+    echo "bootstrap: missing system packages: ${missing[*]}" >&2
+    echo "bootstrap: run: sudo $cmd" >&2
+    exit 1
+  fi
+fi
+
+lock=locks/$mode.txt
+stamp=.venv/.baygate-$mode.stamp
+want=$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+echo "bootstrap: creating .venv from $lock"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r "$lock" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+# The project itself, editable, without touching the locked set.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+rm -f .venv/.baygate-*.stamp
+echo "$want" > "$stamp"

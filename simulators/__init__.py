@@ -1,0 +1,1 @@
+"""Stand-ins for hardware and remote services. Independent peers: they import nothing of ours."""

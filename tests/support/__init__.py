@@ -1,0 +1,1 @@
+"""Test-side helpers shared by every test package (real processes, free ports)."""

@@ -1,0 +1,110 @@
+"""A real Mosquitto broker for tests, on a free loopback port, that a test can kill -9.
+
+Persistence is on with a writable directory: mosquitto silently fails to persist
+when `persistence_location` is not writable, so the directory is ours.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Broker", "free_port"]
+
+
+def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_listening(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"mosquitto did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+@dataclass
+class Broker:
+    """One mosquitto process. `kill()` is kill -9; `start()` restarts on the same port."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    persistence: bool = True
+    extra_conf: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _write_conf(self) -> Path:
+        data = self.workdir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {data}/",
+            # Save on every change so a kill -9 loses only what the broker never wrote.
+            "autosave_interval 1",
+            "autosave_on_changes true",
+            "max_queued_messages 0",
+            "max_inflight_messages 0",
+            f"log_dest file {self.workdir / 'mosquitto.log'}",
+            "log_type error",
+            "log_type warning",
+            self.extra_conf,
+        ]
+        conf.write_text("\n".join(lines) + "\n")
+        return conf
+
+    def start(self, timeout: float = 10.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        conf = self._write_conf()
+        self.proc = subprocess.Popen(
+            [exe, "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait_listening(self.port, timeout)
+
+    def kill(self) -> None:
+        """kill -9: no goodbye to clients, no final save."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None

@@ -1,0 +1,98 @@
+"""The layering rule of DESIGN.md, enforced by reading every module's imports.
+
+drivers/* import nothing of ours but their own package (and obd2/camera not each
+other); sync imports nothing of ours; simulators import nothing of ours; only agent
+wires them together.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OURS = ("agent", "drivers", "sync", "simulators", "tests", "bench")
+
+
+def allowed_prefixes(module_path: Path, root: Path) -> tuple[str, ...] | None:
+    """Which of our packages a module may import; None = unrestricted (agent)."""
+    parts = module_path.relative_to(root).parts
+    top = parts[0]
+    if top == "drivers":
+        return (f"drivers.{parts[1]}",) if len(parts) > 2 else ("drivers",)
+    if top == "sync":
+        return ("sync",)
+    if top == "simulators":
+        return ("simulators",)
+    return None
+
+
+def imported_modules(source: str, module: str) -> list[tuple[int, str]]:
+    """(line, absolute module name) for every import, resolving relative ones."""
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")[: -node.level]
+                name = ".".join([*base, node.module] if node.module else base)
+            else:
+                name = node.module or ""
+            out.append((node.lineno, name))
+    return out
+
+
+def violations(path: Path, root: Path = ROOT) -> list[str]:
+    allowed = allowed_prefixes(path, root)
+    if allowed is None:
+        return []
+    rel = path.relative_to(root)
+    module = ".".join(rel.with_suffix("").parts)
+    if rel.name == "__init__.py":
+        module = ".".join(rel.parent.parts) + ".__init__"
+    bad = []
+    for line, name in imported_modules(path.read_text(), module):
+        top = name.split(".")[0]
+        if top not in OURS:
+            continue
+        if not any(name == a or name.startswith(a + ".") for a in allowed):
+            bad.append(f"{rel}:{line} imports {name}")
+    return bad
+
+
+def package_modules() -> list[Path]:
+    return sorted(p for pkg in ("drivers", "sync", "simulators") for p in (ROOT / pkg).rglob("*.py"))
+
+
+def test_every_restricted_module_respects_the_import_rule() -> None:
+    found = [v for p in package_modules() for v in violations(p)]
+    assert found == [], "layering rule broken:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("where", "source", "expected_bad"),
+    [
+        ("drivers/obd2/x.py", "from agent.records import ScanRecord", True),
+        ("drivers/obd2/x.py", "import sync.outbox", True),
+        ("drivers/obd2/x.py", "from drivers.camera import frames", True),
+        ("drivers/obd2/x.py", "from ..camera import frames", True),
+        ("drivers/obd2/x.py", "from .elm327 import parse", False),
+        ("drivers/obd2/x.py", "from drivers.obd2.errors import OBDError", False),
+        ("sync/x.py", "from agent import config", True),
+        ("sync/x.py", "from sync.errors import SyncError", False),
+        ("simulators/elm327/x.py", "from drivers.obd2 import pids", True),
+        ("simulators/elm327/x.py", "import paho.mqtt.client", False),
+        ("agent/x.py", "from drivers.obd2 import pids", False),
+    ],
+)
+def test_the_checker_itself_catches_violations(
+    tmp_path: Path, where: str, source: str, expected_bad: bool
+) -> None:
+    # Run the checker on a synthetic tree so a broken checker cannot pass silently.
+    target = tmp_path / where
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(source + "\n")
+    assert bool(violations(target, root=tmp_path)) is expected_bad
