@@ -1,0 +1,72 @@
+"""Where the agent's pipelines hand records: the one seam between readings and sync.
+
+A pipeline (vehicle session, scan station, enrichment) calls `sink.emit(kind, body)`
+with the kind-specific fields. The sink fills the envelope (id, shop, agent, epoch,
+seq, ts), validates the whole record against its model, and returns only when the
+record is committed (for the outbox sink: in SQLite, durable). The returned id is what
+later records (enrichments) name as their `subject`.
+
+`MemorySink` is the in-process implementation used by unit tests of pipelines and by
+CLI commands that print instead of publishing; it validates exactly like the real one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from agent.records import KINDS, Envelope, record_id, utcnow
+
+__all__ = ["MemorySink", "RecordSink", "build_record"]
+
+
+class RecordSink(Protocol):
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
+        """Validate and durably commit one record; return its id."""
+        ...
+
+
+def build_record(
+    kind: str, body: Mapping[str, Any], *, shop: str, agent: str, epoch: str, seq: int, ts: datetime
+) -> Envelope:
+    """The validated record for `kind` (raises KeyError for an unknown kind,
+    pydantic.ValidationError for a body that does not fit the model)."""
+    model = KINDS[kind]
+    envelope = {
+        "id": record_id(agent, epoch, seq),
+        "shop": shop,
+        "agent": agent,
+        "epoch": epoch,
+        "seq": seq,
+        "ts": ts,
+        "kind": kind,
+    }
+    return model.model_validate({**body, **envelope})
+
+
+class MemorySink:
+    """Keeps validated records in a list, in order. For tests and print-only commands."""
+
+    def __init__(self, shop: str = "shop-test", agent: str = "agent-test") -> None:
+        self.shop = shop
+        self.agent = agent
+        self.epoch = str(uuid.uuid4())
+        self.records: list[Envelope] = []
+
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
+        rec = build_record(
+            kind,
+            body,
+            shop=self.shop,
+            agent=self.agent,
+            epoch=self.epoch,
+            seq=len(self.records) + 1,
+            ts=ts or utcnow(),
+        )
+        self.records.append(rec)
+        return rec.id
+
+    def of_kind(self, kind: str) -> list[Envelope]:
+        return [r for r in self.records if getattr(r, "kind", None) == kind]
