@@ -1,19 +1,37 @@
-"""`baygate simulate`: run a simulator: elm327, camera, nhtsa, manufacturer"""
+"""`baygate simulate NAME ...`: start one of the simulators as a standalone product.
+
+Simulators import nothing of ours; each has its own argparse in `simulators/<name>/cli.py`
+with `main(argv) -> int`, so it can also run as `python -m simulators.<name>`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 
-from agent.cli._notlanded import not_landed
 from agent.config import Config
 
-HELP = "run a simulator: elm327, camera, nhtsa, manufacturer"
+__all__ = ["HELP", "NEEDS_CONFIG", "SIMULATORS", "add_arguments", "run"]
+
+HELP = "run a simulator: " + ", ".join(["elm327", "camera", "nhtsa", "manufacturer"])
 NEEDS_CONFIG = False
+
+# name -> "module:function"; each function takes the remaining argv and returns an exit code.
+SIMULATORS: dict[str, str] = {}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument("name", help="which simulator: " + ", ".join(sorted(SIMULATORS) or ["(none yet)"]))
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help="the simulator's own options (try --help)")
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
-    raise not_landed("simulators", 4)
+    target = SIMULATORS.get(args.name)
+    if target is None:
+        known = ", ".join(sorted(SIMULATORS)) or "none has landed yet"
+        print(f"baygate simulate: unknown simulator {args.name!r} (known: {known})", file=sys.stderr)
+        return 2
+    module, func = target.split(":")
+    main = getattr(importlib.import_module(module), func)
+    return int(main(list(args.rest)))
