@@ -6,11 +6,12 @@ demo exits non-zero if any step fails, so `make demo` doubles as a smoke test.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import tempfile
 import tomllib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from agent.cli.schema import render_schemas
 from agent.config import Config, parse_config
 from agent.doctor import run_checks
 from agent.records import KINDS
+from agent.sink import MemorySink, RecordSink
 
 __all__ = ["DemoContext", "run_demo"]
 
@@ -28,24 +30,28 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "agent.example.tom
 class DemoContext:
     workdir: Path
     config: Config
-    notes: list[str] = field(default_factory=list)
+    # Where pipelines emit records. A MemorySink until the sync step swaps in the
+    # durable outbox (whose records then flow over MQTT to the reference backend).
+    sink: RecordSink = field(default_factory=MemorySink)
+    # Things later steps need from earlier ones (simulator URLs, ports, ...).
+    services: dict[str, str] = field(default_factory=dict)
 
     def say(self, line: str) -> None:
         print(f"  {line}", flush=True)
 
 
-def _step_config(ctx: DemoContext) -> None:
+async def _step_config(ctx: DemoContext) -> None:
     a = ctx.config.agent
     ctx.say(f"config: {EXAMPLE.name} validated (shop={a.shop_id}, agent={a.agent_id})")
     ctx.say(f"state dir: {ctx.config.agent.state_dir}")
 
 
-def _step_doctor(ctx: DemoContext) -> None:
+async def _step_doctor(ctx: DemoContext) -> None:
     for c in run_checks(ctx.config):
         ctx.say(f"doctor {c.status:4} {c.name}: {c.detail}")
 
 
-def _step_schemas(ctx: DemoContext) -> None:
+async def _step_schemas(ctx: DemoContext) -> None:
     out = ctx.workdir / "schema"
     out.mkdir()
     for kind, text in render_schemas().items():
@@ -53,7 +59,9 @@ def _step_schemas(ctx: DemoContext) -> None:
     ctx.say(f"records: {len(KINDS)} kinds ({', '.join(KINDS)}), JSON Schemas in {out}")
 
 
-STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
+Step = Callable[[DemoContext], Awaitable[None]]
+
+STEPS: list[tuple[str, Step]] = [
     ("configuration", _step_config),
     ("doctor", _step_doctor),
     ("record schemas", _step_schemas),
@@ -68,19 +76,24 @@ def demo_config(workdir: Path) -> Config:
     return parse_config(data, environ={})
 
 
+async def _run_steps(ctx: DemoContext) -> int:
+    failed = 0
+    for title, step in STEPS:
+        print(f"== {title}", flush=True)
+        try:
+            await step(ctx)
+        except Exception as exc:
+            failed += 1
+            print(f"  FAILED: {exc!r}", file=sys.stderr, flush=True)
+    print(f"== demo finished: {len(STEPS) - failed}/{len(STEPS)} steps ok")
+    return failed
+
+
 def run_demo(keep: bool = False) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="baygate-demo-"))
     ctx = DemoContext(workdir=workdir, config=demo_config(workdir))
-    failed = 0
     try:
-        for title, step in STEPS:
-            print(f"== {title}", flush=True)
-            try:
-                step(ctx)
-            except Exception as exc:
-                failed += 1
-                print(f"  FAILED: {exc!r}", file=sys.stderr, flush=True)
-        print(f"== demo finished: {len(STEPS) - failed}/{len(STEPS)} steps ok")
+        failed = asyncio.run(_run_steps(ctx))
     finally:
         if keep:
             print(f"demo files kept in {workdir}")
