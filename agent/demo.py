@@ -12,6 +12,7 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,9 @@ class DemoContext:
     sink: RecordSink = field(default_factory=MemorySink)
     # Things later steps need from earlier ones (simulator URLs, ports, ...).
     services: dict[str, str] = field(default_factory=dict)
+    # Simulators, brokers and servers a step starts stay up for later steps: enter them
+    # here (`await ctx.stack.enter_async_context(...)`); the demo closes them at the end.
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     def say(self, line: str) -> None:
         print(f"  {line}", flush=True)
@@ -78,13 +82,14 @@ def demo_config(workdir: Path) -> Config:
 
 async def _run_steps(ctx: DemoContext) -> int:
     failed = 0
-    for title, step in STEPS:
-        print(f"== {title}", flush=True)
-        try:
-            await step(ctx)
-        except Exception as exc:
-            failed += 1
-            print(f"  FAILED: {exc!r}", file=sys.stderr, flush=True)
+    async with ctx.stack:
+        for title, step in STEPS:
+            print(f"== {title}", flush=True)
+            try:
+                await step(ctx)
+            except Exception as exc:
+                failed += 1
+                print(f"  FAILED: {exc!r}", file=sys.stderr, flush=True)
     print(f"== demo finished: {len(STEPS) - failed}/{len(STEPS)} steps ok")
     return failed
 
