@@ -24,4 +24,3 @@ class AgentMetrics:
         self.build_info = Info("baygate_build", "Build of the running agent", registry=self.registry)
         self.build_info.info({"version": self.version})
         self.up = Gauge("baygate_up", "1 while the agent's event loop is running", registry=self.registry)
-
