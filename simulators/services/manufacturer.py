@@ -52,12 +52,12 @@ def _dell_item(tag: str) -> dict[str, Any] | None:
         return None
     known = _products()["dell"].get(tag)
     if tag == "PARTIAL1":
-        known = {"productLineDescription": "VOSTRO 3510", "shipDate": "2022-01-01T00:00:00Z", "entitlements": []}
+        known = {"productLineDescription": "VOSTRO 3510", "shipDate": "2022-01-01", "entitlements": []}
     known = known or {
         "productLineDescription": "LATITUDE 5540",
         "shipDate": "2024-01-15T00:00:00Z",
         "entitlements": [
-            {"serviceLevelDescription": "Basic", "startDate": "2024-01-15T00:00:00Z", "endDate": "2025-01-15T23:59:59Z"}
+            {"serviceLevelDescription": "Basic", "startDate": "2024-01-15", "endDate": "2025-01-15T23:59:59Z"}
         ],
     }
     return {"serviceTag": tag, "invalid": False, **known}
@@ -123,7 +123,8 @@ class ManufacturerApp:
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._tokens[token] = time.monotonic() + self.token_ttl_s
-        return json_reply({"access_token": token, "token_type": "Bearer", "expires_in": int(self.token_ttl_s)})
+        ttl = int(self.token_ttl_s)
+        return json_reply({"access_token": token, "token_type": "Bearer", "expires_in": ttl})
 
     def _authorised(self, req: Request) -> Reply | None:
         auth = req.headers.get("Authorization", "")
@@ -155,10 +156,12 @@ class ManufacturerApp:
         form = {k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()}
         serial = form.get("serial", "").strip()
         if not serial or not serial.isalnum():
-            page = f"<html><body><p class='error'>There was an error: serial {escape(serial)!r} is invalid</p></body></html>"
+            why = f"There was an error: serial {escape(serial)!r} is invalid"
+            page = f"<html><body><p class='error'>{why}</p></body></html>"
             return Reply(200, page.encode(), content_type="text/html")
         with self._lock:
             self.registrations.append({"brand": brand, **form})
             ref = f"{b.upper()}-{len(self.registrations):06d}"
-        page = f"<html><body><h1>Thank you for registering</h1><p>Reference <b id='ref'>{ref}</b></p></body></html>"
+        done = f"<h1>Thank you for registering</h1><p>Reference <b id='ref'>{ref}</b></p>"
+        page = f"<html><body>{done}</body></html>"
         return Reply(200, page.encode(), content_type="text/html")

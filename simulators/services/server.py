@@ -167,9 +167,7 @@ def _fault_reply(fault: Fault, app: App, req: Request) -> Reply:
     if k in ("503", "429"):
         reason = {"503": "Service Unavailable", "429": "Too Many Requests"}[k]
         ra = fault.retry_after
-        return Reply(
-            int(k), json.dumps({"Message": reason}).encode(), headers={"Retry-After": f"{ra:g}"}
-        )
+        return Reply(int(k), json.dumps({"Message": reason}).encode(), headers={"Retry-After": f"{ra:g}"})
     if k in ("500", "502", "401", "403"):
         return json_reply({"Message": f"simulated {k}"}, int(k))
     if k == "html":
@@ -184,7 +182,7 @@ def _make_handler(server: ServiceServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # tests and benchmarks would drown in access lines
 
         def _handle(self) -> None:
@@ -228,4 +226,3 @@ def wait_forever(server: ServiceServer, announce: Callable[[str], None]) -> int:
     finally:
         server.close()
     return 0
-

@@ -41,8 +41,9 @@ RearCrossTrafficAlert RearVisibilitySystem SAEAutomationLevel SAEAutomationLevel
 Seats SemiautomaticHeadlampBeamSwitching Series Series2 SteeringLocation SuggestedVIN TPMS TopSpeedMPH
 TrackWidth TractionControl TrailerBodyType TrailerLength TrailerType TransmissionSpeeds TransmissionStyle
 Trim Trim2 Turbo VIN ValveTrainDesign VehicleDescriptor VehicleType WheelBaseLong WheelBaseShort
-WheelBaseType WheelSizeFront WheelSizeRear WheelieMitigation Wheels Windows""".split()
+WheelBaseType WheelSizeFront WheelSizeRear WheelieMitigation Wheels Windows""".split()  # noqa: SIM905
 
+OK_MESSAGE = "Results returned successfully"
 ERROR_TEXT = {
     "0": "0 - VIN decoded clean. Check Digit (9th position) is correct",
     "1": "1 - Check Digit (9th position) does not calculate properly",
@@ -168,7 +169,7 @@ class NhtsaApp:
         if p.rstrip("/") == "/recalls/campaignNumber":
             num = req.arg("campaignNumber").upper()
             hits = [r for r in _recalls() if r["NHTSACampaignNumber"] == num]
-            return json_reply({"Count": len(hits), "Message": "Results returned successfully", "results": hits})
+            return json_reply({"Count": len(hits), "Message": OK_MESSAGE, "results": hits})
         return Reply(404, b"<html><body>Not Found</body></html>", content_type="text/html")
 
     def _batch(self, req: Request) -> Reply:
@@ -188,10 +189,11 @@ class NhtsaApp:
         model = req.arg("model").strip().upper()
         year = req.arg("modelYear").strip()
         if not (make and model and year):
-            return json_reply({"Count": 0, "Message": "make, model and modelYear are required", "results": []}, 400)
+            msg = "make, model and modelYear are required"
+            return json_reply({"Count": 0, "Message": msg, "results": []}, 400)
         hits = [
             r
             for r in _recalls()
             if r["Make"].upper() == make and r["Model"].upper() == model and r["ModelYear"] == year
         ]
-        return json_reply({"Count": len(hits), "Message": "Results returned successfully", "results": hits})
+        return json_reply({"Count": len(hits), "Message": OK_MESSAGE, "results": hits})
