@@ -93,7 +93,10 @@ class ServiceServer:
         return f"http://127.0.0.1:{self.port}/"
 
     def start(self) -> ServiceServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-service", daemon=True)
+        # 50 ms shutdown poll: stopping a fake in a test teardown costs no more than that.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="fake-service", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -74,7 +74,7 @@ def resilience(
 
 
 def nhtsa_client(
-    server: ServiceServer,
+    server: ServiceServer | str,
     clock: FakeClock,
     state_dir: Path | None = None,
     *,
@@ -85,9 +85,10 @@ def nhtsa_client(
 ) -> NhtsaClient:
     if db is None and state_dir is not None:
         db = StateDB(state_dir / "enrich.sqlite")
+    url = server if isinstance(server, str) else server.url
     return NhtsaClient(
-        vpic_url=server.url + "api/vehicles/",
-        recalls_url=server.url,
+        vpic_url=url + "api/vehicles/",
+        recalls_url=url,
         resilience=res or resilience(clock, db),
         cache=Cache(db, 1000, clock=clock),
         timeout_s=timeout_s,
