@@ -36,7 +36,7 @@ CREATE INDEX IF NOT EXISTS queue_due ON queue(next_at, priority);
 CREATE TABLE IF NOT EXISTS registrations (
   id TEXT PRIMARY KEY, manufacturer TEXT NOT NULL, serial TEXT NOT NULL, subject TEXT,
   priority TEXT NOT NULL, status TEXT NOT NULL, method TEXT, attempts INTEGER NOT NULL,
-  product TEXT NOT NULL, result TEXT, manual TEXT, error TEXT,
+  product TEXT NOT NULL, result TEXT, manual TEXT, error TEXT, next_at REAL NOT NULL,
   created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS attempts (
   registration TEXT NOT NULL, n INTEGER NOT NULL, method TEXT NOT NULL, started_at REAL NOT NULL,

@@ -18,6 +18,7 @@ __all__ = [
     "RemoteError",
     "RemoteStatusError",
     "TransportError",
+    "UnknownProductError",
 ]
 
 
@@ -77,6 +78,10 @@ class BreakerOpenError(RemoteError):
 
 class NotFoundError(EnrichError):
     """A registration (or other local object) with that id does not exist."""
+
+
+class UnknownProductError(EnrichError):
+    """No connector recognises the serial, or it breaks the connector's serial rules."""
 
 
 class ConnectorConfigError(EnrichError):

@@ -1,12 +1,15 @@
 """The fake manufacturer site: OAuth2 token endpoint, Dell/HP-style warranty APIs, an
 API-key endpoint and an HTML registration form.
 
-  POST /oauth/token                      client_credentials (form or HTTP Basic)
-  GET  /dell/v5/asset-entitlements       ?servicetags=A,B  (Bearer)
-  POST /hp/v2/warranty                   JSON [{"sn": ...}] (Bearer)
-  GET  /keyed/v1/warranty                ?serial=S  (X-Api-Key header)
-  GET  /register/<brand>                 HTML form
-  POST /register/<brand>                 form fields serial, model, email, purchase_date
+  POST .../token                             client_credentials (form or HTTP Basic)
+  GET  .../asset-entitlements                ?servicetags=A,B  (Bearer; Dell-style)
+  POST .../productwarranty/v2/queries        JSON [{"sn": ...}] (Bearer; HP-style)
+  GET  .../keyed/v1/warranty                 ?serial=S  (X-Api-Key header)
+  GET  .../register/<brand>                  HTML form
+  POST .../register/<brand>                  form fields serial, model, email, purchase_date
+
+Paths match by suffix, so a connector's real base URL keeps its path when only the
+host is swapped for this server's (`enrich.manufacturer_base_url`).
 
 Serials listed in data/products.json answer their data; NOTFOUND1 is unknown; PARTIAL1
 has no warranty end date; anything else gets a generic one-year warranty.
@@ -92,18 +95,18 @@ class ManufacturerApp:
 
     def __call__(self, req: Request) -> Reply:
         p = req.path.rstrip("/")
-        if p == "/oauth/token" and req.method == "POST":
+        if p.endswith("/token") and req.method == "POST":
             return self._token(req)
-        if p == "/dell/v5/asset-entitlements":
+        if p.endswith("/asset-entitlements"):
             return self._authorised(req) or self._dell(req)
-        if p == "/hp/v2/warranty" and req.method == "POST":
+        if p.endswith("/productwarranty/v2/queries") and req.method == "POST":
             return self._authorised(req) or self._hp(req)
-        if p == "/keyed/v1/warranty":
+        if p.endswith("/keyed/v1/warranty"):
             if req.headers.get("X-Api-Key") != self.api_key:
                 return json_reply({"error": "invalid api key"}, 401)
             item = _hp_item(req.arg("serial"))
             return json_reply(item) if item else json_reply({"error": "not found"}, 404)
-        if p.startswith("/register/"):
+        if "/register/" in p:
             return self._form(req, p.rsplit("/", 1)[-1])
         return json_reply({"error": "not found"}, 404)
 
