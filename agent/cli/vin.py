@@ -12,9 +12,10 @@ from agent.enrich.db import StateDB
 from agent.enrich.errors import EnrichError, RemoteError
 from agent.enrich.factory import build_nhtsa, build_resilience, state_path
 from agent.enrich.nhtsa import DecodeResult, NhtsaClient
+from agent.enrich.summary import decode_json
 from agent.enrich.vin import VinInfo, decode_offline
 
-__all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "decode_json", "run"]
+__all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "run"]
 
 HELP = "decode a VIN offline and through NHTSA; list recalls"
 NEEDS_CONFIG = False
@@ -33,28 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--year", type=int, default=None)
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("--nhtsa-url", default=None, help="another NHTSA base URL (e.g. the simulator)")
-
-
-def decode_json(info: VinInfo, result: DecodeResult | None, error: str | None) -> dict[str, Any]:
-    """The `vin decode --json` object (also what enrichment records carry)."""
-    nhtsa: dict[str, Any] | None = None
-    if result is not None:
-        nhtsa = {**result.vehicle.as_dict(), "source": "cache" if result.cached else "network"}
-    return {
-        "vin": info.vin,
-        "valid": info.valid,
-        "check_digit_ok": info.check_digit_ok,
-        "offline": {
-            "manufacturer": info.manufacturer,
-            "country": info.country,
-            "model_year": info.model_year,
-            "partial": info.partial,
-            "problems": list(info.problems),
-        },
-        "nhtsa": nhtsa,
-        "stale": bool(result and result.stale),
-        "nhtsa_error": error,
-    }
 
 
 async def _client(config: Config | None, url: str | None) -> tuple[NhtsaClient, StateDB | None]:

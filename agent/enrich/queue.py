@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from agent.enrich.db import StateDB
 
-__all__ = ["Job", "WorkQueue"]
+__all__ = ["Job", "QueueSink", "WorkQueue"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,16 @@ class WorkQueue:
         """Seconds until the earliest job is due (0 if one is due now); None when empty."""
         at = await self.db.run(lambda c: c.execute("SELECT MIN(next_at) FROM queue").fetchone()[0])
         return None if at is None else max(0.0, float(at) - self.clock())
+
+
+class QueueSink:
+    """A RecordSink for short-lived commands (`baygate registration complete`): the record
+    is queued durably and the running agent's enrichment service emits it to the outbox."""
+
+    def __init__(self, queue: WorkQueue) -> None:
+        self.queue = queue
+
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
+        body = {k: v for k, v in body.items()}
+        job = await self.queue.put("emit", {"kind": kind, "body": body}, body.get("subject"), priority=0)
+        return f"queued:{job}"

@@ -20,9 +20,19 @@ from agent.enrich.errors import EnrichError, UnknownProductError
 from agent.enrich.registrations import Registration, RegistrationStore
 from agent.sink import RecordSink
 
-__all__ = ["Registrar"]
+__all__ = ["Registrar", "complete_registration"]
 
 _FINAL = {"success": "SUCCESS", "partial": "PARTIAL_SUCCESS", "manual": "MANUAL_REQUIRED"}
+
+
+async def complete_registration(store: RegistrationStore, sink: RecordSink, rid: str) -> Registration:
+    """MANUAL_REQUIRED / FAILED / PARTIAL_SUCCESS -> USER_COMPLETED, emitted."""
+    reg = await store.get(rid)
+    if reg.status not in ("MANUAL_REQUIRED", "FAILED", "PARTIAL_SUCCESS"):
+        raise EnrichError(f"registration {rid} is {reg.status}; only manual/failed ones can be completed")
+    done = await store.update(rid, status="USER_COMPLETED", error=None)
+    await sink.emit("registration", done.record_body())
+    return done
 
 
 class Registrar:
@@ -81,10 +91,7 @@ class Registrar:
 
     async def complete(self, rid: str) -> Registration:
         """The technician finished a manual registration."""
-        reg = await self.store.get(rid)
-        if reg.status not in ("MANUAL_REQUIRED", "FAILED", "PARTIAL_SUCCESS"):
-            raise EnrichError(f"registration {rid} is {reg.status}; only manual/failed ones can be completed")
-        return await self._emit(await self.store.update(rid, status="USER_COMPLETED", error=None))
+        return await complete_registration(self.store, self.sink, rid)
 
     async def process_due(self) -> list[Registration]:
         """Work every due PENDING registration; returns them in their new state."""
