@@ -11,8 +11,9 @@ API-key endpoint and an HTML registration form.
 Paths match by suffix, so a connector's real base URL keeps its path when only the
 host is swapped for this server's (`enrich.manufacturer_base_url`).
 
-Serials listed in data/products.json answer their data; NOTFOUND1 is unknown; PARTIAL1
-has no warranty end date; anything else gets a generic one-year warranty.
+Serials listed in data/products.json answer their data; a serial containing NOTFOUND (or
+the Dell tag 0000000) is unknown; one containing PARTIAL has no warranty end date;
+anything else gets a generic one-year warranty.
 """
 
 from __future__ import annotations
@@ -50,11 +51,15 @@ def _products() -> dict[str, dict[str, Any]]:
     return data
 
 
+def _unknown(serial: str) -> bool:
+    return "NOTFOUND" in serial or serial == "0000000"
+
+
 def _dell_item(tag: str) -> dict[str, Any] | None:
-    if tag == "NOTFOUND1":
+    if _unknown(tag):
         return None
     known = _products()["dell"].get(tag)
-    if tag == "PARTIAL1":
+    if "PARTIAL" in tag:
         known = {"productLineDescription": "VOSTRO 3510", "shipDate": "2022-01-01", "entitlements": []}
     known = known or {
         "productLineDescription": "LATITUDE 5540",
@@ -67,10 +72,10 @@ def _dell_item(tag: str) -> dict[str, Any] | None:
 
 
 def _hp_item(sn: str) -> dict[str, Any] | None:
-    if sn == "NOTFOUND1":
+    if _unknown(sn):
         return None
     known = _products()["hp"].get(sn)
-    if sn == "PARTIAL1":
+    if "PARTIAL" in sn:
         known = {"productName": "HP ProDesk 400", "warrantyStartDate": "2022-01-01", "status": "Unknown"}
     known = known or {"productName": "HP ProBook 450", "warrantyStartDate": "2024-02-01",
                       "warrantyEndDate": "2025-01-31", "status": "Active"}  # fmt: skip

@@ -193,6 +193,8 @@ class Engine:
     def _map(self, method: ApiMethod, chunk: list[Product], doc: Any) -> dict[str, Outcome]:
         spec = method.response
         items = dig(doc, spec.items) if spec.items else doc
+        if isinstance(items, dict):
+            items = [items]  # an API that answers one object per serial
         if not isinstance(items, list):
             err = DataError(f"answer has no list at {spec.items or '(root)'!r}")
             return {p.serial: Outcome("transient", error=str(err)) for p in chunk}
