@@ -1,0 +1,120 @@
+"""The enrichment service: scans are never held back, the queue is durable and drains."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from agent.enrich.connectors.engine import Engine
+from agent.enrich.db import StateDB
+from agent.enrich.queue import QueueSink, WorkQueue
+from agent.enrich.registrar import Registrar, complete_registration
+from agent.enrich.registrations import RegistrationStore
+from agent.enrich.service import EnrichmentService
+from agent.records import EnrichmentRecord, RegistrationRecord
+from agent.sink import MemorySink
+from simulators.services.server import ServiceServer
+from tests.support.enrich import FakeClock, faults, nhtsa_client, requests_to, resilience
+
+pytestmark = pytest.mark.anyio
+
+SILVERADO = "1GCUYDED6KZ104455"
+
+
+@asynccontextmanager
+async def service(
+    server: ServiceServer, clock: FakeClock, state_dir: Path, sink: MemorySink
+) -> AsyncIterator[EnrichmentService]:
+    db = StateDB(state_dir / "enrich.sqlite")
+    res = resilience(clock, db, failure_threshold=1, attempts=1)
+    nhtsa = nhtsa_client(server, clock, db=db, res=res)
+    engine = Engine(res, clock=clock)
+    registrar = Registrar(RegistrationStore(db, clock), engine, {}, sink, clock=clock)
+    svc = EnrichmentService(db=db, nhtsa=nhtsa, registrar=registrar, resilience=res, sink=sink, clock=clock)
+    async with svc:
+        yield svc
+
+
+def enrichments(sink: MemorySink) -> list[EnrichmentRecord]:
+    return [r for r in sink.records if isinstance(r, EnrichmentRecord)]
+
+
+async def test_offline_facts_at_once_network_results_follow_naming_the_scan(
+    anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
+) -> None:
+    sink = MemorySink()
+    scan_id = await sink.emit(
+        "scan",
+        {"camera": "bay1", "symbology": "CODE39", "payload": SILVERADO, "classification": "vin",
+         "vin": {"value": SILVERADO, "source": "barcode", "verified": True}, "confidence": 1.0},
+    )  # fmt: skip
+    async with service(nhtsa_server, clock, state_dir, sink) as svc:
+        await svc.vin(scan_id, SILVERADO)
+        # Nothing has touched the network yet, and the offline record is already out.
+        assert requests_to(nhtsa_server) == 0
+        (offline,) = enrichments(sink)
+        assert offline.subject == scan_id and offline.source == "offline"
+        assert offline.data["offline"]["manufacturer"] == "Chevrolet"
+        assert await svc.work_once() == 1  # the decode; it queues the recalls lookup
+        assert await svc.work_once() == 1
+        assert await svc.queue.depth() == 0
+    sources = {e.source: e for e in enrichments(sink)}
+    assert sources["nhtsa.vpic"].status == "ok" and sources["nhtsa.vpic"].data["model"] == "Silverado"
+    rec = sources["nhtsa.recalls"]
+    assert rec.subject == scan_id and rec.data["model_matched"] == "SILVERADO 1500" and rec.data["count"] == 1
+
+
+async def test_queue_waits_while_offline_survives_restart_and_drains_after_recovery(
+    anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
+) -> None:
+    sink = MemorySink()
+    faults(nhtsa_server, persistent="503:0")
+    async with service(nhtsa_server, clock, state_dir, sink) as svc:
+        for i, vin in enumerate([SILVERADO, "5YJ3E1EA2KF317000", "1HGCM82633A004352"]):
+            await svc.vin(f"scan-{i}", vin)
+        assert await svc.work_once() == 0  # service down: the breaker opens, jobs are deferred
+        assert await svc.queue.depth() == 3
+        assert await svc.work_once() == 0  # not due yet: no retry storm
+    hits = requests_to(nhtsa_server)
+    assert hits == 1  # one failed batch opened the breaker; nothing else went out
+    faults(nhtsa_server, persistent=None)
+    clock.advance(3600)
+    async with service(nhtsa_server, clock, state_dir, sink) as svc:  # a restart
+        assert await svc.queue.depth() == 3
+        for _ in range(5):
+            await svc.work_once()
+        assert await svc.queue.depth() == 0
+    vpic = [e for e in enrichments(sink) if e.source == "nhtsa.vpic"]
+    assert sorted(e.subject for e in vpic) == ["scan-0", "scan-1", "scan-2"]
+    assert all(e.status == "ok" for e in vpic)
+
+
+async def test_an_invalid_vin_gets_an_offline_error_and_no_lookup(
+    anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
+) -> None:
+    sink = MemorySink()
+    async with service(nhtsa_server, clock, state_dir, sink) as svc:
+        await svc.vin("scan-x", "1GCUYDED6KZ10445O")
+        assert await svc.queue.depth() == 0
+    (rec,) = enrichments(sink)
+    assert rec.status == "error" and "invalid characters" in (rec.error or "")
+
+
+async def test_a_completion_from_the_cli_is_emitted_by_the_running_service(
+    anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
+) -> None:
+    sink = MemorySink()
+    async with service(nhtsa_server, clock, state_dir, sink) as svc:
+        store = svc.registrar.store
+        reg = await store.create("apple", "C02XK1ABJGH5", {"serial": "C02XK1ABJGH5"}, "normal", "scan-9")
+        await store.update(reg.id, status="MANUAL_REQUIRED")
+        # What `baygate registration complete` does, from another process, on the same file.
+        other = StateDB(state_dir / "enrich.sqlite")
+        await complete_registration(RegistrationStore(other), QueueSink(WorkQueue(other)), reg.id)
+        other.close()
+        await svc.work_once()
+    (rec,) = [r for r in sink.records if isinstance(r, RegistrationRecord)]
+    assert rec.registration == reg.id and rec.status == "USER_COMPLETED" and rec.subject == "scan-9"
