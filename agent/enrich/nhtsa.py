@@ -165,6 +165,9 @@ class NhtsaClient:
     async def decode_many(self, items: Sequence[tuple[str, int | None]]) -> list[DecodeResult | RemoteError]:
         """Decode many VINs concurrently (they coalesce into batches); errors are returned."""
 
+        # One SQLite read for the whole list warms the memory LRU: no thread hop per VIN.
+        await self.cache.get_many([self._key(v.strip().upper(), y) for v, y in items])
+
         async def one(vin: str, year: int | None) -> DecodeResult | RemoteError:
             try:
                 return await self.decode(vin, year)
