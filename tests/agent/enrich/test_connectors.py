@@ -129,7 +129,7 @@ async def test_partial_and_not_found_fall_back_as_they_should(
         assert [(a.method, a.outcome) for a in trail] == [("api", "not_found"), ("manual", "manual")]
 
 
-async def test_auth_failure_is_not_retried_and_says_so(
+async def test_auth_failure_is_not_retried_and_says_so(  # noqa: PLR0917
     anyio_backend: str, maker_server: ServiceServer, clock: FakeClock, state_dir: Path,
     monkeypatch: pytest.MonkeyPatch, creds: None,
 ) -> None:  # fmt: skip

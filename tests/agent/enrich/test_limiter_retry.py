@@ -51,7 +51,7 @@ async def test_retry_after_is_honoured(anyio_backend: str) -> None:
 
 async def test_backoff_grows_exponentially_with_jitter(anyio_backend: str) -> None:
     clock = FakeClock()
-    calls, fn = _flaky([TransportError("x") for _ in range(3)])
+    _, fn = _flaky([TransportError("x") for _ in range(3)])
     policy = RetryPolicy(attempts=4, base_s=1.0, max_backoff_s=100)
     await call_with_retry(fn, policy, clock=clock, sleep=clock.sleep, rng=lambda: 1.0)  # type: ignore[arg-type]
     assert clock.sleeps == [1.0, 2.0, 4.0]
