@@ -131,10 +131,10 @@ class EnrichmentService:
     async def run(self, idle_s: float = 30.0) -> None:
         """Forever: work what is due, then sleep until woken or the next job is due."""
         while True:
+            self._wake.clear()  # before working: a wake during the work is not lost
             await self.work_once()
             nxt = await self.queue.next_due_in()
             wait = idle_s if nxt is None else min(idle_s, max(0.05, nxt))
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 

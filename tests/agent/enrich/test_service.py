@@ -118,3 +118,24 @@ async def test_a_completion_from_the_cli_is_emitted_by_the_running_service(
         await svc.work_once()
     (rec,) = [r for r in sink.records if isinstance(r, RegistrationRecord)]
     assert rec.registration == reg.id and rec.status == "USER_COMPLETED" and rec.subject == "scan-9"
+
+
+async def test_run_loop_picks_up_work_as_it_arrives(
+    anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
+) -> None:
+    import asyncio
+
+    sink = MemorySink()
+    async with service(nhtsa_server, clock, state_dir, sink) as svc:
+        task = asyncio.create_task(svc.run(idle_s=5))
+        try:
+            await svc.vin("scan-1", SILVERADO)
+            for _ in range(200):  # bounded: at most ~2 s of real time
+                if any(e.source == "nhtsa.recalls" for e in enrichments(sink)):
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    assert [e.source for e in enrichments(sink)] == ["offline", "nhtsa.vpic", "nhtsa.recalls"]
