@@ -144,6 +144,13 @@ class RegistrationStore:
         )
         return [_row(r) for r in rows]
 
+    async def next_due_in(self) -> float | None:
+        """Seconds until the earliest PENDING registration is due; None when there is none."""
+        at = await self.db.run(
+            lambda c: c.execute("SELECT MIN(next_at) FROM registrations WHERE status='PENDING'").fetchone()[0]
+        )
+        return None if at is None else max(0.0, float(at) - self.clock())
+
     async def recover(self) -> int:
         """PROCESSING rows left by a crash go back to PENDING. Returns how many."""
         n: int = await self.db.run(

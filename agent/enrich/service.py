@@ -133,7 +133,8 @@ class EnrichmentService:
         while True:
             self._wake.clear()  # before working: a wake during the work is not lost
             await self.work_once()
-            nxt = await self.queue.next_due_in()
+            dues = [await self.queue.next_due_in(), await self.registrar.store.next_due_in()]
+            nxt = min((d for d in dues if d is not None), default=None)
             wait = idle_s if nxt is None else min(idle_s, max(0.05, nxt))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
