@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from agent.enrich.cache import Cache
+from agent.enrich.cache import Cache, CacheEntry
 from agent.enrich.errors import DataError, RemoteError
 from agent.enrich.resilience import Resilience, send
 from agent.enrich.singleflight import SingleFlight
@@ -129,6 +129,7 @@ class NhtsaClient:
         self._recall_flight: SingleFlight[tuple[list[Recall], bool, float]] = SingleFlight()
         self._batcher = _Batcher(self._start_flush, batch_window_s)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._decoded: dict[str, tuple[CacheEntry, VehicleDecode]] = {}
         self.requests = 0  # HTTP exchanges attempted (figures for bench and tests)
 
     async def aclose(self) -> None:
@@ -152,29 +153,45 @@ class NhtsaClient:
     async def decode(self, vin: str, year: int | None = None) -> DecodeResult:
         vin = vin.strip().upper()
         key = self._key(vin, year)
-        entry = self.cache.peek(key) or await self.cache.get(key)
+        return await self._decode(vin, year, key, self.cache.peek(key) or await self.cache.get(key))
+
+    async def _decode(self, vin: str, year: int | None, key: str, entry: CacheEntry | None) -> DecodeResult:
         if entry is not None and entry.fresh(self.clock()):
-            return DecodeResult(VehicleDecode.from_dict(entry.value), False, True, entry.stored_at)
+            return DecodeResult(self._vehicle(key, entry), False, True, entry.stored_at)
         try:
             return await self._decodes.do(key, lambda: self._fetch_decode(vin, year, key))
         except RemoteError:
             if entry is None:
                 raise
-            return DecodeResult(VehicleDecode.from_dict(entry.value), True, True, entry.stored_at)
+            return DecodeResult(self._vehicle(key, entry), True, True, entry.stored_at)
+
+    def _vehicle(self, key: str, entry: CacheEntry) -> VehicleDecode:
+        """The decoded object for a cache entry, built once per entry (the hot path of
+        repeated lookups: rebuilding it costs more than the cache lookup itself)."""
+        hit = self._decoded.get(key)
+        if hit is not None and hit[0] is entry:
+            return hit[1]
+        if len(self._decoded) >= self.cache.memory_entries:
+            self._decoded.clear()
+        vehicle = VehicleDecode.from_dict(entry.value)
+        self._decoded[key] = (entry, vehicle)
+        return vehicle
 
     async def decode_many(self, items: Sequence[tuple[str, int | None]]) -> list[DecodeResult | RemoteError]:
         """Decode many VINs concurrently (they coalesce into batches); errors are returned."""
 
-        # One SQLite read for the whole list warms the memory LRU: no thread hop per VIN.
-        await self.cache.get_many([self._key(v.strip().upper(), y) for v, y in items])
+        # One SQLite read for the whole list: no thread hop per VIN.
+        keyed = [(v.strip().upper(), y) for v, y in items]
+        entries = await self.cache.get_many([self._key(v, y) for v, y in keyed])
 
         async def one(vin: str, year: int | None) -> DecodeResult | RemoteError:
+            key = self._key(vin, year)
             try:
-                return await self.decode(vin, year)
+                return await self._decode(vin, year, key, entries.get(key))
             except RemoteError as exc:
                 return exc
 
-        return list(await asyncio.gather(*(one(v, y) for v, y in items)))
+        return list(await asyncio.gather(*(one(v, y) for v, y in keyed)))
 
     async def _fetch_decode(self, vin: str, year: int | None, key: str) -> DecodeResult:
         row = await self._batcher.submit(vin, year)
