@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from agent.enrich.errors import TransportError
+
 __all__ = ["SingleFlight"]
 
 T = TypeVar("T")
@@ -27,11 +29,11 @@ class SingleFlight(Generic[T]):
         try:
             result = await fn()
         except BaseException as exc:
-            if isinstance(exc, Exception):
-                fut.set_exception(exc)
-                fut.exception()  # mark retrieved: no "exception never retrieved" warning if alone
-            else:
-                fut.cancel()
+            # A cancelled leader must not cancel its followers' tasks: they get an error
+            # they can handle (serve stale, retry later) instead.
+            shared = exc if isinstance(exc, Exception) else TransportError("shared call was cancelled")
+            fut.set_exception(shared)
+            fut.exception()  # mark retrieved: no "exception never retrieved" warning if alone
             raise
         else:
             fut.set_result(result)

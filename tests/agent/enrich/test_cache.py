@@ -49,3 +49,36 @@ async def test_corrupt_row_is_a_miss_not_a_crash(anyio_backend: str, state_dir: 
     db = StateDB(state_dir / "c.sqlite")
     db.run_sync(lambda c: c.execute("INSERT INTO cache VALUES ('bad', '{not json', 1, 0, 9e18)"))
     assert await Cache(db, 10).get("bad") is None
+
+
+async def test_single_flight_shares_one_call_and_survives_a_cancelled_leader(anyio_backend: str) -> None:
+    import asyncio
+
+    from agent.enrich.errors import TransportError
+    from agent.enrich.singleflight import SingleFlight
+
+    sf: SingleFlight[int] = SingleFlight()
+    calls = 0
+    gate = asyncio.Event()
+
+    async def work() -> int:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return 42
+
+    leader = asyncio.create_task(sf.do("k", work))
+    await asyncio.sleep(0)
+    followers = [asyncio.create_task(sf.do("k", work)) for _ in range(3)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await leader == 42 and [await f for f in followers] == [42, 42, 42] and calls == 1
+    gate.clear()
+    leader = asyncio.create_task(sf.do("k", work))
+    await asyncio.sleep(0)
+    follower = asyncio.create_task(sf.do("k", work))
+    await asyncio.sleep(0)
+    leader.cancel()
+    with pytest.raises(TransportError):
+        await follower
+    assert not follower.cancelled()
