@@ -174,7 +174,7 @@ def parse_recalls(body: bytes) -> list[Recall]:
                 summary=str(r.get("Summary") or ""),
                 consequence=str(r.get("Consequence") or ""),
                 remedy=str(r.get("Remedy") or ""),
-                report_received=_iso_date(r.get("ReportReceivedDate")),
+                report_received=_iso_date(str(r.get("ReportReceivedDate") or "")),
                 park_it=bool(r.get("parkIt")),
                 park_outside=bool(r.get("parkOutSide")),
                 over_the_air=bool(r.get("overTheAirUpdate")),
