@@ -106,6 +106,12 @@ class Resilience:
             self._breakers[host] = br
             return br
 
+    def add_listener(self, listener: Listener) -> None:
+        """Hear every breaker's state changes, existing breakers and future ones."""
+        self.listeners.append(listener)
+        for br in self._breakers.values():
+            br.add_listener(listener)
+
     def states(self) -> dict[str, BreakerState]:
         return {h: b.state for h, b in self._breakers.items()}
 

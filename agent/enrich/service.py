@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from agent.config import EnrichSection
+from agent.enrich.breaker import BreakerState
 from agent.enrich.connectors.engine import Engine
 from agent.enrich.connectors.spec import Connector, load_connectors
 from agent.enrich.db import StateDB
@@ -68,6 +69,9 @@ class EnrichmentService:
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
         self._wake = asyncio.Event()
+        # Breaker transitions become alert records (emitted by the worker: listeners are sync).
+        self._alerts: list[tuple[str, BreakerState]] = []
+        resilience.add_listener(lambda host, old, new: self._alerts.append((host, new)))
 
     @classmethod
     async def open(
@@ -145,7 +149,20 @@ class EnrichmentService:
         # Concurrently, so their decodes coalesce into vPIC batches.
         finished = await asyncio.gather(*(self._job(j) for j in jobs))
         await self.registrar.process_due()
+        await self._emit_alerts()
         return sum(finished)
+
+    async def _emit_alerts(self) -> None:
+        while self._alerts:
+            host, state = self._alerts.pop(0)
+            if state == BreakerState.OPEN:
+                msg = f"{host} is failing: calls suspended, enrichment waits in the queue"
+                body = {"severity": "warning", "code": "breaker_open", "message": msg}
+            elif state == BreakerState.CLOSED:
+                body = {"severity": "info", "code": "breaker_closed", "message": f"{host} answers again"}
+            else:
+                continue
+            await self.sink.emit("alert", body)
 
     async def _job(self, job: Job) -> int:
         try:

@@ -14,7 +14,7 @@ from agent.enrich.queue import QueueSink, WorkQueue
 from agent.enrich.registrar import Registrar, complete_registration
 from agent.enrich.registrations import RegistrationStore
 from agent.enrich.service import EnrichmentService
-from agent.records import EnrichmentRecord, RegistrationRecord
+from agent.records import AlertRecord, EnrichmentRecord, RegistrationRecord
 from agent.sink import MemorySink
 from simulators.services.server import ServiceServer
 from tests.support.enrich import FakeClock, faults, nhtsa_client, requests_to, resilience
@@ -90,6 +90,8 @@ async def test_queue_waits_while_offline_survives_restart_and_drains_after_recov
     vpic = [e for e in enrichments(sink) if e.source == "nhtsa.vpic"]
     assert sorted(e.subject for e in vpic) == ["scan-0", "scan-1", "scan-2"]
     assert all(e.status == "ok" for e in vpic)
+    alerts = [r for r in sink.records if isinstance(r, AlertRecord)]
+    assert [a.code for a in alerts] == ["breaker_open", "breaker_closed"]
 
 
 async def test_an_invalid_vin_gets_an_offline_error_and_no_lookup(
