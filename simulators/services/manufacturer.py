@@ -115,6 +115,11 @@ class ManufacturerApp:
             return self._form(req, p.rsplit("/", 1)[-1])
         return json_reply({"error": "not found"}, 404)
 
+    def revoke_tokens(self) -> None:
+        """Forget every issued token (as a server restart or key rotation would)."""
+        with self._lock:
+            self._tokens.clear()
+
     def _token(self, req: Request) -> Reply:
         form = {k: v[0] for k, v in req.form().items() if v}
         cid, secret = form.get("client_id", ""), form.get("client_secret", "")

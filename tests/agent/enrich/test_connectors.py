@@ -18,6 +18,7 @@ from agent.enrich.registrar import Registrar
 from agent.enrich.registrations import RegistrationStore
 from agent.records import RegistrationRecord
 from agent.sink import MemorySink
+from simulators.services.manufacturer import ManufacturerApp
 from simulators.services.server import ServiceServer
 from tests.support.enrich import FakeClock, faults, requests_to, resilience
 
@@ -236,3 +237,23 @@ async def test_priorities_and_crash_recovery(anyio_backend: str, clock: FakeCloc
     await store.update(low.id, status="PROCESSING")
     assert await store.recover() == 1
     assert (await store.get(low.id)).status == "PENDING"
+
+
+async def test_tokens_are_refreshed_before_expiry_and_after_revocation(
+    anyio_backend: str, maker_server: ServiceServer, clock: FakeClock, state_dir: Path, creds: None
+) -> None:
+    async with make_registrar(maker_server, clock, state_dir) as (reg, _):
+        await reg.submit("7XKQ9R2", manufacturer="dell")
+        await reg.process_due()
+        assert reg.engine.credentials.token_requests == 1
+        clock.advance(3600 - 59)  # inside the 60 s safety margin of a 3600 s token
+        await reg.submit("4HBM3Q1", manufacturer="dell")
+        await reg.process_due()
+        assert reg.engine.credentials.token_requests == 2
+        app = maker_server.app
+        assert isinstance(app, ManufacturerApp)
+        app.revoke_tokens()  # the cached token is now refused by the API
+        r = await reg.submit("4HBM3Q1", manufacturer="dell")
+        (done,) = await reg.process_due()
+        assert done.id == r.id and done.status == "SUCCESS"
+        assert reg.engine.credentials.token_requests == 3  # one fresh token, once
