@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from agent.enrich.cache import Cache, CacheEntry
-from agent.enrich.errors import DataError, RemoteError
+from agent.enrich.errors import DataError, RemoteError, TransportError
 from agent.enrich.resilience import Resilience, send
 from agent.enrich.singleflight import SingleFlight
 from agent.enrich.vpic import (
@@ -86,6 +86,16 @@ class _Batcher:
             self.timer = loop.call_later(self.window_s, self._fire)
         return fut
 
+    def close(self) -> None:
+        """Cancel the window timer; lookups still waiting for a batch fail (typed)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        for p in self.pending:
+            if not p.future.done():
+                p.future.set_exception(TransportError("NHTSA client closed"))
+        self.pending = []
+
     def _fire(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
@@ -133,6 +143,7 @@ class NhtsaClient:
         self.requests = 0  # HTTP exchanges attempted (figures for bench and tests)
 
     async def aclose(self) -> None:
+        self._batcher.close()
         for t in list(self._tasks):
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
