@@ -99,8 +99,9 @@ async def test_slow_service_still_answers(
 async def test_timeouts_are_retried_then_succeed(
     anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock
 ) -> None:
-    faults(nhtsa_server, queue=["timeout:0.5"])
-    async with nhtsa_client(nhtsa_server, clock, timeout_s=0.1) as c:
+    faults(nhtsa_server, queue=["timeout:2"])
+    # 0.5 s: long enough that a loaded CI machine never times out the healthy retry.
+    async with nhtsa_client(nhtsa_server, clock, timeout_s=0.5) as c:
         assert (await c.decode(TESLA)).vehicle.make == "TESLA"
     assert requests_to(nhtsa_server) == 2 and len(clock.sleeps) == 1
 
@@ -151,6 +152,7 @@ async def test_partial_failure_in_a_batch_only_fails_that_batch(
     faults(nhtsa_server, queue=["ok", "garbage", "garbage", "garbage"])
     async with nhtsa_client(nhtsa_server, clock, batch_window_s=0.01) as c:
         c.res.breaker_policy = c.res.breaker_policy.__class__(failure_threshold=10)
+        c._sem = asyncio.Semaphore(1)  # one batch at a time: the fault queue order is deterministic
         results = await c.decode_many([(v, None) for v in vins])
     errors = [r for r in results if isinstance(r, RemoteError)]
     assert len(errors) == 50 and all(isinstance(e, DataError) for e in errors)
@@ -228,3 +230,15 @@ async def test_cache_survives_a_restart(
         assert r.cached and not r.stale and r.vehicle.model == "Silverado"
     assert requests_to(nhtsa_server) == 1
     db2.close()
+
+
+async def test_requests_to_one_host_are_rate_limited(
+    anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock
+) -> None:
+    res = resilience(clock, rate_per_s=2.0)  # burst 2, then one every 0.5 s
+    async with nhtsa_client(nhtsa_server, clock, res=res) as c:
+        for model in ("Model 3", "Model S", "Model X", "Model Y", "Roadster", "Cybertruck"):
+            await c.recalls("TESLA", model, 2019)
+    assert requests_to(nhtsa_server, "/recalls/") >= 6
+    waited = sum(clock.sleeps)
+    assert waited == pytest.approx((requests_to(nhtsa_server, "/recalls/") - 2) * 0.5)

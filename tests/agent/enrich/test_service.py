@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.enrich.connectors.engine import Engine
+from agent.enrich.connectors.spec import load_connectors
 from agent.enrich.db import StateDB
 from agent.enrich.queue import QueueSink, WorkQueue
 from agent.enrich.registrar import Registrar, complete_registration
@@ -22,6 +23,7 @@ from tests.support.enrich import FakeClock, faults, nhtsa_client, requests_to, r
 pytestmark = pytest.mark.anyio
 
 SILVERADO = "1GCUYDED6KZ104455"
+MANUFACTURERS = Path(__file__).resolve().parents[3] / "config" / "manufacturers"
 
 
 @asynccontextmanager
@@ -32,7 +34,8 @@ async def service(
     res = resilience(clock, db, failure_threshold=1, attempts=1)
     nhtsa = nhtsa_client(server, clock, db=db, res=res)
     engine = Engine(res, clock=clock)
-    registrar = Registrar(RegistrationStore(db, clock), engine, {}, sink, clock=clock)
+    conns = load_connectors(MANUFACTURERS)
+    registrar = Registrar(RegistrationStore(db, clock), engine, conns, sink, clock=clock)
     svc = EnrichmentService(db=db, nhtsa=nhtsa, registrar=registrar, resilience=res, sink=sink, clock=clock)
     async with svc:
         yield svc
@@ -77,9 +80,14 @@ async def test_queue_waits_while_offline_survives_restart_and_drains_after_recov
             await svc.vin(f"scan-{i}", vin)
         assert await svc.work_once() == 0  # service down: the breaker opens, jobs are deferred
         assert await svc.queue.depth() == 3
-        assert await svc.work_once() == 0  # not due yet: no retry storm
-    hits = requests_to(nhtsa_server)
-    assert hits == 1  # one failed batch opened the breaker; nothing else went out
+        hits = requests_to(nhtsa_server)
+        # One request per batch that was already in flight (the 3 lookups may split into
+        # batches), no retries (attempts=1); then nothing: not due yet, breaker open.
+        assert 1 <= hits <= 3
+        assert await svc.work_once() == 0
+        clock.advance(10)  # the jobs are due again but the breaker (30 s) is still open
+        assert await svc.work_once() == 0
+        assert requests_to(nhtsa_server) == hits
     faults(nhtsa_server, persistent=None)
     clock.advance(3600)
     async with service(nhtsa_server, clock, state_dir, sink) as svc:  # a restart
@@ -141,3 +149,16 @@ async def test_run_loop_picks_up_work_as_it_arrives(
             with pytest.raises(asyncio.CancelledError):
                 await task
     assert [e.source for e in enrichments(sink)] == ["offline", "nhtsa.vpic", "nhtsa.recalls"]
+
+
+async def test_a_scanned_serial_becomes_a_registration_naming_the_scan(
+    anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
+) -> None:
+    sink = MemorySink()
+    async with service(nhtsa_server, clock, state_dir, sink) as svc:
+        reg = await svc.serial("scan-7", " c02xk1-abjgh5 ")
+        assert reg.status == "PENDING" and reg.manufacturer == "apple"
+        await svc.work_once()
+    recs = [r for r in sink.records if isinstance(r, RegistrationRecord)]
+    assert [r.status for r in recs] == ["PENDING", "PROCESSING", "MANUAL_REQUIRED"]
+    assert {r.subject for r in recs} == {"scan-7"} and recs[-1].manual is not None
