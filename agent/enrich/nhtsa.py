@@ -301,10 +301,15 @@ class NhtsaClient:
 
 
 def _match_rows(items: list[tuple[str, int | None]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows in the order of `items`. vPIC answers in request order; check it did."""
+    """Rows in the order of `items`. vPIC answers in request order; if it did not, match
+    by the VIN each row echoes (unambiguous unless one VIN was asked twice)."""
     if len(rows) != len(items):
         raise DataError(f"vPIC answered {len(rows)} rows for {len(items)} VINs")
-    for (vin, _), row in zip(items, rows, strict=True):
-        if str(row.get("VIN", "")).strip().upper() != vin:
-            raise DataError(f"vPIC row for {row.get('VIN')!r} where {vin!r} was expected")
-    return rows
+    echoed = [str(r.get("VIN", "")).strip().upper() for r in rows]
+    wanted = [vin for vin, _ in items]
+    if echoed == wanted:
+        return rows
+    by_vin = dict(zip(echoed, rows, strict=True))
+    if len(by_vin) != len(rows) or set(by_vin) != set(wanted):
+        raise DataError(f"vPIC rows {echoed[:3]}... do not match the VINs asked for")
+    return [by_vin[vin] for vin in wanted]

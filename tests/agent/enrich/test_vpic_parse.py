@@ -84,3 +84,17 @@ def test_truncated_and_html_bodies_are_data_errors() -> None:
             assert "Results" in str(exc) or "not JSON" in str(exc)
         else:
             raise AssertionError(f"{body!r} parsed")
+
+
+def test_batch_rows_are_matched_by_order_or_by_echoed_vin() -> None:
+    import pytest
+
+    from agent.enrich.nhtsa import _match_rows
+
+    items: list[tuple[str, int | None]] = [("A", None), ("B", 2019)]
+    assert _match_rows(items, [{"VIN": "a"}, {"VIN": "B"}]) == [{"VIN": "a"}, {"VIN": "B"}]
+    assert _match_rows(items, [{"VIN": "B"}, {"VIN": "A"}]) == [{"VIN": "A"}, {"VIN": "B"}]
+    with pytest.raises(DataError):
+        _match_rows(items, [{"VIN": "A"}])
+    with pytest.raises(DataError):
+        _match_rows(items, [{"VIN": "A"}, {"VIN": "C"}])
