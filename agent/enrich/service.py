@@ -26,7 +26,7 @@ from agent.enrich.breaker import BreakerState
 from agent.enrich.connectors.engine import Engine
 from agent.enrich.connectors.spec import Connector, load_connectors
 from agent.enrich.db import StateDB
-from agent.enrich.errors import RemoteError
+from agent.enrich.errors import RemoteError, UnknownProductError
 from agent.enrich.factory import build_nhtsa, build_resilience, state_path
 from agent.enrich.nhtsa import NhtsaClient
 from agent.enrich.queue import Job, WorkQueue
@@ -35,6 +35,7 @@ from agent.enrich.registrations import Registration, RegistrationStore
 from agent.enrich.resilience import Resilience
 from agent.enrich.summary import decode_json
 from agent.enrich.vin import decode_offline
+from agent.records import Envelope, ScanRecord, VehicleReportRecord
 from agent.sink import RecordSink
 
 __all__ = ["EnrichmentService"]
@@ -129,6 +130,36 @@ class EnrichmentService:
         reg = await self.registrar.submit(serial, subject=subject, **kw)
         self._wake.set()
         return reg
+
+    async def on_record(self, record: Envelope) -> None:
+        """The runtime's hook: call it after a scan or vehicle_report was emitted.
+
+        VINs (camera or OBD) go to NHTSA; serials a connector rule matched (or GS1 codes
+        with a known company prefix) become registrations. Never raises for bad input:
+        an unrecognised serial becomes an `enrichment` record with status `error`."""
+        if isinstance(record, VehicleReportRecord):
+            if record.vin:
+                await self.vin(record.id, record.vin)
+            return
+        if not isinstance(record, ScanRecord):
+            return
+        if record.vin is not None:
+            await self.vin(record.id, record.vin.value)
+        elif record.serial:
+            maker = record.serial.get("manufacturer")
+            await self._serial_or_error(record.id, record.serial.get("serial", ""), manufacturer=maker)
+        elif record.classification == "gs1" and record.fields.get("21"):
+            # GS1 AI 21 is the serial number, AI 01 the GTIN whose prefix names the maker.
+            await self._serial_or_error(record.id, record.fields["21"], gtin=record.fields.get("01"))
+
+    async def _serial_or_error(self, subject: str, serial: str, **kw: Any) -> None:
+        try:
+            await self.serial(subject, serial, **kw)
+        except UnknownProductError as exc:
+            now = _ts(self.clock())
+            body = {"subject": subject, "source": "manufacturer", "status": "error",
+                    "data": {"serial": serial}, "error": str(exc), "fetched_at": now}  # fmt: skip
+            await self.sink.emit("enrichment", body)
 
     # -- work ---------------------------------------------------------------------
 

@@ -162,3 +162,30 @@ async def test_a_scanned_serial_becomes_a_registration_naming_the_scan(
     recs = [r for r in sink.records if isinstance(r, RegistrationRecord)]
     assert [r.status for r in recs] == ["PENDING", "PROCESSING", "MANUAL_REQUIRED"]
     assert {r.subject for r in recs} == {"scan-7"} and recs[-1].manual is not None
+
+
+async def test_on_record_dispatches_scans_and_vehicle_reports(
+    anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
+) -> None:
+    sink = MemorySink()
+    ids = {
+        "report": await sink.emit("vehicle_report", {"dongle": "d1", "vin": SILVERADO, "vin_valid": True}),
+        "serial": await sink.emit("scan", {
+            "camera": "c", "symbology": "CODE128", "payload": "S/N C02XK1ABJGH5", "classification": "serial",
+            "serial": {"manufacturer": "apple", "serial": "C02XK1ABJGH5"}, "confidence": 0.9}),
+        "gs1": await sink.emit("scan", {
+            "camera": "c", "symbology": "DATAMATRIX", "payload": "(01)00884116123456(21)7XKQ9R2",
+            "classification": "gs1", "fields": {"01": "00884116123456", "21": "7XKQ9R2"}, "confidence": 1}),
+        "junk": await sink.emit("scan", {
+            "camera": "c", "symbology": "CODE128", "payload": "??", "classification": "serial",
+            "serial": {"serial": "??"}, "confidence": 0.5}),
+    }  # fmt: skip
+    async with service(nhtsa_server, clock, state_dir, sink) as svc:
+        for rec in list(sink.records):
+            await svc.on_record(rec)
+        assert await svc.queue.depth() == 1  # the report's VIN
+    regs = {r.subject: r for r in sink.records if isinstance(r, RegistrationRecord)}
+    assert regs[ids["serial"]].manufacturer == "apple" and regs[ids["gs1"]].manufacturer == "dell"
+    errs = [e for e in enrichments(sink) if e.status == "error"]
+    assert [e.subject for e in errs] == [ids["junk"]] and errs[0].source == "manufacturer"
+    assert any(e.subject == ids["report"] and e.source == "offline" for e in enrichments(sink))
