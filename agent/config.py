@@ -167,6 +167,14 @@ class EnrichSection(_Section):
         None, description="override every connector's base URL (used by the demo's fake server)"
     )
     cache_max_entries: int = Field(100_000, gt=0)
+    # Resilience shared by every remote call (see docs/enrich.md).
+    breaker_failure_threshold: int = Field(5, ge=1, description="consecutive failures that open a breaker")
+    breaker_open_timeout_s: float = Field(30.0, gt=0, description="seconds before a half-open probe")
+    retry_attempts: int = Field(4, ge=1, le=10)
+    call_deadline_s: float = Field(20.0, gt=0, description="one call, retries included")
+    batch_window_ms: float = Field(20.0, ge=0, le=1000, description="vPIC decode coalescing window")
+    manufacturer_rate_per_s: float = Field(2.0, gt=0, description="per manufacturer host")
+    queue_retry_max_s: float = Field(600.0, gt=0, description="cap on the durable queue's backoff")
 
 
 class MqttSection(_Section):

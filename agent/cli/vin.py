@@ -3,17 +3,141 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+from typing import Any
 
-from agent.cli._notlanded import not_landed
-from agent.config import Config
+from agent.config import Config, EnrichSection
+from agent.enrich.db import StateDB
+from agent.enrich.errors import EnrichError, RemoteError
+from agent.enrich.factory import build_nhtsa, build_resilience, state_path
+from agent.enrich.nhtsa import DecodeResult, NhtsaClient
+from agent.enrich.summary import decode_json
+from agent.enrich.vin import VinInfo, decode_offline
+
+__all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "run"]
 
 HELP = "decode a VIN offline and through NHTSA; list recalls"
 NEEDS_CONFIG = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    d = sub.add_parser("decode", help="offline facts at once, NHTSA vPIC data when reachable")
+    d.add_argument("vin")
+    d.add_argument("--year", type=int, default=None, help="model year hint for vPIC")
+    d.add_argument("--offline", action="store_true", help="do not ask NHTSA")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
+    d.add_argument("--nhtsa-url", default=None, help="another NHTSA base URL (e.g. the simulator)")
+    r = sub.add_parser("recalls", help="open recalls for the VIN's make/model/year")
+    r.add_argument("vin")
+    r.add_argument("--year", type=int, default=None)
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--nhtsa-url", default=None, help="another NHTSA base URL (e.g. the simulator)")
+
+
+async def _client(config: Config | None, url: str | None) -> tuple[NhtsaClient, StateDB | None]:
+    section = config.enrich if config else EnrichSection()
+    db = None
+    if config is not None:
+        try:
+            db = await StateDB.open(state_path(config.agent.state_dir))
+        except EnrichError:
+            db = None  # no writable state dir (a workstation): decode without a persistent cache
+    res = build_resilience(section, db)
+    return build_nhtsa(section, db, res, url=url), db
+
+
+async def _decode(
+    args: argparse.Namespace, config: Config | None
+) -> tuple[VinInfo, DecodeResult | None, str | None]:
+    info = decode_offline(args.vin)
+    if args.offline or not info.vin:
+        return info, None, None
+    client, db = await _client(config, args.nhtsa_url)
+    try:
+        return info, await client.decode(info.vin, args.year or None), None
+    except RemoteError as exc:
+        return info, None, str(exc)
+    finally:
+        await client.aclose()
+        if db:
+            await db.aclose()
+
+
+def _print_decode(out: dict[str, Any]) -> None:
+    cd = {True: "check digit ok", False: "CHECK DIGIT WRONG", None: "check digit not verifiable"}
+    print(f"VIN {out['vin']}: {'valid' if out['valid'] else 'INVALID'}, {cd[out['check_digit_ok']]}")
+    off = out["offline"]
+    where = f"{off['manufacturer'] or '?'}, {off['country'] or '?'}"
+    print(f"  offline: {where}, model year {off['model_year'] or '?'}")
+    for p in off["problems"]:
+        print(f"  problem: {p}")
+    n = out["nhtsa"]
+    if n is None:
+        print(f"  nhtsa: {out['nhtsa_error'] or 'not asked (--offline)'}")
+        return
+    tag = n["source"] + (", STALE" if out["stale"] else "")
+    eng = n["engine"] or {}
+    engine = " ".join(
+        str(x) for x in (eng.get("displacement_l"), eng.get("cylinders") and f"{eng['cylinders']}cyl") if x
+    )
+    print(f"  nhtsa ({tag}): {n['make']} {n['model']} {n['model_year']} {n['trim'] or ''}".rstrip())
+    print(f"    body {n['body_class']}, engine {engine or '-'}, fuel {n['fuel_type']}")
+    print(f"    plant {n['plant_country']}")
+    print(
+        f"    error codes {n['error_codes']}"
+        + (f", suggested VIN {n['suggested_vin']}" if n["suggested_vin"] else "")
+    )
+
+
+async def _recalls(args: argparse.Namespace, config: Config | None) -> tuple[int, dict[str, Any]]:
+    info = decode_offline(args.vin)
+    client, db = await _client(config, args.nhtsa_url)
+    try:
+        dec = await client.decode(info.vin, args.year or info.model_year)
+        v = dec.vehicle
+        year = v.model_year or info.model_year
+        if not (v.make and v.model and year):
+            return 1, {"vin": info.vin, "error": "vPIC could not decode make/model/year", "recalls": []}
+        rec = await client.recalls(v.make, v.model, year, v.series)
+    except RemoteError as exc:
+        return 1, {"vin": info.vin, "error": str(exc), "recalls": []}
+    finally:
+        await client.aclose()
+        if db:
+            await db.aclose()
+    return 0, {
+        "vin": info.vin,
+        "make": v.make,
+        "model": v.model,
+        "model_year": year,
+        "model_matched": rec.model_matched,
+        "models_tried": rec.model_tried,
+        "stale": dec.stale or rec.stale,
+        "recalls": [r.__dict__ for r in rec.recalls],
+    }
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
-    raise not_landed("VIN decoding", 6)
+    if args.action == "decode":
+        info, result, error = asyncio.run(_decode(args, config))
+        out = decode_json(info, result, error)
+        if args.json:
+            print(json.dumps(out))
+        else:
+            _print_decode(out)
+        return 0 if info.valid else 1
+    code, rec = asyncio.run(_recalls(args, config))
+    if args.json:
+        print(json.dumps(rec))
+    elif "error" in rec:
+        print(f"VIN {rec['vin']}: {rec['error']}")
+    else:
+        stale = " (STALE)" if rec["stale"] else ""
+        print(f"{rec['make']} {rec['model']} {rec['model_year']}: {len(rec['recalls'])} recall(s){stale}")
+        for r in rec["recalls"]:
+            flags = " PARK OUTSIDE" if r["park_outside"] else ""
+            print(f"  {r['campaign']}  {r['report_received']}  {r['component']}{flags}")
+            print(f"    {r['summary']}")
+    return code

@@ -1,0 +1,117 @@
+"""Demo step: enrichment on the fake NHTSA and fake manufacturer servers."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.enrich.service import EnrichmentService
+from agent.sink import RecordSink
+from simulators.services.manufacturer import ManufacturerApp
+from simulators.services.server import ServiceServer
+from simulators.services.vpic import NhtsaApp
+
+if TYPE_CHECKING:
+    from agent.demo import DemoContext
+
+__all__ = ["step"]
+
+MANUFACTURERS = Path(__file__).resolve().parent.parent / "config" / "manufacturers"
+OWN_VINS = ["1GCUYDED6KZ104455", "5YJ3E1EA2KF317000"]
+
+
+def _vins_seen(ctx: DemoContext) -> list[tuple[str, str]]:
+    """(record id, VIN) from scans / vehicle reports earlier steps emitted, if any."""
+    out = []
+    for rec in getattr(ctx.sink, "records", []):
+        vin: Any = getattr(rec, "vin", None)
+        value = getattr(vin, "value", vin)
+        if (
+            isinstance(value, str)
+            and len(value) == 17
+            and getattr(rec, "kind", "") in ("scan", "vehicle_report")
+        ):
+            out.append((rec.id, value))
+    return out
+
+
+class _Tee:
+    """Forwards to the demo's sink (memory or the durable outbox) and keeps what passed,
+    so this step can narrate whichever sink a previous step installed."""
+
+    def __init__(self, sink: RecordSink) -> None:
+        self.sink = sink
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
+        rid = await self.sink.emit(kind, body, ts)
+        self.seen.append((kind, dict(body)))
+        return rid
+
+    def take(self, kind: str) -> list[dict[str, Any]]:
+        out = [b for k, b in self.seen if k == kind]
+        self.seen = [(k, b) for k, b in self.seen if k != kind]
+        return out
+
+
+async def step(ctx: DemoContext) -> None:
+    nhtsa = ctx.stack.enter_context(ServiceServer(NhtsaApp()))
+    maker = ctx.stack.enter_context(ServiceServer(ManufacturerApp()))
+    ctx.services["nhtsa"] = nhtsa.url
+    ctx.services["manufacturer"] = maker.url
+    ctx.say(f"fake NHTSA on {nhtsa.url}, fake manufacturer on {maker.url}")
+    # The fake's demo credentials, referenced as env: from config/manufacturers/dell.toml.
+    os.environ.setdefault("BAYGATE_DELL_CLIENT_ID", "baygate-demo")
+    os.environ.setdefault("BAYGATE_DELL_CLIENT_SECRET", "demo-secret")
+    section = ctx.config.enrich.model_copy(
+        update={"manufacturers_dir": MANUFACTURERS, "manufacturer_base_url": maker.url}
+    )
+    tee = _Tee(ctx.sink)
+    svc = await EnrichmentService.open(section, ctx.config.agent.state_dir, tee, nhtsa_url=nhtsa.url)
+    ctx.stack.push_async_callback(svc.aclose)
+
+    seen = _vins_seen(ctx)
+    targets = seen[:2] + [(f"demo:{v}", v) for v in OWN_VINS if v not in {s[1] for s in seen}]
+    t0 = time.perf_counter()
+    for subject, vin in targets:
+        await svc.vin(subject, vin)
+    for _ in range(4):  # decode, then recalls (queued by the decode)
+        await svc.work_once()
+    ms = (time.perf_counter() - t0) * 1000
+    enr = tee.take("enrichment")
+    ctx.say(f"{len(targets)} VIN(s) -> {len(enr)} enrichment records in {ms:.0f} ms "
+            f"({'from earlier steps: ' + str(len(seen)) if seen else 'own sample VINs'})")  # fmt: skip
+    for e in enr:
+        if e["source"] == "nhtsa.vpic":
+            d = e["data"]
+            what = f"{d['make']} {d['model']} {d['model_year']} {d['trim'] or ''}"
+            ctx.say(f"  vpic {d['vin']}: {what} {d['body_class']}, {d['fuel_type']}, "
+                    f"codes {d['error_codes']} [{e['status']}]")  # fmt: skip
+        elif e["source"] == "nhtsa.recalls":
+            d = e["data"]
+            camps = ", ".join(r["campaign"] for r in d["recalls"]) or "none"
+            ctx.say(f"  recalls {d['make']} {d['model_matched'] or '-'} {d['model_year']}: "
+                    f"{d['count']} ({camps}); tried {d['models_tried']}")  # fmt: skip
+    if not any(e["source"] == "nhtsa.vpic" and e["status"] == "ok" for e in enr):
+        raise RuntimeError("no VIN was decoded through the fake NHTSA")
+
+    dell = await svc.serial(None, "7XKQ-9R2", manufacturer="dell", product={"model": "Latitude 7420"})
+    apple = await svc.serial(None, "C02XK1ABJGH5", product={"purchase_date": "2026-11-01"})
+    await svc.work_once()
+    regs = tee.take("registration")
+    for rid, label in ((dell.id, "Dell API"), (apple.id, "Apple manual assist")):
+        trail = [r["status"] for r in regs if r["registration"] == rid]
+        ctx.say(f"{label} {rid}: {' -> '.join(trail)}")
+    final = {r["registration"]: r for r in regs}
+    d = await svc.registrar.store.get(dell.id)
+    if final[dell.id]["status"] != "SUCCESS" or d.result is None:
+        raise RuntimeError(f"Dell registration ended {final[dell.id]['status']}: {final[dell.id]['error']}")
+    ctx.say(f"  Dell warranty: {d.result.get('service_level')} until {d.result.get('warranty_end')}")
+    manual = final[apple.id]["manual"] or {}
+    ctx.say(f"  Apple: open {manual.get('url')} ({len(manual.get('steps', []))} steps)")
+    if final[apple.id]["status"] != "MANUAL_REQUIRED":
+        raise RuntimeError("Apple registration should need manual assist")

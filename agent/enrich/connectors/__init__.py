@@ -1,0 +1,1 @@
+"""Manufacturer connectors: TOML definitions (config/manufacturers/*.toml) run by one engine."""
