@@ -104,7 +104,9 @@ def _engine_count(session: Session, length: int) -> int | None:
 
 async def read_vin(session: Session) -> tuple[str, bool]:
     """(VIN, check digit valid). Raises NoData if no ECU supports it, DecodeError if garbled."""
-    reply = await request_adaptive(session, 0x09, b"\x02", _engine_count(session, 20))
+    reply = await request_adaptive(
+        session, 0x09, b"\x02", _engine_count(session, 20) if session.is_can else None
+    )
     errors: list[str] = []
     for ecu in reply.ecus:
         try:
@@ -117,7 +119,9 @@ async def read_vin(session: Session) -> tuple[str, bool]:
 
 
 async def read_calibration_ids(session: Session) -> dict[str, list[str]]:
-    reply = await request_adaptive(session, 0x09, b"\x04", _engine_count(session, 19))
+    reply = await request_adaptive(
+        session, 0x09, b"\x04", _engine_count(session, 19) if session.is_can else None
+    )
     out: dict[str, list[str]] = {}
     for ecu, msgs in reply.by_ecu.items():
         try:

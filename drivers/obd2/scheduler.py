@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from drivers.obd2.diagnostics import Reading, expected_count, readings_from, request_adaptive
@@ -67,7 +67,7 @@ async def poll(
     *,
     clock: Callable[[], float] = time.monotonic,
     errors: list[OBDError] | None = None,
-) -> AsyncIterator[list[Sample]]:
+) -> AsyncGenerator[list[Sample], None]:
     """Yield samples batch by batch until the link is lost (LinkLost raised).
 
     A batch the car answers with NO DATA/7F/garbage is skipped (and recorded in

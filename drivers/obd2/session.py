@@ -236,7 +236,8 @@ class Session:
             self._set_protocol(cached)
             count = sum(1 for _ in memory.supported) if memory and memory.supported else None
             try:
-                await self._read_supported(memory, count)
+                # A legacy bus (ISO 9141/KWP) runs its ~2.5 s slow init on this first request.
+                await self._read_supported(memory, count, SEARCH_TIMEOUT_S)
                 return
             except (NoData, UnableToConnect, AdapterError, ProtocolError):
                 log.info("%s: cached protocol %s did not answer; searching", self.dongle, cached)
@@ -303,7 +304,7 @@ class Session:
 
     async def close(self) -> None:
         await self.transport.close()
-        self._set_state(LinkState.LOST)
+        self.state = LinkState.LOST  # closed on purpose: no state-change event
 
     async def reconnect(
         self, *, attempts: int = 5, first_delay: float = 0.5, max_delay: float = 30.0
