@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .at import AtCommands
-from .framing import Display, render_can, render_iso
+from .framing import Display, can_frames, render_can, render_iso
 from .profile import Profile
 from .timing import ST_DEFAULT, ST_UNIT_S, Chunk, Reply, Timing
 from .vehicle import Vehicle
@@ -207,14 +207,18 @@ class Elm327:
         if not messages:
             return [*groups, (self.st_s, ["NO DATA"])]
         display = Display(self.settings.headers, self.settings.spaces, self.settings.caf)
+        frame_s = self.timing.frame_ms / 1000
         gap = self.timing.ecu_ms / 1000
         for msg in messages:
             if self.vehicle.can:
                 lines = render_can(msg.ecu.can_id, msg.data, display, self.profile.can_padding)
+                frames = len(can_frames(msg.data, self.profile.can_padding))
             else:
                 lines = render_iso(msg.ecu.iso_address, msg.data, display)
-            groups.append((gap, lines))
-            gap = self.timing.frame_ms / 1000 * max(1, len(lines))
+                frames = 1
+            # A multi-frame message is shown once its last consecutive frame arrived.
+            groups.append((gap + frame_s * (frames - 1), lines))
+            gap = frame_s
         # Without the count digit (or with more expected than came) the adapter waits
         # out ATST after the last frame in case another ECU answers.
         satisfied = count is not None and len(messages) >= count
