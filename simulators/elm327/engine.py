@@ -1,0 +1,234 @@
+"""The ELM327 adapter state machine, sans-IO: command bytes in, timed reply chunks out.
+
+`Elm327.feed(data)` accepts whatever bytes arrived (partial lines, several commands)
+and returns one `Reply` per completed command line. Nothing here sleeps or touches a
+socket; transports play the chunks with their delays (see timing.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .at import AtCommands
+from .framing import Display, can_frames, render_can, render_iso
+from .profile import Profile
+from .timing import ST_DEFAULT, ST_UNIT_S, Chunk, Reply, Timing
+from .vehicle import Vehicle
+
+__all__ = ["Elm327", "Quirks", "Settings"]
+
+PROMPT = b">"
+MAX_LINE = 128  # the ELM327's input buffer; longer lines are rejected with "?"
+MAX_REQUEST_BYTES = 7  # one CAN single frame / one ISO 9141 message of data
+ERROR_WORDS = ("?", "NO DATA", "CAN ERROR", "BUS INIT: ...ERROR", "UNABLE TO CONNECT")
+CAN_PROTOCOLS = (6, 7, 8, 9, 0xA, 0xB, 0xC)
+ISO_PROTOCOLS = (3, 4, 5)
+NODATA_PERIOD = 10  # the nodata fault: the last N of every 10 OBD requests answer NO DATA
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """Clone misbehaviour the engine itself produces (transport faults live in faults.py)."""
+
+    echo_sticks: bool = False  # ATE0 answers OK but echo stays on
+    h1_not_ok: bool = False  # ATH1 answers "?" and headers stay off
+    no_prompt_after_error: bool = False  # "?", NO DATA, ... end without ">"
+    nodata_burst: int = 0  # N > 0: requests 10-N+1..10 of every 10 answer NO DATA
+
+
+@dataclass
+class Settings:
+    """Everything ATZ / ATD restores."""
+
+    echo: bool = True
+    linefeeds: bool = False
+    spaces: bool = True
+    headers: bool = False
+    caf: bool = True
+    st: int = ST_DEFAULT
+    adaptive: int = 1
+    header: int | None = None  # ATSH; None = functional broadcast (7DF)
+
+
+@dataclass
+class Bus:
+    """Protocol selection: saved survives ATZ (ATSP writes it to EEPROM), ATTP does not."""
+
+    saved: int = 0
+    saved_auto: bool = True
+    protocol: int = 0
+    auto: bool = True
+    connected: bool = False
+    fallback: int = field(default=0)
+
+
+class Elm327:
+    """One adapter plugged into one car. Create one per connection."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        timing: Timing | None = None,
+        quirks: Quirks | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        version: str = "ELM327 v1.5",
+    ) -> None:
+        self.vehicle = Vehicle(profile)
+        self.profile = profile
+        self.timing = timing or Timing()
+        self.quirks = quirks or Quirks()
+        self.clock = clock
+        self.version = version
+        self.settings = Settings()
+        self.bus = Bus()
+        self.started = clock()
+        self.obd_requests = 0
+        self._buffer = bytearray()
+        self._last = ""
+        self._at = AtCommands(self)
+
+    # ---- input -------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> list[Reply]:
+        """Buffer bytes; every CR completes a command. LF, NUL and spaces are ignored."""
+        replies = []
+        for byte in data:
+            if byte == 0x0D:
+                raw = self._buffer.decode("ascii", "replace")
+                self._buffer.clear()
+                replies.append(self.command(raw))
+            elif byte not in (0x0A, 0x00) and len(self._buffer) <= MAX_LINE:
+                self._buffer.append(byte)
+        return replies
+
+    def command(self, raw: str) -> Reply:
+        """Answer one command line (without its CR)."""
+        echo = raw + "\r" if self.settings.echo else ""
+        cmd = "".join(raw.split()).upper()
+        if not cmd:
+            # A bare CR repeats the last command (handy for polling one PID).
+            cmd = self._last
+        if not cmd or len(cmd) > MAX_LINE:
+            return self._reply(cmd, echo, [(0.0, ["?"])])
+        self._last = cmd
+        if cmd.startswith("AT"):
+            return self._reply(cmd, echo, self._at.run(cmd[2:]))
+        if cmd.startswith("ST"):
+            return self._reply(cmd, echo, [(0.0, ["?"])])  # an ELM clone, not an STN chip
+        return self._reply(cmd, echo, self._obd(cmd), obd=True)
+
+    # ---- output -------------------------------------------------------------------------
+
+    @property
+    def eol(self) -> str:
+        return "\r\n" if self.settings.linefeeds else "\r"
+
+    @property
+    def st_s(self) -> float:
+        return self.settings.st * ST_UNIT_S
+
+    def _reply(self, cmd: str, echo: str, groups: list[tuple[float, list[str]]], obd: bool = False) -> Reply:
+        """groups: (delay before, lines); the last group's delay is before the prompt."""
+        rtt = self.timing.rtt_ms / 1000
+        chunks = [Chunk(rtt, echo.encode())] if echo else []
+        lines: list[str] = []
+        for i, (delay, group) in enumerate(groups):
+            text = "".join(line + self.eol for line in group)
+            if i == len(groups) - 1:
+                text += self.eol
+            lines += group
+            chunks.append(Chunk(delay + (0.0 if echo or i else rtt), text.encode()))
+        error = any(line in ERROR_WORDS for line in lines)
+        if not (error and self.quirks.no_prompt_after_error):
+            chunks.append(Chunk(0.0, PROMPT))
+        merged = tuple(c for c in chunks if c.data or c.delay_s)
+        return Reply(cmd, merged, obd=obd, error=error)
+
+    # ---- OBD requests -------------------------------------------------------------------
+
+    def _obd(self, cmd: str) -> list[tuple[float, list[str]]]:
+        count = None
+        if len(cmd) % 2:
+            cmd, digit = cmd[:-1], cmd[-1]
+            count = int(digit, 16) if digit in "123456789ABCDEF" else None
+            if count is None:
+                return [(0.0, ["?"])]
+        try:
+            request = bytes.fromhex(cmd)
+        except ValueError:
+            return [(0.0, ["?"])]
+        if not request or len(request) > MAX_REQUEST_BYTES:
+            return [(0.0, ["?"])]
+        self.obd_requests += 1
+        prefix, delay, failure = self._connect()
+        if failure:
+            return [(delay, [*prefix, failure])]
+        n = self.quirks.nodata_burst
+        if n and (self.obd_requests - 1) % NODATA_PERIOD >= NODATA_PERIOD - n:
+            return [(delay, prefix), (self.st_s, ["NO DATA"])] if prefix else [(self.st_s, ["NO DATA"])]
+        return self._answer(request, count, prefix, delay)
+
+    def _connect(self) -> tuple[list[str], float, str]:
+        """(status lines, delay, failure word) for reaching the car's bus."""
+        bus, car = self.bus, self.profile.protocol
+        if bus.connected:
+            return [], 0.0, ""
+        t = self.timing
+        if bus.auto:
+            # SP0 tries protocols 1, 2, 3 ... in order until one answers.
+            tried = car - 1
+            delay = (tried * t.search_ms + (t.bus_init_ms if car in ISO_PROTOCOLS else 0.0)) / 1000
+            bus.protocol, bus.connected = car, True
+            return ["SEARCHING..."], delay, ""
+        if bus.protocol != car:
+            if bus.protocol in CAN_PROTOCOLS:
+                return [], self.st_s, "CAN ERROR"
+            if bus.protocol in ISO_PROTOCOLS:
+                return [], t.bus_init_ms / 1000, "BUS INIT: ...ERROR"
+            return [], self.st_s, "NO DATA"
+        bus.connected = True
+        if car in ISO_PROTOCOLS:
+            return ["BUS INIT: ...OK"], t.bus_init_ms / 1000, ""
+        return [], 0.0, ""
+
+    def _answer(
+        self, request: bytes, count: int | None, prefix: list[str], delay: float
+    ) -> list[tuple[float, list[str]]]:
+        target = None
+        header = self.settings.header
+        if header is not None and 0x7E0 <= header <= 0x7E7 and self.vehicle.can:
+            target = header + 8
+        messages = self.vehicle.respond(request, self.clock() - self.started, target)
+        if count is not None:
+            messages = messages[:count]
+        groups: list[tuple[float, list[str]]] = [(delay, prefix)] if prefix else []
+        if not messages:
+            return [*groups, (self.st_s, ["NO DATA"])]
+        display = Display(self.settings.headers, self.settings.spaces, self.settings.caf)
+        frame_s = self.timing.frame_ms / 1000
+        gap = self.timing.ecu_ms / 1000
+        for msg in messages:
+            if self.vehicle.can:
+                lines = render_can(msg.ecu.can_id, msg.data, display, self.profile.can_padding)
+                frames = len(can_frames(msg.data, self.profile.can_padding))
+            else:
+                lines = render_iso(msg.ecu.iso_address, msg.data, display)
+                frames = 1
+            # A multi-frame message is shown once its last consecutive frame arrived.
+            groups.append((gap + frame_s * (frames - 1), lines))
+            gap = frame_s
+        # Without the count digit (or with more expected than came) the adapter waits
+        # out ATST after the last frame in case another ECU answers.
+        satisfied = count is not None and len(messages) >= count
+        groups.append((0.0 if satisfied else self.st_s, []))
+        return groups
+
+    # ---- used by the AT command set ----------------------------------------------------
+
+    def reset(self) -> None:
+        self.settings = Settings()
+        self.bus.protocol, self.bus.auto = self.bus.saved, self.bus.saved_auto
+        self.bus.connected = False
+        self._last = ""
