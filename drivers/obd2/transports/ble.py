@@ -5,12 +5,14 @@ Writes are chunked to the characteristic's max_write_without_response_size (20 b
 on older BlueZ: ATT MTU 23 minus 3); replies arrive as notifications split at
 arbitrary points and are reassembled by the prompt buffer until `>`.
 
-`backend=` is handed to BleakScanner and BleakClient unchanged: production leaves it
-None (BlueZ on the Pi), tests pass the ELM327 simulator's fake backend so this exact
-code runs above it. bleak-retry-connector's establish_connection (4 attempts with
-backoff over BlueZ's transient "le-connection-abort-by-local" & co) is used only for
-the real backend: it queries BlueZ over D-Bus for already-connected devices and its
-service cache, which a fake backend has no D-Bus for.
+`backend=` is handed to BleakClient (and `scanner_backend=` to BleakScanner)
+unchanged: production leaves them None (BlueZ on the Pi), tests pass the ELM327
+simulator's fake backends so this exact code runs above them. Whenever the device
+came from a scan (a BLEDevice), the connection goes through bleak-retry-connector's
+establish_connection (4 attempts with backoff over BlueZ's transient failures); it
+works with the fake backend too (checked: its BlueZ D-Bus lookups are skipped for a
+device without a BlueZ path). A bare address with a fake client backend and no fake
+scanner is connected directly: there is nothing to scan with.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class BleTransport(Transport):
         self.address, self.name, self.layout = address, name, layout
         self.backend, self.scanner_backend = backend, scanner_backend
         self.scan_timeout, self.connect_timeout = scan_timeout, connect_timeout
-        self.use_retry_connector = backend is None if use_retry_connector is None else use_retry_connector
+        self.use_retry_connector = True if use_retry_connector is None else use_retry_connector
         self.description = f"ble://{address}" if address else f"ble://name={name}"
         self._client: BleakClient | None = None
         self._writer: BleakGATTCharacteristic | None = None
@@ -85,7 +87,7 @@ class BleTransport(Transport):
         self._lost = None
         self._rx.clear()
         device: BLEDevice | str
-        if self.scanner_backend is not None or self.name or self.use_retry_connector:
+        if self.scanner_backend is not None or self.name or self.backend is None:
             device = await self._find()
         else:
             device = self.address or ""
