@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Coroutine
@@ -75,10 +76,9 @@ class Serial(SerialBase):  # type: ignore[misc]
 
     def close(self) -> None:
         if self._transport is not None and self._loop is not None:
-            try:
+            # Closing must not raise: the dongle may already be gone.
+            with contextlib.suppress(Exception):
                 self._run(self._transport.close(), 10)
-            except Exception:  # closing must not raise: the dongle may already be gone
-                pass
         self._transport = None
         self._stop()
         self.is_open = False
