@@ -134,10 +134,12 @@ async def read_calibration_ids(session: Session) -> dict[str, list[str]]:
 async def read_dtcs(session: Session, mode: str) -> list[DTC]:
     """DTCs of one kind (stored/pending/permanent) from every ECU that answers."""
     service = DTC_MODES[mode]
-    # Every OBD ECU answers Mode 03/07/0A, with a zero count when it has nothing;
-    # an ECU that does not costs one ATST wait, as without the digit.
+    # On CAN every OBD ECU answers Mode 03/07/0A once (count 0 when it has nothing);
+    # an ECU that does not costs one ATST wait, as without the digit. Legacy ECUs send
+    # one line per 3 DTCs, a number we cannot know beforehand.
+    count = len(session.supported) or None if session.is_can else None
     try:
-        reply = await request_adaptive(session, service, b"", len(session.supported) or None)
+        reply = await request_adaptive(session, service, b"", count)
     except NoData:
         return []
     out: list[DTC] = []

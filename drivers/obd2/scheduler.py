@@ -22,6 +22,7 @@ __all__ = ["MAX_HZ", "MIN_HZ", "PidScheduler", "Sample", "poll"]
 
 MIN_HZ, MAX_HZ = 0.1, 10.0
 MAX_BATCH = 6
+_NEVER = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class PidScheduler:
                 raise ValueError(f"{pid.name}: rate {hz} Hz outside {MIN_HZ}-{MAX_HZ} Hz")
         self.rates = dict(rates)
         self.batch = max(1, min(batch, MAX_BATCH))
-        self._due: dict[PID, float] = dict.fromkeys(rates, 0.0)
+        self._due: dict[PID, float] = dict.fromkeys(rates, _NEVER)
 
     def next_batch(self, now: float) -> tuple[list[PID], float]:
         """(PIDs due at `now`, most overdue first) or ([], seconds until one is due)."""
@@ -49,11 +50,14 @@ class PidScheduler:
         return [p for _, _, p in due[: self.batch]], 0.0
 
     def done(self, pids: list[PID], now: float) -> None:
-        """Mark `pids` as read at `now`; the next read is one period later (no catch-up
-        bursts after a stall: a late reading does not make the next one early)."""
+        """Mark `pids` as read at `now`. The next read is due one period after this one
+        was due, so the request's own time does not lower the rate; after a stall the
+        schedule restarts from now instead of bursting to catch up."""
         for p in pids:
             hz = self.rates[p]
-            self._due[p] = now + (1.0 / hz if hz else 0.0)
+            period = 1.0 / hz if hz else 0.0
+            due = self._due[p]
+            self._due[p] = now + period if due == _NEVER else max(due + period, now - period)
 
     def drop(self, pid: PID) -> None:
         """Stop asking for a PID the car refuses."""

@@ -89,6 +89,7 @@ class Session:
         self.supported: dict[str, set[int]] = {}
         self.failures = 0
         self.warm = False  # connected with remembered settings
+        self._dirty = False  # a command timed out: its late reply may still come
 
     # --- state ------------------------------------------------------------------
 
@@ -134,8 +135,11 @@ class Session:
             if self.state is LinkState.LOST:
                 raise LinkLost(f"{self.dongle}: link lost; reconnect first")
             try:
+                if self._dirty:
+                    await self._resync(wait_s or self.timeout)
                 reply = await self._exchange(cmd, wait_s or self.timeout)
             except CommandTimeout:
+                self._dirty = True
                 self._failed()
                 raise
             except TransportError:
@@ -145,6 +149,19 @@ class Session:
             if self.state is LinkState.DEGRADED:
                 self._set_state(LinkState.READY)
             return reply
+
+    async def _resync(self, wait_s: float) -> None:
+        """After a timeout the late reply may still arrive and would answer the next
+        command (and every one after it, one behind). Ask `ATI` and drop replies until
+        the adapter's banner comes back: from then on replies match requests again."""
+        self.transport.discard_input()
+        await self.transport.write(encode_command("ATI"))
+        for _ in range(4):  # the late reply, maybe STOPPED, then the banner
+            reply = await self.transport.read_reply(wait_s)
+            if any(m in reply.upper() for m in ("ELM", "STN", "OBD")):
+                self._dirty = False
+                return
+        raise CommandTimeout("adapter out of step: no banner after ATI")
 
     def _failed(self) -> None:
         self.failures += 1
@@ -176,6 +193,7 @@ class Session:
         """Open the transport and initialise the adapter. Raises ConnectFailed & co."""
         self._set_state(LinkState.CONNECTING)
         self.failures = 0
+        self._dirty = False
         self.transport.discard_input()
         await self.transport.open()
         try:

@@ -1,0 +1,11 @@
+"""Helpers for driver tests against the ELM327 simulator (tests may import simulators)."""
+
+from __future__ import annotations
+
+from simulators.elm327 import Timing
+
+# The simulator's defaults model real adapters (ATZ 1 s, protocol search 200 ms per
+# protocol, ISO 9141 init 2.6 s). Tests keep the behaviour but not the waiting.
+FAST = Timing(rtt_ms=0.0, ecu_ms=0.0, frame_ms=0.0, reset_ms=5.0, search_ms=2.0, bus_init_ms=20.0)
+PROFILES = ("petrol-can", "diesel-can", "iso9141-legacy")
+SIX = ["RPM", "SPEED", "COOLANT_TEMP", "ENGINE_LOAD", "THROTTLE_POS", "MAF"]
