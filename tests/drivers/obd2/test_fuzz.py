@@ -59,8 +59,8 @@ def test_corrupted_and_truncated_replies(
 ) -> None:
     sent, service, text = case
     raw = bytearray(text.encode())
-    for pos, junk in edits:
-        pos = min(pos, len(raw))
+    for where, junk in edits:
+        pos = min(where, len(raw))
         raw[pos : pos + len(junk)] = junk
     raw = raw[: max(cut, 1)] if cut < len(raw) else raw
     buf = PromptBuffer()

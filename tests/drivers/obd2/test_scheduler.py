@@ -45,7 +45,7 @@ def test_unthrottled_pids_batch_six_at_a_time() -> None:
     assert len(first) == 6
     s.done(first, 0.01)
     second, _ = s.next_batch(0.01)
-    assert [p.name for p in second][0] == "FUEL_LEVEL"  # the one left waiting goes first
+    assert second[0].name == "FUEL_LEVEL"  # the one left waiting goes first
 
 
 def test_rate_limits_validated() -> None:
