@@ -236,16 +236,20 @@ class Session:
             raw = await self.command(cmd)
             if cmd in _squash(raw):
                 self.quirks.add(Quirk.ECHO_STUCK)
-        try:
-            ok = "OK" in [ln.upper() for ln in await self.at("ATH1")]
-        except AdapterError:
-            ok = False
-        if ok:
-            self.quirks.discard(Quirk.NO_HEADERS)
-        else:
-            self.quirks.add(Quirk.NO_HEADERS)
+        await self._headers_on()
         with contextlib.suppress(AdapterError):  # adaptive timing: an optimisation some clones lack
             await self.at("ATAT1")
+
+    async def _headers_on(self) -> None:
+        # Two tries: a clone that refuses ATH1 refuses twice; line noise rarely hits twice.
+        for _ in range(2):
+            try:
+                if any("OK" in ln.upper() for ln in await self.at("ATH1")):
+                    self.quirks.discard(Quirk.NO_HEADERS)
+                    return
+            except AdapterError:
+                pass
+        self.quirks.add(Quirk.NO_HEADERS)
 
     async def _find_protocol(self, memory: DongleMemory | None) -> None:
         cached = memory.protocol if memory else None
@@ -278,11 +282,15 @@ class Session:
         try:
             reply = await self.request(0x01, b"\x00", count, wait_s)
         except ProtocolError:
-            if self.protocol != "0":
+            if self.protocol == "0":
+                # The search found a non-CAN protocol: parse as legacy after ATDPN.
+                self._set_protocol((await self.at("ATDPN"))[0].upper().lstrip("A"))
+            elif Quirk.NO_HEADERS in self.quirks:
+                # Headers came back after all: the ATH1 answer was garbled, not refused.
+                await self._headers_on()
+                self._set_protocol(self.protocol or "0")
+            else:
                 raise
-            # The search found a non-CAN protocol: reparse as legacy after ATDPN.
-            dpn = (await self.at("ATDPN"))[0].upper().lstrip("A")
-            self._set_protocol(dpn)
             reply = await self.request(0x01, b"\x00", None, wait_s)
         fingerprint = _fingerprint(reply)
         if memory and memory.pids_0100 == fingerprint and memory.supported:
