@@ -253,29 +253,34 @@ class VehicleSession:
         pids = [p for p in self.pids if p.code in supported] or self.pids
         scheduler = PidScheduler(dict.fromkeys(pids, self.hz))
         batch: list[dict[str, Any]] = []
-        started = self._clock()
-        stream = poll(self.session, scheduler, clock=self._clock)
-        stopper = asyncio.ensure_future(stop.wait())
+
+        async def consume() -> None:
+            nonlocal batch
+            started = self._clock()
+            async with contextlib.aclosing(poll(self.session, scheduler, clock=self._clock)) as stream:
+                async for samples in stream:
+                    now = utcnow()
+                    batch.extend(sample_json(s, now) for s in samples)
+                    if self._clock() - started >= self.batch_s:
+                        # Cleared only once emitted: a stop during the emit re-sends the
+                        # batch at the end (at-least-once) rather than losing it.
+                        await self._flush(batch)
+                        batch = []
+                        started = self._clock()
+
+        consumer = asyncio.create_task(consume())
+        stopper = asyncio.create_task(stop.wait())
         try:
-            while not stop.is_set():
-                nxt = asyncio.ensure_future(anext(stream))
-                done, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    nxt.cancel()
-                    break
-                samples = nxt.result()
-                now = utcnow()
-                batch.extend(sample_json(s, now) for s in samples)
-                if batch and self._clock() - started >= self.batch_s:
-                    await self._flush(batch)
-                    batch, started = [], self._clock()
-        except StopAsyncIteration:
-            pass
+            await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
-            await stream.aclose()
-            if batch:
+            if not consumer.done():
+                consumer.cancel()
+            await asyncio.gather(consumer, stopper, return_exceptions=True)
+            if batch:  # what was read before the stop or the loss still goes out
                 await self._flush(batch)
+        if not consumer.cancelled() and (exc := consumer.exception()) is not None:
+            raise exc
 
     async def _flush(self, batch: list[dict[str, Any]]) -> None:
         await self.sink.emit("telemetry", {"dongle": self.name, "vin": self.vin, "samples": batch})
