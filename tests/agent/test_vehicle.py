@@ -61,7 +61,7 @@ async def test_report_then_telemetry_batches() -> None:
     names = {s.pid for t in tel for s in t.samples if isinstance(t, TelemetryRecord)}
     assert names == {"RPM", "SPEED", "COOLANT_TEMP"}
     # Report first, then telemetry, in sequence order.
-    assert [r.kind for r in sink.records][0] == "vehicle_report"
+    assert sink.records[0].kind == "vehicle_report"  # type: ignore[attr-defined]
 
 
 async def test_dongle_drops_and_comes_back_without_a_duplicate_report() -> None:
