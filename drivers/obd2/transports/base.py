@@ -72,4 +72,9 @@ class Transport(ABC):
                 and loop.time() - quiet_since >= accept_unprompted
             ):
                 return self._prompt.take_pending()
-        return self._ready.pop(0)
+        reply = self._ready.pop(0)
+        if accept_unprompted is not None and not reply.strip() and loop.time() < deadline:
+            # A prompt that arrived after we had already taken its reply as unprompted
+            # (the adapter was only waiting out ATST): not a reply to this command.
+            return await self.read_reply(deadline - loop.time(), accept_unprompted=accept_unprompted)
+        return reply
