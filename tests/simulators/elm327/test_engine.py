@@ -8,7 +8,9 @@ from simulators.elm327 import Elm327, Quirks, Timing, load_profile
 from simulators.elm327.timing import Reply
 
 
-def adapter(profile: str = "petrol-can", timing: Timing | None = None, quirks: Quirks | None = None) -> Elm327:
+def adapter(
+    profile: str = "petrol-can", timing: Timing | None = None, quirks: Quirks | None = None
+) -> Elm327:
     return Elm327(load_profile(profile), timing or Timing(), quirks, clock=lambda: 0.0)
 
 
