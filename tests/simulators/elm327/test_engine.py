@@ -125,7 +125,8 @@ def test_multi_ecu_and_header_targeting() -> None:
 
 def test_six_pids_in_one_request_and_count_digit() -> None:
     elm = quiet("petrol-can", "ATSP6", "ATH1")
-    lines = [ln for ln in text(elm, "010C0D05040B111").split("\r") if ln.startswith("7E8")]
+    lines = [ln for ln in text(elm, "010C0D05040B113").split("\r") if ln.startswith("7E8")]
+    assert len(lines) == 3  # 14 bytes: first frame (6) + 2 consecutive frames (7 + 1)
     frames = [bytes.fromhex(ln[4:]) for ln in lines]
     assert frames[0][0] == 0x10  # a 14-byte answer needs ISO-TP multi-frame
     size = frames[0][1]
@@ -137,6 +138,8 @@ def test_six_pids_in_one_request_and_count_digit() -> None:
         pids.append(payload[i])
         i += 1 + sizes[payload[i]]
     assert pids == [0x0C, 0x0D, 0x05, 0x04, 0x0B, 0x11]
+    # The count digit counts frames ("lines"): 1 stops after the first frame.
+    assert [ln[:6] for ln in text(elm, "010C0D05040B111").split("\r") if ln[:1] == "7"] == ["7E8 10"]
     # 7 PIDs do not fit one CAN single frame request: the adapter refuses.
     assert text(elm, "010C0D05040B1110") == "?\r\r>"
 
@@ -271,3 +274,16 @@ def test_bad_hex_and_bad_count_digit() -> None:
     elm = quiet("petrol-can", "ATSP6")
     assert text(elm, "01GG") == "?\r\r>"
     assert text(elm, "010C0") == "?\r\r>"
+
+
+def test_count_digit_counts_frames_across_ecus() -> None:
+    elm = adapter(timing=Timing(ecu_ms=10, frame_ms=1))
+    for cmd in ("ATE0", "ATSP6"):
+        ask(elm, cmd)
+    # VIN on CAN: 3 frames from the engine ECU -> "09023" is complete with no ST wait.
+    full = ask(elm, "09023")
+    assert full.data.decode().count(": ") == 3
+    assert full.duration_s == pytest.approx(0.010 + 0.002)
+    # Two ECUs answer 010D with one frame each: "010D1" shows the engine's only.
+    assert text(elm, "010D1").count("41 0D") == 1
+    assert text(elm, "010D2").count("41 0D") == 2
