@@ -143,8 +143,7 @@ class Elm327:
         error = any(line in ERROR_WORDS for line in lines)
         if not (error and self.quirks.no_prompt_after_error):
             chunks.append(Chunk(0.0, PROMPT))
-        merged = tuple(c for c in chunks if c.data or c.delay_s)
-        return Reply(cmd, merged, obd=obd, error=error)
+        return Reply(cmd, _coalesce(chunks), obd=obd, error=error)
 
     # ---- OBD requests -------------------------------------------------------------------
 
@@ -201,29 +200,39 @@ class Elm327:
         if header is not None and 0x7E0 <= header <= 0x7E7 and self.vehicle.can:
             target = header + 8
         messages = self.vehicle.respond(request, self.clock() - self.started, target)
-        if count is not None:
-            messages = messages[:count]
         groups: list[tuple[float, list[str]]] = [(delay, prefix)] if prefix else []
         if not messages:
             return [*groups, (self.st_s, ["NO DATA"])]
         display = Display(self.settings.headers, self.settings.spaces, self.settings.caf)
         frame_s = self.timing.frame_ms / 1000
         gap = self.timing.ecu_ms / 1000
+        # The count digit counts received frames ("lines of data" in the datasheet: a
+        # CAN VIN is 3, a legacy VIN 5). The adapter stops listening once that many
+        # frames arrived, even in the middle of a multi-frame message.
+        left = count
         for msg in messages:
-            if self.vehicle.can:
-                lines = render_can(msg.ecu.can_id, msg.data, display, self.profile.can_padding)
-                frames = len(can_frames(msg.data, self.profile.can_padding))
-            else:
-                lines = render_iso(msg.ecu.iso_address, msg.data, display)
-                frames = 1
-            # A multi-frame message is shown once its last consecutive frame arrived.
+            lines, frames, lead = self._render(msg.ecu.can_id, msg.ecu.iso_address, msg.data, display)
+            if left is not None and frames >= left:
+                lines, frames = lines[: lead + left], left
             groups.append((gap + frame_s * (frames - 1), lines))
             gap = frame_s
+            if left is not None:
+                left -= frames
+                if left <= 0:
+                    break
         # Without the count digit (or with more expected than came) the adapter waits
         # out ATST after the last frame in case another ECU answers.
-        satisfied = count is not None and len(messages) >= count
+        satisfied = left is not None and left <= 0
         groups.append((0.0 if satisfied else self.st_s, []))
         return groups
+
+    def _render(self, can_id: int, address: int, data: bytes, display: Display) -> tuple[list[str], int, int]:
+        """(lines, frames on the bus, lines before the first frame's line)."""
+        if not self.vehicle.can:
+            return render_iso(address, data, display), 1, 0
+        frames = len(can_frames(data, self.profile.can_padding))
+        lead = 1 if frames > 1 and display.caf and not display.headers else 0  # the "014" length line
+        return render_can(can_id, data, display, self.profile.can_padding), frames, lead
 
     # ---- used by the AT command set ----------------------------------------------------
 
@@ -232,3 +241,14 @@ class Elm327:
         self.bus.protocol, self.bus.auto = self.bus.saved, self.bus.saved_auto
         self.bus.connected = False
         self._last = ""
+
+
+def _coalesce(chunks: list[Chunk]) -> tuple[Chunk, ...]:
+    """Join chunks that follow without delay: one write, as the adapter's UART burst."""
+    out: list[Chunk] = []
+    for c in chunks:
+        if out and c.delay_s == 0:
+            out[-1] = Chunk(out[-1].delay_s, out[-1].data + c.data)
+        elif c.data or c.delay_s:
+            out.append(c)
+    return tuple(out)

@@ -107,12 +107,14 @@ class Shaper:
     def _garbage(self, chunks: list[Chunk]) -> list[Chunk]:
         junk = bytes(self.rng.choice(JUNK) for _ in range(self.rng.randint(1, 4)))
         # Insert into a data chunk before the prompt so the reply stays framed by '>'.
-        candidates = [i for i, c in enumerate(chunks) if c.data and c.data != b">"]
+        candidates = [i for i, c in enumerate(chunks) if c.data]
         if not candidates:
             return chunks
         i = self.rng.choice(candidates)
-        pos = self.rng.randint(0, len(chunks[i].data))
-        data = chunks[i].data[:pos] + junk + chunks[i].data[pos:]
+        data = chunks[i].data
+        end = data.rfind(b">")
+        pos = self.rng.randint(0, end if end >= 0 else len(data))
+        data = data[:pos] + junk + data[pos:]
         return [*chunks[:i], Chunk(chunks[i].delay_s, data), *chunks[i + 1 :]]
 
     def _split(self, chunks: list[Chunk], most: int) -> list[Chunk]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ class TcpServer:
 
 async def _serve_client(sim: Simulation, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     session = sim.session()
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        # Without TCP_NODELAY, Nagle holds the small "\r>" tail until the client's
+        # delayed ACK (~40 ms), which would swamp the modelled link timing.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     async def write(data: bytes) -> None:
         writer.write(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from simulators.elm327 import serve_tcp
-from tests.support.elm327 import FakeClock, RawClient
+from tests.support.elm327 import FakeClock, RawClient, instant
 
 pytestmark = pytest.mark.anyio
 
@@ -30,7 +30,7 @@ async def test_init_sequence_then_headers_and_multi_ecu() -> None:
 
 
 async def test_vin_multiframe_decodes_to_profile_vin() -> None:
-    async with serve_tcp(profile="petrol-can") as server:
+    async with serve_tcp(profile="petrol-can", **instant()) as server:
         c = await RawClient.connect(server.port)
         for cmd in ("ATE0", "ATH1", "ATSP6"):
             await c.ask(cmd)
@@ -42,4 +42,63 @@ async def test_vin_multiframe_decodes_to_profile_vin() -> None:
         message = payload[:size]
         assert message[:3] == b"\x49\x02\x01"
         assert message[3:].decode() == server.simulation.profile.vin == "1FTFW1ET9DFC10312"
+        await c.close()
+
+
+async def test_count_digit_short_circuits_the_st_wait_on_the_injected_clock() -> None:
+    clock = FakeClock()
+    async with serve_tcp(rtt_ms=30, ecu_ms=15, clock=clock, sleep=clock.sleep) as server:
+        c = await RawClient.connect(server.port)
+        for cmd in ("ATE0", "ATH1", "ATSP6"):
+            await c.ask(cmd)
+        start = clock.now
+        await c.ask("010C")
+        without = clock.now - start
+        start = clock.now
+        lines = await c.lines("010C1")
+        with_count = clock.now - start
+        assert [ln[:3] for ln in lines] == ["7E8"]
+        assert without == pytest.approx(0.030 + 0.015 + 0.200)
+        assert with_count == pytest.approx(0.030 + 0.015)
+        await c.close()
+
+
+async def test_clear_codes_is_remembered_by_the_car_across_connections() -> None:
+    async with serve_tcp(profile="petrol-can", **instant()) as server:
+        c = await RawClient.connect(server.port)
+        for cmd in ("ATE0", "ATSP6", "ATSH7E0"):
+            await c.ask(cmd)
+        assert await c.lines("03") == ["43 02 03 01 01 33"]
+        assert await c.lines("04") == ["44"]
+        await c.close()
+        c = await RawClient.connect(server.port)
+        for cmd in ("ATE0", "ATSP6", "ATSH7E0"):
+            await c.ask(cmd)
+        assert await c.lines("03") == ["43 00"]
+        await c.close()
+
+
+async def test_two_clients_at_once_get_their_own_adapter_state() -> None:
+    async with serve_tcp() as server:
+        a = await RawClient.connect(server.port)
+        b = await RawClient.connect(server.port)
+        await a.ask("ATE0")
+        assert await b.ask("ATI") == b"ATI\rELM327 v1.5\r\r>"  # b still echoes
+        assert await a.ask("ATI") == b"ELM327 v1.5\r\r>"
+        await a.close()
+        await b.close()
+
+
+async def test_live_values_follow_the_injected_clock() -> None:
+    clock = FakeClock()
+    async with serve_tcp(clock=clock, sleep=clock.sleep) as server:
+        c = await RawClient.connect(server.port)
+        for cmd in ("ATE0", "ATSP6", "ATSH7E0"):
+            await c.ask(cmd)
+        # With the count digit and a zero-latency model no simulated time passes...
+        first = await c.lines("010C1")
+        assert await c.lines("010C1") == first
+        # ...and the sine-driven rpm changes once the clock moves on.
+        clock.now += 4.0
+        assert await c.lines("010C1") != first
         await c.close()
