@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from drivers.obd2.dtc import DTC, decode_dtc, decode_dtc_messages
-from drivers.obd2.errors import DecodeError, NoData, Truncated
+from drivers.obd2.errors import DecodeError, NoData, ProtocolError, Truncated
 from drivers.obd2.pids import BY_CODE, PID, Value, decode_batch, supported_from_bitmap
 from drivers.obd2.readiness import ReadinessStatus, decode_readiness
 from drivers.obd2.reply import Reply
@@ -72,30 +72,34 @@ def expected_count(session: Session, pids: list[PID]) -> int | None:
 def count_for(session: Session, lengths: list[int]) -> int | None:
     """The count digit for replies of these lengths (one per answering ECU).
 
-    What the digit counts is adapter-specific: ELM327 documents "lines"/responses, one
-    per ECU message; an adapter that counts CAN frames instead cuts multi-frame replies
-    short, which request_adaptive notices and then counts frames for the session.
-    None when unknown or above 15 (one hex digit).
+    The ELM327 datasheet counts "lines" (responses): on CAN each frame is a line, so a
+    20-byte VIN from one ECU is 3 (first frame + 2 consecutive frames). Legacy buses
+    send one line per message. None when unknown or above 15 (one hex digit).
     """
-    if not lengths:
+    if not lengths or Quirk.NO_HEADERS in session.quirks:
+        # Headers off: replies of several ECUs cannot be told apart, so neither can
+        # their number; without the digit the adapter waits out ATST instead.
         return None
-    if session.is_can and Quirk.COUNT_FRAMES in session.quirks:
-        total = sum(can_frames(n) for n in lengths)
-    else:
-        total = len(lengths)
+    total = sum(can_frames(n) for n in lengths) if session.is_can else len(lengths)
     return total if 1 <= total <= 15 else None
 
 
-async def request_adaptive(session: Session, service: int, payload: bytes, count: int | None) -> Reply:
-    """A request with the count digit; a reply cut short by it is asked again without."""
+async def request_adaptive(
+    session: Session, service: int, payload: bytes, count: int | None, *, retry_garbled: bool = True
+) -> Reply:
+    """A request with the count digit. A reply cut short by a wrong guess (another ECU
+    answered too) is asked again without the digit; a garbled reply (line noise) once
+    more as it was, unless `retry_garbled` is off (polling: the next poll is the retry)."""
     try:
         return await session.request(service, payload, count)
     except Truncated:
         if count is None:
             raise
-        if session.is_can:
-            session.quirks.add(Quirk.COUNT_FRAMES)
         return await session.request(service, payload, None)
+    except ProtocolError:
+        if not retry_garbled:
+            raise
+        return await session.request(service, payload, count)
 
 
 def _engine_count(session: Session, length: int) -> int | None:
@@ -137,7 +141,8 @@ async def read_dtcs(session: Session, mode: str) -> list[DTC]:
     # On CAN every OBD ECU answers Mode 03/07/0A once (count 0 when it has nothing);
     # an ECU that does not costs one ATST wait, as without the digit. Legacy ECUs send
     # one line per 3 DTCs, a number we cannot know beforehand.
-    count = len(session.supported) or None if session.is_can else None
+    headers = Quirk.NO_HEADERS not in session.quirks
+    count = (len(session.supported) or None) if session.is_can and headers else None
     try:
         reply = await request_adaptive(session, service, b"", count)
     except NoData:

@@ -54,6 +54,8 @@ class PidScheduler:
         was due, so the request's own time does not lower the rate; after a stall the
         schedule restarts from now instead of bursting to catch up."""
         for p in pids:
+            if p not in self.rates:
+                continue  # dropped meanwhile
             hz = self.rates[p]
             period = 1.0 / hz if hz else 0.0
             due = self._due[p]
@@ -87,13 +89,14 @@ async def poll(
             continue
         payload = bytes(p.code for p in batch)
         try:
-            reply = await request_adaptive(session, 0x01, payload, expected_count(session, batch))
+            count = expected_count(session, batch)
+            reply = await request_adaptive(session, 0x01, payload, count, retry_garbled=False)
             readings = readings_from(reply)
         except (AdapterError, ProtocolError, DecodeError, NegativeResponse) as exc:
             if errors is not None:
                 errors.append(exc)
-            if len(batch) == 1 and isinstance(exc, NegativeResponse | AdapterError):
-                scheduler.drop(batch[0])
+            if len(batch) == 1 and isinstance(exc, NegativeResponse):
+                scheduler.drop(batch[0])  # refused outright (NO DATA may be transient)
             scheduler.done(batch, clock())
             continue
         except OBDError as exc:

@@ -49,7 +49,6 @@ class Quirk(StrEnum):
     ECHO_STUCK = "echo_stuck"  # ATE0 answered OK but echo stays on
     NO_HEADERS = "no_headers"  # ATH1 not answered OK: parse headerless
     MISSING_PROMPT = "missing_prompt"  # reply not followed by '>' after errors
-    COUNT_FRAMES = "count_frames"  # the count digit counts CAN frames, not messages
 
 
 # After this many consecutive failed commands the link counts as lost.
@@ -279,19 +278,22 @@ class Session:
     async def _read_supported(
         self, memory: DongleMemory | None, count: int | None, wait_s: float | None = None
     ) -> None:
-        try:
-            reply = await self.request(0x01, b"\x00", count, wait_s)
-        except ProtocolError:
-            if self.protocol == "0":
-                # The search found a non-CAN protocol: parse as legacy after ATDPN.
-                self._set_protocol((await self.at("ATDPN"))[0].upper().lstrip("A"))
-            elif Quirk.NO_HEADERS in self.quirks:
-                # Headers came back after all: the ATH1 answer was garbled, not refused.
-                await self._headers_on()
-                self._set_protocol(self.protocol or "0")
-            else:
-                raise
-            reply = await self.request(0x01, b"\x00", None, wait_s)
+        reply: Reply | None = None
+        for attempt in range(3):  # line noise may garble the first answers
+            try:
+                reply = await self.request(0x01, b"\x00", count if attempt == 0 else None, wait_s)
+                break
+            except ProtocolError:
+                if attempt == 2:
+                    raise
+                if self.protocol == "0":
+                    # The search found a non-CAN protocol: parse as legacy after ATDPN.
+                    self._set_protocol((await self.at("ATDPN"))[0].upper().lstrip("A"))
+                elif Quirk.NO_HEADERS in self.quirks:
+                    # Headers came back after all: the ATH1 answer was garbled, not refused.
+                    await self._headers_on()
+                    self._set_protocol(self.protocol or "0")
+        assert reply is not None
         fingerprint = _fingerprint(reply)
         if memory and memory.pids_0100 == fingerprint and memory.supported:
             self.supported = {ecu: set(p) for ecu, p in memory.supported.items()}

@@ -7,12 +7,11 @@ import pytest
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.errors import ConnectFailed, DongleNotFound, LinkLost, NoData, OBDError
 from drivers.obd2.pids import BY_NAME
-from drivers.obd2.scheduler import PidScheduler, poll
 from drivers.obd2.session import LinkState, Quirk, Session
 from drivers.obd2.store import MemoryStore
 from drivers.obd2.transports import transport_for_url
 from simulators.elm327 import serve_tcp
-from tests.support.obd import FAST, PROFILES, SIX
+from tests.support.obd import FAST, PROFILES
 
 pytestmark = pytest.mark.anyio
 
@@ -86,34 +85,6 @@ async def test_silent_adapter_fails_within_the_deadline() -> None:
         with pytest.raises(ConnectFailed):
             await s.connect()
         assert s.state is LinkState.LOST
-
-
-@pytest.mark.parametrize("fault", ["split:3", "garbage:0.5", "nodata:3", "echo", "noprompt", "h1-not-ok"])
-async def test_polling_survives_fault(fault: str) -> None:
-    async with serve_tcp(profile="petrol-can", timing=FAST, faults=[fault], seed=1) as srv:
-        s = _session(srv.url, timeout=0.5)
-        await s.connect()
-        scheduler = PidScheduler(dict.fromkeys([BY_NAME[n] for n in SIX], None))
-        errors: list[OBDError] = []
-        values = 0
-        stream = poll(s, scheduler, errors=errors)
-        async for samples in stream:
-            values += len(samples)
-            for sample in samples:
-                assert sample.reading.pid.name in SIX
-            if values >= 120:
-                break
-        await stream.aclose()
-        assert values >= 120
-        assert all(isinstance(e, OBDError) for e in errors)
-        if fault.startswith("nodata"):
-            assert any(isinstance(e, NoData) for e in errors)
-        if fault == "echo":
-            assert Quirk.ECHO_STUCK in s.quirks
-        if fault == "h1-not-ok":
-            assert Quirk.NO_HEADERS in s.quirks
-            assert (await diag.read_vin(s))[0] == srv.simulation.profile.vin
-        await s.close()
 
 
 async def test_noprompt_after_no_data_is_accepted() -> None:
