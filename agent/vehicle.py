@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agent.config import DongleConfig, ObdSection
 from agent.records import utcnow
 from agent.sink import RecordSink
 from drivers.obd2 import diagnostics as diag
@@ -40,6 +41,7 @@ __all__ = [
     "report_body",
     "report_json",
     "sample_json",
+    "vehicle_session_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,28 @@ PROTOCOL_NAMES = {
     "9": "ISO 15765-4 (CAN 29/250)",
     "A": "SAE J1939 (CAN 29/250)",
 }
+
+
+def vehicle_session_for(
+    dongle: DongleConfig, obd: ObdSection, sink: RecordSink, state_dir: Path, *, ble_backend: Any = None
+) -> VehicleSession:
+    """The vehicle session for one configured dongle (what `baygate run` starts per dongle).
+
+    `dongle.profile` names the GATT layout of a BLE dongle (fff0, ffe0, 18f0, e781, nus).
+    """
+    url = dongle.url
+    if dongle.profile and url.startswith("ble://") and "layout=" not in url:
+        url += ("&" if "?" in url or url.startswith("ble://name=") else "?") + f"layout={dongle.profile}"
+    return VehicleSession(
+        dongle.name,
+        url,
+        sink,
+        pids=list(obd.telemetry_pids),
+        hz=obd.telemetry_hz,
+        store=dongle_store(state_dir),
+        command_timeout_s=obd.command_timeout_s,
+        transport_factory=lambda: transport_for_url(url, ble_backend=ble_backend),
+    )
 
 
 def dongle_store(state_dir: Path) -> DongleStore:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,32 @@ async def test_cli_discover_with_fake_scanner(capsys: pytest.CaptureFixture[str]
     found = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
     assert {f["layout"] for f in found} >= {"fff0", "ffe0", "nus"}
     assert all(set(f) == {"name", "address", "rssi", "layout"} for f in found)
+
+
+async def test_configured_dongle_remembered_in_the_state_dir(state_dir: Path) -> None:
+    from agent.config import DongleConfig, ObdSection
+    from agent.vehicle import vehicle_session_for
+
+    sink = MemorySink()
+    obd = ObdSection(telemetry_pids=["RPM"], telemetry_hz=10.0)
+    async with serve_tcp(profile="petrol-can", timing=FAST) as srv:
+        cfg = DongleConfig(name="bay1", url=srv.url)
+        first = vehicle_session_for(cfg, obd, sink, state_dir)
+        await first.session.connect()
+        await first.session.close()
+        assert not first.session.warm
+        assert "bay1" in json.loads((state_dir / "obd-dongles.json").read_text())
+        again = vehicle_session_for(cfg, obd, sink, state_dir)  # e.g. after an agent restart
+        await again.session.connect()
+        assert again.session.warm and again.session.protocol == "6"
+        await again.session.close()
+
+
+def test_ble_layout_from_config_reaches_the_url(state_dir: Path) -> None:
+    from agent.config import DongleConfig, ObdSection
+    from agent.vehicle import vehicle_session_for
+
+    cfg = DongleConfig(name="bay2", url="ble://AA:BB:CC:DD:EE:FF", profile="nus")
+    vs = vehicle_session_for(cfg, ObdSection(), MemorySink(), state_dir)
+    assert vs.url == "ble://AA:BB:CC:DD:EE:FF?layout=nus"
+    assert vs.session.transport.description == "ble://AA:BB:CC:DD:EE:FF"

@@ -154,3 +154,10 @@ async def test_dongle_vanishing_mid_session() -> None:
 
 def test_bleak_error_type_is_what_the_fake_raises() -> None:
     assert issubclass(BleakError, Exception)
+
+
+async def test_auto_baud_gives_up_clearly_on_a_silent_adapter() -> None:
+    async with serve_pty(profile="petrol-can", timing=FAST, faults=["silent"]) as pty:
+        t = transport_for_url(pty.url)
+        with pytest.raises(ConnectFailed, match="no ELM327 prompt at 38400, 9600, 115200"):
+            await t.open()
