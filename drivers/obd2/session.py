@@ -116,7 +116,7 @@ class Session:
         try:
             return await self.transport.read_reply(wait_s, accept_unprompted=unprompted)
         except CommandTimeout:
-            pending = self.transport._prompt.pending
+            pending = self.transport.pending
             if pending.strip() and pending.endswith(("\r", "\n")) and unprompted is None:
                 # The reply came but no prompt: a clone quirk. Accept it and remember.
                 self.quirks.add(Quirk.MISSING_PROMPT)
@@ -258,7 +258,9 @@ class Session:
         if cached:
             await self.at(f"ATSP{cached}")
             self._set_protocol(cached)
-            count = sum(1 for _ in memory.supported) if memory and memory.supported else None
+            # One 0100 frame per remembered ECU; without headers they cannot be counted.
+            known = memory is not None and bool(memory.supported) and Quirk.NO_HEADERS not in self.quirks
+            count = len(memory.supported) if known and memory is not None else None
             try:
                 # A legacy bus (ISO 9141/KWP) runs its ~2.5 s slow init on this first request.
                 await self._read_supported(memory, count, SEARCH_TIMEOUT_S)

@@ -40,6 +40,15 @@ class Transport(ABC):
     async def _read_some(self, wait_s: float) -> bytes:
         """Bytes received within `wait_s` s (b"" if none). Raises LinkLost on EOF."""
 
+    @property
+    def pending(self) -> str:
+        """Text received since the last prompt (a reply whose prompt has not come)."""
+        return self._prompt.pending
+
+    async def read_some(self, wait_s: float) -> bytes:
+        """Raw bytes as they come (for byte-stream users such as the pyserial handler)."""
+        return await self._read_some(wait_s)
+
     def discard_input(self) -> None:
         """Forget unread replies (after a timeout, a late reply must not answer the next command)."""
         self._prompt.clear()

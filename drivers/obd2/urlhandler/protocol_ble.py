@@ -89,7 +89,7 @@ class Serial(SerialBase):  # type: ignore[misc]
     def _pull(self, wait: float) -> None:
         assert self._transport is not None
         try:
-            self._rx += self._run(self._transport._read_some(wait), wait + 5)
+            self._rx += self._run(self._transport.read_some(wait), wait + 5)
         except OBDError as exc:
             raise SerialException(str(exc)) from exc
 
