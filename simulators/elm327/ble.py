@@ -30,6 +30,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import BaseBleakScanner
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
+from .engine import DEFAULT_VERSION
 from .gatt import MANUFACTURER_NAME, GattLayout, build_services, layout
 from .link import Session, Simulation, Sleep
 from .profile import Profile
@@ -68,6 +69,7 @@ class FakeDongle:
     mtu: int = DEFAULT_MTU
     random_split: bool = False
     seed: int = 0
+    version: str = DEFAULT_VERSION
     simulation: Simulation | None = field(default=None, repr=False)
 
     @property
@@ -115,6 +117,7 @@ class FakeBluetooth:
                 clock=self.clock,
                 sleep=self.sleep,
                 seed=dongle.seed,
+                version=dongle.version,
             )
         self.dongles[dongle.address.upper()] = dongle
 
@@ -285,13 +288,14 @@ def fake_ble_backend(
     name: str = "OBDII",
     address: str = "AA:BB:CC:00:00:01",
     seed: int = 0,
+    version: str = DEFAULT_VERSION,
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
 ) -> type[FakeBleClient]:
     """One dongle, reachable at any address: the shortest way to a backend class."""
     dongle = FakeDongle(
         address, name, layout, profile=profile, faults=faults, rtt_ms=rtt_ms, ecu_ms=ecu_ms,
-        timing=timing, mtu=mtu, random_split=random_split, seed=seed,
+        timing=timing, mtu=mtu, random_split=random_split, seed=seed, version=version,
     )  # fmt: skip
     return FakeBluetooth([dongle], clock=clock, sleep=sleep, any_address=True).client
 

@@ -17,9 +17,11 @@ from .profile import Profile
 from .timing import ST_DEFAULT, ST_UNIT_S, Chunk, Reply, Timing
 from .vehicle import Vehicle
 
-__all__ = ["Elm327", "Quirks", "Settings"]
+__all__ = ["DEFAULT_VERSION", "Elm327", "Quirks", "Settings"]
 
 PROMPT = b">"
+# What ATI answers; most cheap clones say v1.5 (some v2.1), whatever their real firmware.
+DEFAULT_VERSION = "ELM327 v1.5"
 MAX_LINE = 128  # the ELM327's input buffer; longer lines are rejected with "?"
 MAX_REQUEST_BYTES = 7  # one CAN single frame / one ISO 9141 message of data
 ERROR_WORDS = ("?", "NO DATA", "CAN ERROR", "BUS INIT: ...ERROR", "UNABLE TO CONNECT")
@@ -73,7 +75,7 @@ class Elm327:
         timing: Timing | None = None,
         quirks: Quirks | None = None,
         clock: Callable[[], float] = time.monotonic,
-        version: str = "ELM327 v1.5",
+        version: str = DEFAULT_VERSION,
     ) -> None:
         self.vehicle = Vehicle(profile)
         self.profile = profile
@@ -96,7 +98,7 @@ class Elm327:
         replies = []
         for byte in data:
             if byte == 0x0D:
-                raw = self._buffer.decode("ascii", "replace")
+                raw = self._buffer.decode("latin-1")  # byte-exact echo, whatever arrived
                 self._buffer.clear()
                 replies.append(self.command(raw))
             elif byte not in (0x0A, 0x00) and len(self._buffer) <= MAX_LINE:
@@ -132,7 +134,7 @@ class Elm327:
     def _reply(self, cmd: str, echo: str, groups: list[tuple[float, list[str]]], obd: bool = False) -> Reply:
         """groups: (delay before, lines); the last group's delay is before the prompt."""
         rtt = self.timing.rtt_ms / 1000
-        chunks = [Chunk(rtt, echo.encode())] if echo else []
+        chunks = [Chunk(rtt, echo.encode("latin-1"))] if echo else []
         lines: list[str] = []
         for i, (delay, group) in enumerate(groups):
             text = "".join(line + self.eol for line in group)
@@ -205,6 +207,7 @@ class Elm327:
             return [*groups, (self.st_s, ["NO DATA"])]
         display = Display(self.settings.headers, self.settings.spaces, self.settings.caf)
         frame_s = self.timing.frame_ms / 1000
+        between = frame_s if self.vehicle.can else self.timing.iso_gap_ms / 1000
         gap = self.timing.ecu_ms / 1000
         # The count digit counts received frames ("lines of data" in the datasheet: a
         # CAN VIN is 3, a legacy VIN 5). The adapter stops listening once that many
@@ -215,7 +218,7 @@ class Elm327:
             if left is not None and frames >= left:
                 lines, frames = lines[: lead + left], left
             groups.append((gap + frame_s * (frames - 1), lines))
-            gap = frame_s
+            gap = between
             if left is not None:
                 left -= frames
                 if left <= 0:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from .engine import Elm327
+from .engine import DEFAULT_VERSION, Elm327
 from .faults import Close, FaultSet, parse_faults
 from .profile import Profile, load_profile
 from .timing import Timing
@@ -35,6 +35,7 @@ class Simulation:
     clock: Callable[[], float] = time.monotonic
     sleep: Sleep = asyncio.sleep
     seed: int = 0
+    version: str = DEFAULT_VERSION
     connections: int = 0
 
     @classmethod
@@ -49,15 +50,16 @@ class Simulation:
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         seed: int = 0,
+        version: str = DEFAULT_VERSION,
     ) -> Simulation:
         prof = load_profile(profile) if isinstance(profile, str) else copy.deepcopy(profile)
         if timing is None:
             timing = Timing(rtt_ms=rtt_ms, ecu_ms=ecu_ms)
-        return cls(prof, timing, parse_faults(faults), clock, sleep, seed)
+        return cls(prof, timing, parse_faults(faults), clock, sleep, seed, version)
 
     def session(self) -> Session:
         self.connections += 1
-        engine = Elm327(self.profile, self.timing, self.faults.quirks(), self.clock)
+        engine = Elm327(self.profile, self.timing, self.faults.quirks(), self.clock, self.version)
         return Session(engine, self.faults, self.seed + self.connections, self.sleep)
 
 

@@ -14,6 +14,7 @@ import tty
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
+from .engine import DEFAULT_VERSION
 from .link import Simulation, Sleep
 from .profile import Profile
 from .timing import Timing
@@ -80,6 +81,7 @@ async def serve_pty(
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     seed: int = 0,
+    version: str = DEFAULT_VERSION,
 ) -> AsyncIterator[PtyServer]:
     """Open a pty, serve the simulator on it; yields the slave device path."""
     sim = Simulation.build(
@@ -91,6 +93,7 @@ async def serve_pty(
         clock=clock,
         sleep=sleep,
         seed=seed,
+        version=version,
     )
     master, slave = os.openpty()
     # Raw mode on the slave: no echo, no CR->LF translation by the line discipline,

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
+from .engine import DEFAULT_VERSION
 from .link import Simulation, Sleep
 from .profile import Profile
 from .timing import Timing
@@ -72,6 +73,7 @@ async def serve_tcp(
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     seed: int = 0,
+    version: str = DEFAULT_VERSION,
 ) -> AsyncIterator[TcpServer]:
     """Serve one simulated dongle; port 0 picks a free port (see `.port`)."""
     sim = Simulation.build(
@@ -83,6 +85,7 @@ async def serve_tcp(
         clock=clock,
         sleep=sleep,
         seed=seed,
+        version=version,
     )
     sessions: set[asyncio.Task[None]] = set()
 

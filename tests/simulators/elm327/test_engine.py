@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulators.elm327 import Elm327, Quirks, Timing, load_profile
 from simulators.elm327.timing import Reply
@@ -287,3 +289,28 @@ def test_count_digit_counts_frames_across_ecus() -> None:
     # Two ECUs answer 010D with one frame each: "010D1" shows the engine's only.
     assert text(elm, "010D1").count("41 0D") == 1
     assert text(elm, "010D2").count("41 0D") == 2
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.binary(max_size=200), st.sampled_from(["petrol-can", "diesel-can", "iso9141-legacy"]))
+def test_any_input_gets_prompt_terminated_replies(data: bytes, profile: str) -> None:
+    elm = Elm327(load_profile(profile), Timing(), clock=lambda: 0.0)
+    replies = elm.feed(data + b"\r")
+    assert len(replies) == data.count(b"\r") + 1
+    for reply in replies:
+        assert reply.data.endswith(b">")
+        assert reply.data.count(b">") == 1 or b">" in reply.command.encode()
+        assert reply.duration_s >= 0
+
+
+def test_legacy_messages_come_p2_apart() -> None:
+    elm = adapter("iso9141-legacy", timing=Timing(ecu_ms=20, iso_gap_ms=25, bus_init_ms=0))
+    for cmd in ("ATE0", "ATSP3", "0100"):
+        ask(elm, cmd)
+    # 5 VIN messages: first after the ECU latency, then 4 P2 gaps; count 5 skips ATST.
+    assert ask(elm, "09025").duration_s == pytest.approx(0.020 + 4 * 0.025)
+
+
+def test_adapter_version_is_configurable() -> None:
+    elm = Elm327(load_profile("petrol-can"), version="ELM327 v2.1")
+    assert elm.feed(b"ATI\r")[0].data == b"ATI\rELM327 v2.1\r\r>"
