@@ -49,7 +49,6 @@ __all__ = [
 
 ATT_OVERHEAD = 3  # ATT opcode + handle: payload per packet = MTU - 3
 DEFAULT_MTU = 23  # the BLE 4.0 minimum, what older BlueZ reports
-WRITE_QUEUE = 256
 
 
 @dataclass
@@ -150,7 +149,6 @@ class FakeBleClient(BaseBleakClient):
         self._dongle: FakeDongle | None = None
         self._session: Session | None = None
         self._callbacks: dict[int, NotifyCallback] = {}
-        self._writes: asyncio.Queue[bytes] = asyncio.Queue(maxsize=WRITE_QUEUE)
         self._pump: asyncio.Task[None] | None = None
         self._rng = random.Random(0)
 
@@ -242,7 +240,8 @@ class FakeBleClient(BaseBleakClient):
         if not response and len(payload) > limit:
             # An ATT Write Command cannot be longer than MTU - 3; the stack rejects it.
             raise BleakError(f"write of {len(payload)} bytes exceeds the ATT payload size {limit}")
-        await self._writes.put(payload)
+        assert self._session is not None
+        await self._session.inbox.put(payload)
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
@@ -257,11 +256,8 @@ class FakeBleClient(BaseBleakClient):
 
     async def _serve(self, session: Session) -> None:
         """Feed written bytes to the adapter and notify its replies, in order."""
-        while True:
-            data = await self._writes.get()
-            if not await session.handle(data, self._notify):
-                self.link_lost()
-                return
+        await session.serve(self._notify)
+        self.link_lost()  # serve returns only when a fault dropped the link
 
     async def _notify(self, data: bytes) -> None:
         dongle = self._require()

@@ -37,7 +37,7 @@ class PtyServer:
 async def _pump(master: int, sim: Simulation) -> None:
     """Serve sessions on the master end; a dropped link (fault) starts a new session."""
     loop = asyncio.get_running_loop()
-    incoming: asyncio.Queue[bytes] = asyncio.Queue(maxsize=64)
+    session = sim.session()
 
     def readable() -> None:
         try:
@@ -45,8 +45,7 @@ async def _pump(master: int, sim: Simulation) -> None:
         except OSError:
             data = b""  # EIO: no process holds the slave open right now
         if data:
-            with contextlib.suppress(asyncio.QueueFull):
-                incoming.put_nowait(data)
+            session.deliver(data)
 
     async def write(data: bytes) -> None:
         view = memoryview(data)
@@ -60,12 +59,10 @@ async def _pump(master: int, sim: Simulation) -> None:
 
     loop.add_reader(master, readable)
     try:
-        session = sim.session()
         while True:
-            data = await incoming.get()
-            if not await session.handle(data, write):
-                # A serial line cannot be "closed"; a drop fault resets the adapter instead.
-                session = sim.session()
+            await session.serve(write)
+            # A serial line cannot be "closed"; a drop fault resets the adapter instead.
+            session = sim.session()
     finally:
         loop.remove_reader(master)
 

@@ -48,13 +48,19 @@ async def _serve_client(sim: Simulation, reader: asyncio.StreamReader, writer: a
         writer.write(data)
         await writer.drain()
 
-    try:
+    async def receive() -> None:
         while data := await reader.read(READ_SIZE):
-            if not await session.handle(data, write):
-                break
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass  # the client went away; nothing to clean up but the socket
+            await session.inbox.put(data)
+
+    tasks = [asyncio.create_task(session.serve(write)), asyncio.create_task(receive())]
+    try:
+        # Either the client hung up (receive ends) or a fault dropped the link (serve ends).
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for task in tasks:
+            task.cancel()
+        # The client going away mid-reply is normal for a dongle: nothing to report.
+        await asyncio.gather(*tasks, return_exceptions=True)
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
