@@ -28,6 +28,7 @@ ERROR_WORDS = ("?", "NO DATA", "CAN ERROR", "BUS INIT: ...ERROR", "UNABLE TO CON
 CAN_PROTOCOLS = (6, 7, 8, 9, 0xA, 0xB, 0xC)
 ISO_PROTOCOLS = (3, 4, 5)
 NODATA_PERIOD = 10  # the nodata fault: the last N of every 10 OBD requests answer NO DATA
+Group = tuple[float, list[str]]  # (delay before, lines)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Quirks:
     h1_not_ok: bool = False  # ATH1 answers "?" and headers stay off
     no_prompt_after_error: bool = False  # "?", NO DATA, ... end without ">"
     nodata_burst: int = 0  # N > 0: requests 10-N+1..10 of every 10 answer NO DATA
+    no_car: bool = False  # ignition off: no ECU on any bus
 
 
 @dataclass
@@ -131,7 +133,7 @@ class Elm327:
     def st_s(self) -> float:
         return self.settings.st * ST_UNIT_S
 
-    def _reply(self, cmd: str, echo: str, groups: list[tuple[float, list[str]]], obd: bool = False) -> Reply:
+    def _reply(self, cmd: str, echo: str, groups: list[Group], obd: bool = False) -> Reply:
         """groups: (delay before, lines); the last group's delay is before the prompt."""
         rtt = self.timing.rtt_ms / 1000
         chunks = [Chunk(rtt, echo.encode("latin-1"))] if echo else []
@@ -149,7 +151,7 @@ class Elm327:
 
     # ---- OBD requests -------------------------------------------------------------------
 
-    def _obd(self, cmd: str) -> list[tuple[float, list[str]]]:
+    def _obd(self, cmd: str) -> list[Group]:
         count = None
         if len(cmd) % 2:
             cmd, digit = cmd[:-1], cmd[-1]
@@ -163,26 +165,34 @@ class Elm327:
         if not request or len(request) > MAX_REQUEST_BYTES:
             return [(0.0, ["?"])]
         self.obd_requests += 1
-        prefix, delay, failure = self._connect()
+        before, wait, failure = self._connect()
         if failure:
-            return [(delay, [*prefix, failure])]
+            return [*before, (wait, [failure])]
         n = self.quirks.nodata_burst
         if n and (self.obd_requests - 1) % NODATA_PERIOD >= NODATA_PERIOD - n:
-            return [(delay, prefix), (self.st_s, ["NO DATA"])] if prefix else [(self.st_s, ["NO DATA"])]
-        return self._answer(request, count, prefix, delay)
+            return [*before, (wait + self.st_s, ["NO DATA"])]
+        return self._answer(request, count, before, wait)
 
-    def _connect(self) -> tuple[list[str], float, str]:
-        """(status lines, delay, failure word) for reaching the car's bus."""
+    def _connect(self) -> tuple[list[Group], float, str]:
+        """Reaching the car's bus: (status line groups, further wait, failure word)."""
         bus, car = self.bus, self.profile.protocol
         if bus.connected:
             return [], 0.0, ""
         t = self.timing
+        if self.quirks.no_car:
+            # Ignition off / no car: every protocol is tried and none answers.
+            if bus.auto:
+                return [(0.0, ["SEARCHING..."])], 9 * t.search_ms / 1000, "UNABLE TO CONNECT"
+            word = "CAN ERROR" if bus.protocol in CAN_PROTOCOLS else "NO DATA"
+            if bus.protocol in ISO_PROTOCOLS:
+                word = "BUS INIT: ...ERROR"
+            return [], t.bus_init_ms / 1000 if bus.protocol in ISO_PROTOCOLS else self.st_s, word
         if bus.auto:
-            # SP0 tries protocols 1, 2, 3 ... in order until one answers.
+            # SP0 prints SEARCHING... at once, then tries protocols 1, 2, 3 ... in order.
             tried = car - 1
-            delay = (tried * t.search_ms + (t.bus_init_ms if car in ISO_PROTOCOLS else 0.0)) / 1000
+            wait = (tried * t.search_ms + (t.bus_init_ms if car in ISO_PROTOCOLS else 0.0)) / 1000
             bus.protocol, bus.connected = car, True
-            return ["SEARCHING..."], delay, ""
+            return [(0.0, ["SEARCHING..."])], wait, ""
         if bus.protocol != car:
             if bus.protocol in CAN_PROTOCOLS:
                 return [], self.st_s, "CAN ERROR"
@@ -191,24 +201,22 @@ class Elm327:
             return [], self.st_s, "NO DATA"
         bus.connected = True
         if car in ISO_PROTOCOLS:
-            return ["BUS INIT: ...OK"], t.bus_init_ms / 1000, ""
+            return [(t.bus_init_ms / 1000, ["BUS INIT: ...OK"])], 0.0, ""
         return [], 0.0, ""
 
-    def _answer(
-        self, request: bytes, count: int | None, prefix: list[str], delay: float
-    ) -> list[tuple[float, list[str]]]:
+    def _answer(self, request: bytes, count: int | None, before: list[Group], wait: float) -> list[Group]:
         target = None
         header = self.settings.header
         if header is not None and 0x7E0 <= header <= 0x7E7 and self.vehicle.can:
             target = header + 8
         messages = self.vehicle.respond(request, self.clock() - self.started, target)
-        groups: list[tuple[float, list[str]]] = [(delay, prefix)] if prefix else []
+        groups = list(before)
         if not messages:
-            return [*groups, (self.st_s, ["NO DATA"])]
+            return [*groups, (wait + self.st_s, ["NO DATA"])]
         display = Display(self.settings.headers, self.settings.spaces, self.settings.caf)
         frame_s = self.timing.frame_ms / 1000
         between = frame_s if self.vehicle.can else self.timing.iso_gap_ms / 1000
-        gap = self.timing.ecu_ms / 1000
+        gap = wait + self.timing.ecu_ms / 1000
         # The count digit counts received frames ("lines of data" in the datasheet: a
         # CAN VIN is 3, a legacy VIN 5). The adapter stops listening once that many
         # frames arrived, even in the middle of a multi-frame message.

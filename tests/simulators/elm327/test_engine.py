@@ -314,3 +314,13 @@ def test_legacy_messages_come_p2_apart() -> None:
 def test_adapter_version_is_configurable() -> None:
     elm = Elm327(load_profile("petrol-can"), version="ELM327 v2.1")
     assert elm.feed(b"ATI\r")[0].data == b"ATI\rELM327 v2.1\r\r>"
+
+
+def test_searching_is_printed_first_then_the_search_takes_time() -> None:
+    elm = adapter(timing=Timing(search_ms=200, ecu_ms=10))
+    ask(elm, "ATE0")
+    reply = ask(elm, "0100")
+    assert reply.chunks[0].data == b"SEARCHING...\r"
+    assert reply.chunks[0].delay_s == 0
+    # CAN 11/500 is protocol 6: five protocols tried first, then the ECU answers.
+    assert reply.chunks[1].delay_s == pytest.approx(5 * 0.200 + 0.010)
