@@ -187,6 +187,11 @@ class Elm327:
             if bus.protocol in ISO_PROTOCOLS:
                 word = "BUS INIT: ...ERROR"
             return [], t.bus_init_ms / 1000 if bus.protocol in ISO_PROTOCOLS else self.st_s, word
+        if bus.auto and bus.protocol == car:
+            # ATSP Ah: the remembered protocol is tried first and answers: no search.
+            bus.connected = True
+            init = [(t.bus_init_ms / 1000, ["BUS INIT: ...OK"])] if car in ISO_PROTOCOLS else []
+            return init, 0.0, ""
         if bus.auto:
             # SP0 prints SEARCHING... at once, then tries protocols 1, 2, 3 ... in order.
             tried = car - 1

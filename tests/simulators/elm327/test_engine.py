@@ -324,3 +324,18 @@ def test_searching_is_printed_first_then_the_search_takes_time() -> None:
     assert reply.chunks[0].delay_s == 0
     # CAN 11/500 is protocol 6: five protocols tried first, then the ECU answers.
     assert reply.chunks[1].delay_s == pytest.approx(5 * 0.200 + 0.010)
+
+
+def test_auto_with_the_right_default_protocol_does_not_search() -> None:
+    elm = adapter(timing=Timing(search_ms=200))
+    for cmd in ("ATE0", "ATSPA6"):
+        ask(elm, cmd)
+    reply = ask(elm, "0100")
+    assert not reply.data.startswith(b"SEARCHING")
+    assert reply.duration_s == pytest.approx(0.001 + 0.200)  # 7E9 1 ms after 7E8, ATST: no search
+    assert text(elm, "ATDPN") == "A6\r\r>"
+    elm = adapter(timing=Timing(search_ms=200))
+    for cmd in ("ATE0", "ATSPA8"):  # a wrong guess falls back to the search
+        ask(elm, cmd)
+    assert ask(elm, "0100").data.startswith(b"SEARCHING...\r41 00 ")
+    assert text(elm, "ATDPN") == "A6\r\r>"
