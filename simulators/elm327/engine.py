@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .at import AtCommands
-from .framing import Display, can_frames, render_can, render_iso
+from .framing import Display, can_frames, render_can, render_legacy
 from .profile import Profile
 from .timing import ST_DEFAULT, ST_UNIT_S, Chunk, Reply, Timing
 from .vehicle import Vehicle
@@ -186,28 +186,32 @@ class Elm327:
             word = "CAN ERROR" if bus.protocol in CAN_PROTOCOLS else "NO DATA"
             if bus.protocol in ISO_PROTOCOLS:
                 word = "BUS INIT: ...ERROR"
-            return [], t.bus_init_ms / 1000 if bus.protocol in ISO_PROTOCOLS else self.st_s, word
+            return [], self._init_s(bus.protocol) if bus.protocol in ISO_PROTOCOLS else self.st_s, word
         if bus.auto and bus.protocol == car:
             # ATSP Ah: the remembered protocol is tried first and answers: no search.
             bus.connected = True
-            init = [(t.bus_init_ms / 1000, ["BUS INIT: ...OK"])] if car in ISO_PROTOCOLS else []
+            init = [(self._init_s(car), ["BUS INIT: ...OK"])] if car in ISO_PROTOCOLS else []
             return init, 0.0, ""
         if bus.auto:
             # SP0 prints SEARCHING... at once, then tries protocols 1, 2, 3 ... in order.
             tried = car - 1
-            wait = (tried * t.search_ms + (t.bus_init_ms if car in ISO_PROTOCOLS else 0.0)) / 1000
+            wait = tried * t.search_ms / 1000 + (self._init_s(car) if car in ISO_PROTOCOLS else 0.0)
             bus.protocol, bus.connected = car, True
             return [(0.0, ["SEARCHING..."])], wait, ""
         if bus.protocol != car:
             if bus.protocol in CAN_PROTOCOLS:
                 return [], self.st_s, "CAN ERROR"
             if bus.protocol in ISO_PROTOCOLS:
-                return [], t.bus_init_ms / 1000, "BUS INIT: ...ERROR"
+                return [], self._init_s(bus.protocol), "BUS INIT: ...ERROR"
             return [], self.st_s, "NO DATA"
         bus.connected = True
         if car in ISO_PROTOCOLS:
-            return [(t.bus_init_ms / 1000, ["BUS INIT: ...OK"])], 0.0, ""
+            return [(self._init_s(car), ["BUS INIT: ...OK"])], 0.0, ""
         return [], 0.0, ""
+
+    def _init_s(self, protocol: int) -> float:
+        """Legacy bus wake-up: 5-baud init (ISO 9141-2, KWP 5 baud) or KWP fast init."""
+        return (self.timing.fast_init_ms if protocol == 5 else self.timing.bus_init_ms) / 1000
 
     def _answer(self, request: bytes, count: int | None, before: list[Group], wait: float) -> list[Group]:
         target = None
@@ -245,7 +249,7 @@ class Elm327:
     def _render(self, can_id: int, address: int, data: bytes, display: Display) -> tuple[list[str], int, int]:
         """(lines, frames on the bus, lines before the first frame's line)."""
         if not self.vehicle.can:
-            return render_iso(address, data, display), 1, 0
+            return render_legacy(self.profile.protocol, address, data, display), 1, 0
         frames = len(can_frames(data, self.profile.can_padding))
         lead = 1 if frames > 1 and display.caf and not display.headers else 0  # the "014" length line
         return render_can(can_id, data, display, self.profile.can_padding), frames, lead

@@ -339,3 +339,22 @@ def test_auto_with_the_right_default_protocol_does_not_search() -> None:
         ask(elm, cmd)
     assert ask(elm, "0100").data.startswith(b"SEARCHING...\r41 00 ")
     assert text(elm, "ATDPN") == "A6\r\r>"
+
+
+def test_kwp2000_headers_carry_the_length_and_a_checksum() -> None:
+    elm = adapter("kwp-fast", timing=Timing(fast_init_ms=350, bus_init_ms=2600))
+    for cmd in ("ATE0", "ATSP5", "ATH1"):
+        ask(elm, cmd)
+    reply = ask(elm, "010D1")
+    first, frame = reply.data.decode().split("\r")[:2]
+    assert first == "BUS INIT: ...OK"
+    assert reply.chunks[0].delay_s == pytest.approx(0.350)  # fast init, not 5-baud
+    raw = bytes.fromhex(frame)
+    assert raw[0] == 0x80 | 3 and raw[1:3] == b"\xf1\x10"  # 3 data bytes: 41 0D xx
+    assert raw[-1] == sum(raw[:-1]) & 0xFF
+    assert text(elm, "ATDP") == "ISO 14230-4 (KWP FAST)\r\r>"
+    # Both ECUs answer the pending list, legacy style: no count byte, zero padded.
+    assert [ln.split()[2:4] for ln in text(elm, "07").split("\r") if ln.startswith("87")] == [
+        ["10", "47"],
+        ["18", "47"],
+    ]
