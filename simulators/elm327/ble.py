@@ -30,6 +30,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import BaseBleakScanner
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
+from .engine import DEFAULT_VERSION
 from .gatt import MANUFACTURER_NAME, GattLayout, build_services, layout
 from .link import Session, Simulation, Sleep
 from .profile import Profile
@@ -48,7 +49,6 @@ __all__ = [
 
 ATT_OVERHEAD = 3  # ATT opcode + handle: payload per packet = MTU - 3
 DEFAULT_MTU = 23  # the BLE 4.0 minimum, what older BlueZ reports
-WRITE_QUEUE = 256
 
 
 @dataclass
@@ -68,6 +68,7 @@ class FakeDongle:
     mtu: int = DEFAULT_MTU
     random_split: bool = False
     seed: int = 0
+    version: str = DEFAULT_VERSION
     simulation: Simulation | None = field(default=None, repr=False)
 
     @property
@@ -115,6 +116,7 @@ class FakeBluetooth:
                 clock=self.clock,
                 sleep=self.sleep,
                 seed=dongle.seed,
+                version=dongle.version,
             )
         self.dongles[dongle.address.upper()] = dongle
 
@@ -147,7 +149,6 @@ class FakeBleClient(BaseBleakClient):
         self._dongle: FakeDongle | None = None
         self._session: Session | None = None
         self._callbacks: dict[int, NotifyCallback] = {}
-        self._writes: asyncio.Queue[bytes] = asyncio.Queue(maxsize=WRITE_QUEUE)
         self._pump: asyncio.Task[None] | None = None
         self._rng = random.Random(0)
 
@@ -239,7 +240,8 @@ class FakeBleClient(BaseBleakClient):
         if not response and len(payload) > limit:
             # An ATT Write Command cannot be longer than MTU - 3; the stack rejects it.
             raise BleakError(f"write of {len(payload)} bytes exceeds the ATT payload size {limit}")
-        await self._writes.put(payload)
+        assert self._session is not None
+        await self._session.inbox.put(payload)
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
@@ -254,11 +256,8 @@ class FakeBleClient(BaseBleakClient):
 
     async def _serve(self, session: Session) -> None:
         """Feed written bytes to the adapter and notify its replies, in order."""
-        while True:
-            data = await self._writes.get()
-            if not await session.handle(data, self._notify):
-                self.link_lost()
-                return
+        await session.serve(self._notify)
+        self.link_lost()  # serve returns only when a fault dropped the link
 
     async def _notify(self, data: bytes) -> None:
         dongle = self._require()
@@ -285,13 +284,14 @@ def fake_ble_backend(
     name: str = "OBDII",
     address: str = "AA:BB:CC:00:00:01",
     seed: int = 0,
+    version: str = DEFAULT_VERSION,
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
 ) -> type[FakeBleClient]:
     """One dongle, reachable at any address: the shortest way to a backend class."""
     dongle = FakeDongle(
         address, name, layout, profile=profile, faults=faults, rtt_ms=rtt_ms, ecu_ms=ecu_ms,
-        timing=timing, mtu=mtu, random_split=random_split, seed=seed,
+        timing=timing, mtu=mtu, random_split=random_split, seed=seed, version=version,
     )  # fmt: skip
     return FakeBluetooth([dongle], clock=clock, sleep=sleep, any_address=True).client
 

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from .engine import DEFAULT_VERSION
 from .errors import SimulatorError
 from .faults import FAULTS, parse_faults
 from .profile import list_profiles, load_profile
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a fault (repeatable): " + ", ".join(FAULTS),
     )
     p.add_argument("--seed", type=int, default=0, help="seed for random faults")
+    p.add_argument("--adapter-version", default=DEFAULT_VERSION, help="what ATI answers (e.g. 'ELM327 v2.1')")
     p.add_argument("--list-profiles", action="store_true", help="list bundled profiles and exit")
     p.add_argument("--list-faults", action="store_true", help="list fault names and exit")
     return p
@@ -55,6 +57,7 @@ async def _run(args: argparse.Namespace) -> None:
         "ecu_ms": args.ecu_ms,
         "faults": args.fault,
         "seed": args.seed,
+        "version": args.adapter_version,
     }
     if args.pty:
         async with serve_pty(**opts) as pty:

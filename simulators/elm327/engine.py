@@ -12,20 +12,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .at import AtCommands
-from .framing import Display, can_frames, render_can, render_iso
+from .framing import Display, can_frames, render_can, render_legacy
 from .profile import Profile
 from .timing import ST_DEFAULT, ST_UNIT_S, Chunk, Reply, Timing
 from .vehicle import Vehicle
 
-__all__ = ["Elm327", "Quirks", "Settings"]
+__all__ = ["DEFAULT_VERSION", "Elm327", "Quirks", "Settings"]
 
 PROMPT = b">"
+# What ATI answers; most cheap clones say v1.5 (some v2.1), whatever their real firmware.
+DEFAULT_VERSION = "ELM327 v1.5"
 MAX_LINE = 128  # the ELM327's input buffer; longer lines are rejected with "?"
 MAX_REQUEST_BYTES = 7  # one CAN single frame / one ISO 9141 message of data
 ERROR_WORDS = ("?", "NO DATA", "CAN ERROR", "BUS INIT: ...ERROR", "UNABLE TO CONNECT")
 CAN_PROTOCOLS = (6, 7, 8, 9, 0xA, 0xB, 0xC)
 ISO_PROTOCOLS = (3, 4, 5)
 NODATA_PERIOD = 10  # the nodata fault: the last N of every 10 OBD requests answer NO DATA
+Group = tuple[float, list[str]]  # (delay before, lines)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Quirks:
     h1_not_ok: bool = False  # ATH1 answers "?" and headers stay off
     no_prompt_after_error: bool = False  # "?", NO DATA, ... end without ">"
     nodata_burst: int = 0  # N > 0: requests 10-N+1..10 of every 10 answer NO DATA
+    no_car: bool = False  # ignition off: no ECU on any bus
 
 
 @dataclass
@@ -73,7 +77,7 @@ class Elm327:
         timing: Timing | None = None,
         quirks: Quirks | None = None,
         clock: Callable[[], float] = time.monotonic,
-        version: str = "ELM327 v1.5",
+        version: str = DEFAULT_VERSION,
     ) -> None:
         self.vehicle = Vehicle(profile)
         self.profile = profile
@@ -96,7 +100,7 @@ class Elm327:
         replies = []
         for byte in data:
             if byte == 0x0D:
-                raw = self._buffer.decode("ascii", "replace")
+                raw = self._buffer.decode("latin-1")  # byte-exact echo, whatever arrived
                 self._buffer.clear()
                 replies.append(self.command(raw))
             elif byte not in (0x0A, 0x00) and len(self._buffer) <= MAX_LINE:
@@ -129,10 +133,10 @@ class Elm327:
     def st_s(self) -> float:
         return self.settings.st * ST_UNIT_S
 
-    def _reply(self, cmd: str, echo: str, groups: list[tuple[float, list[str]]], obd: bool = False) -> Reply:
+    def _reply(self, cmd: str, echo: str, groups: list[Group], obd: bool = False) -> Reply:
         """groups: (delay before, lines); the last group's delay is before the prompt."""
         rtt = self.timing.rtt_ms / 1000
-        chunks = [Chunk(rtt, echo.encode())] if echo else []
+        chunks = [Chunk(rtt, echo.encode("latin-1"))] if echo else []
         lines: list[str] = []
         for i, (delay, group) in enumerate(groups):
             text = "".join(line + self.eol for line in group)
@@ -147,7 +151,7 @@ class Elm327:
 
     # ---- OBD requests -------------------------------------------------------------------
 
-    def _obd(self, cmd: str) -> list[tuple[float, list[str]]]:
+    def _obd(self, cmd: str) -> list[Group]:
         count = None
         if len(cmd) % 2:
             cmd, digit = cmd[:-1], cmd[-1]
@@ -161,51 +165,67 @@ class Elm327:
         if not request or len(request) > MAX_REQUEST_BYTES:
             return [(0.0, ["?"])]
         self.obd_requests += 1
-        prefix, delay, failure = self._connect()
+        before, wait, failure = self._connect()
         if failure:
-            return [(delay, [*prefix, failure])]
+            return [*before, (wait, [failure])]
         n = self.quirks.nodata_burst
         if n and (self.obd_requests - 1) % NODATA_PERIOD >= NODATA_PERIOD - n:
-            return [(delay, prefix), (self.st_s, ["NO DATA"])] if prefix else [(self.st_s, ["NO DATA"])]
-        return self._answer(request, count, prefix, delay)
+            return [*before, (wait + self.st_s, ["NO DATA"])]
+        return self._answer(request, count, before, wait)
 
-    def _connect(self) -> tuple[list[str], float, str]:
-        """(status lines, delay, failure word) for reaching the car's bus."""
+    def _connect(self) -> tuple[list[Group], float, str]:
+        """Reaching the car's bus: (status line groups, further wait, failure word)."""
         bus, car = self.bus, self.profile.protocol
         if bus.connected:
             return [], 0.0, ""
         t = self.timing
+        if self.quirks.no_car:
+            # Ignition off / no car: every protocol is tried and none answers.
+            if bus.auto:
+                return [(0.0, ["SEARCHING..."])], 9 * t.search_ms / 1000, "UNABLE TO CONNECT"
+            word = "CAN ERROR" if bus.protocol in CAN_PROTOCOLS else "NO DATA"
+            if bus.protocol in ISO_PROTOCOLS:
+                word = "BUS INIT: ...ERROR"
+            return [], self._init_s(bus.protocol) if bus.protocol in ISO_PROTOCOLS else self.st_s, word
+        if bus.auto and bus.protocol == car:
+            # ATSP Ah: the remembered protocol is tried first and answers: no search.
+            bus.connected = True
+            init = [(self._init_s(car), ["BUS INIT: ...OK"])] if car in ISO_PROTOCOLS else []
+            return init, 0.0, ""
         if bus.auto:
-            # SP0 tries protocols 1, 2, 3 ... in order until one answers.
+            # SP0 prints SEARCHING... at once, then tries protocols 1, 2, 3 ... in order.
             tried = car - 1
-            delay = (tried * t.search_ms + (t.bus_init_ms if car in ISO_PROTOCOLS else 0.0)) / 1000
+            wait = tried * t.search_ms / 1000 + (self._init_s(car) if car in ISO_PROTOCOLS else 0.0)
             bus.protocol, bus.connected = car, True
-            return ["SEARCHING..."], delay, ""
+            return [(0.0, ["SEARCHING..."])], wait, ""
         if bus.protocol != car:
             if bus.protocol in CAN_PROTOCOLS:
                 return [], self.st_s, "CAN ERROR"
             if bus.protocol in ISO_PROTOCOLS:
-                return [], t.bus_init_ms / 1000, "BUS INIT: ...ERROR"
+                return [], self._init_s(bus.protocol), "BUS INIT: ...ERROR"
             return [], self.st_s, "NO DATA"
         bus.connected = True
         if car in ISO_PROTOCOLS:
-            return ["BUS INIT: ...OK"], t.bus_init_ms / 1000, ""
+            return [(self._init_s(car), ["BUS INIT: ...OK"])], 0.0, ""
         return [], 0.0, ""
 
-    def _answer(
-        self, request: bytes, count: int | None, prefix: list[str], delay: float
-    ) -> list[tuple[float, list[str]]]:
+    def _init_s(self, protocol: int) -> float:
+        """Legacy bus wake-up: 5-baud init (ISO 9141-2, KWP 5 baud) or KWP fast init."""
+        return (self.timing.fast_init_ms if protocol == 5 else self.timing.bus_init_ms) / 1000
+
+    def _answer(self, request: bytes, count: int | None, before: list[Group], wait: float) -> list[Group]:
         target = None
         header = self.settings.header
         if header is not None and 0x7E0 <= header <= 0x7E7 and self.vehicle.can:
             target = header + 8
         messages = self.vehicle.respond(request, self.clock() - self.started, target)
-        groups: list[tuple[float, list[str]]] = [(delay, prefix)] if prefix else []
+        groups = list(before)
         if not messages:
-            return [*groups, (self.st_s, ["NO DATA"])]
+            return [*groups, (wait + self.st_s, ["NO DATA"])]
         display = Display(self.settings.headers, self.settings.spaces, self.settings.caf)
         frame_s = self.timing.frame_ms / 1000
-        gap = self.timing.ecu_ms / 1000
+        between = frame_s if self.vehicle.can else self.timing.iso_gap_ms / 1000
+        gap = wait + self.timing.ecu_ms / 1000
         # The count digit counts received frames ("lines of data" in the datasheet: a
         # CAN VIN is 3, a legacy VIN 5). The adapter stops listening once that many
         # frames arrived, even in the middle of a multi-frame message.
@@ -215,7 +235,7 @@ class Elm327:
             if left is not None and frames >= left:
                 lines, frames = lines[: lead + left], left
             groups.append((gap + frame_s * (frames - 1), lines))
-            gap = frame_s
+            gap = between
             if left is not None:
                 left -= frames
                 if left <= 0:
@@ -229,7 +249,7 @@ class Elm327:
     def _render(self, can_id: int, address: int, data: bytes, display: Display) -> tuple[list[str], int, int]:
         """(lines, frames on the bus, lines before the first frame's line)."""
         if not self.vehicle.can:
-            return render_iso(address, data, display), 1, 0
+            return render_legacy(self.profile.protocol, address, data, display), 1, 0
         frames = len(can_frames(data, self.profile.can_padding))
         lead = 1 if frames > 1 and display.caf and not display.headers else 0  # the "014" length line
         return render_can(can_id, data, display, self.profile.can_padding), frames, lead

@@ -29,6 +29,7 @@ FAULTS: dict[str, tuple[float, str]] = {
     "noprompt": (0, "no '>' after error replies (?, NO DATA, CAN ERROR, ...)"),
     "h1-not-ok": (0, "ATH1 answers '?' and headers stay off"),
     "stall": (5, "every 5th OBD reply (3rd, 8th, ...) pauses S seconds halfway (default 5)"),
+    "nocar": (0, "ignition off: SEARCHING... UNABLE TO CONNECT, or the protocol's bus error"),
 }
 STALL_PERIOD = 5
 STALL_FIRST = 3
@@ -69,6 +70,7 @@ class FaultSet:
             h1_not_ok="h1-not-ok" in self,
             no_prompt_after_error="noprompt" in self,
             nodata_burst=int(self.active.get("nodata", 0)),
+            no_car="nocar" in self,
         )
 
     def shaper(self, seed: int = 0) -> Shaper:

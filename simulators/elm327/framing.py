@@ -1,4 +1,4 @@
-"""Bus framing and the adapter's display of it: CAN 11-bit ISO-TP and ISO 9141-2.
+"""Bus framing and the adapter's display of it: CAN 11-bit ISO-TP, ISO 9141-2, KWP2000.
 
 `can_frames` cuts one message into 8-byte CAN frames (ISO 15765-2 single frame, or
 first frame + consecutive frames with the padding byte the ECU uses). `render_*`
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Display", "can_frames", "iso_frame", "render_can", "render_iso"]
+__all__ = ["Display", "can_frames", "iso_frame", "kwp_frame", "render_can", "render_legacy"]
 
 CAN_DATA = 8
 SF_MAX = 7
@@ -76,7 +76,15 @@ def iso_frame(source: int, message: bytes) -> bytes:
     return body + bytes([sum(body) & 0xFF])
 
 
-def render_iso(source: int, message: bytes, display: Display) -> list[str]:
+def kwp_frame(source: int, message: bytes) -> bytes:
+    """ISO 14230-4 (KWP2000) reply frame: 8L F1 <source> data... <checksum>, L = data length."""
+    body = bytes([0x80 | len(message), 0xF1, source]) + message
+    return body + bytes([sum(body) & 0xFF])
+
+
+def render_legacy(protocol: int, source: int, message: bytes, display: Display) -> list[str]:
+    """One ISO 9141-2 (3) or KWP2000 (4, 5) message as the adapter prints it."""
     if display.headers:
-        return [_hex(iso_frame(source, message), display.spaces)]
+        frame = iso_frame(source, message) if protocol == 3 else kwp_frame(source, message)
+        return [_hex(frame, display.spaces)]
     return [_hex(message, display.spaces)]

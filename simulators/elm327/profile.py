@@ -28,8 +28,8 @@ __all__ = [
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
-# Protocols a profile may run on (ELM327 protocol numbers): CAN 11-bit 500k and ISO 9141-2.
-SUPPORTED_PROTOCOLS = (3, 6)
+# Protocols a profile may run on (ELM327 numbers): ISO 9141-2, KWP2000 5-baud / fast, CAN 11/500.
+SUPPORTED_PROTOCOLS = (3, 4, 5, 6)
 
 SPARK_MONITORS = (
     "catalyst",
@@ -192,7 +192,7 @@ def parse_profile(raw: dict[str, Any], where: str = "profile") -> Profile:
     except (KeyError, TypeError, ValueError) as exc:
         raise ProfileError(f"{where}: missing or malformed field: {exc}") from exc
     if protocol not in SUPPORTED_PROTOCOLS:
-        raise ProfileError(f"{where}.protocol: {protocol:X} not simulated (3 or 6)")
+        raise ProfileError(f"{where}.protocol: {protocol:X} not simulated (3, 4, 5 or 6)")
     if not vin_is_valid(vin):
         raise ProfileError(f"{where}.vin: {vin!r} fails the ISO 3779 check digit")
     if not ecus:

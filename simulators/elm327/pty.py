@@ -14,6 +14,7 @@ import tty
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
+from .engine import DEFAULT_VERSION
 from .link import Simulation, Sleep
 from .profile import Profile
 from .timing import Timing
@@ -36,7 +37,7 @@ class PtyServer:
 async def _pump(master: int, sim: Simulation) -> None:
     """Serve sessions on the master end; a dropped link (fault) starts a new session."""
     loop = asyncio.get_running_loop()
-    incoming: asyncio.Queue[bytes] = asyncio.Queue(maxsize=64)
+    session = sim.session()
 
     def readable() -> None:
         try:
@@ -44,8 +45,7 @@ async def _pump(master: int, sim: Simulation) -> None:
         except OSError:
             data = b""  # EIO: no process holds the slave open right now
         if data:
-            with contextlib.suppress(asyncio.QueueFull):
-                incoming.put_nowait(data)
+            session.deliver(data)
 
     async def write(data: bytes) -> None:
         view = memoryview(data)
@@ -59,12 +59,10 @@ async def _pump(master: int, sim: Simulation) -> None:
 
     loop.add_reader(master, readable)
     try:
-        session = sim.session()
         while True:
-            data = await incoming.get()
-            if not await session.handle(data, write):
-                # A serial line cannot be "closed"; a drop fault resets the adapter instead.
-                session = sim.session()
+            await session.serve(write)
+            # A serial line cannot be "closed"; a drop fault resets the adapter instead.
+            session = sim.session()
     finally:
         loop.remove_reader(master)
 
@@ -80,6 +78,7 @@ async def serve_pty(
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     seed: int = 0,
+    version: str = DEFAULT_VERSION,
 ) -> AsyncIterator[PtyServer]:
     """Open a pty, serve the simulator on it; yields the slave device path."""
     sim = Simulation.build(
@@ -91,6 +90,7 @@ async def serve_pty(
         clock=clock,
         sleep=sleep,
         seed=seed,
+        version=version,
     )
     master, slave = os.openpty()
     # Raw mode on the slave: no echo, no CR->LF translation by the line discipline,

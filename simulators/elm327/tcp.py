@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
+from .engine import DEFAULT_VERSION
 from .link import Simulation, Sleep
 from .profile import Profile
 from .timing import Timing
@@ -47,13 +48,19 @@ async def _serve_client(sim: Simulation, reader: asyncio.StreamReader, writer: a
         writer.write(data)
         await writer.drain()
 
-    try:
+    async def receive() -> None:
         while data := await reader.read(READ_SIZE):
-            if not await session.handle(data, write):
-                break
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass  # the client went away; nothing to clean up but the socket
+            await session.inbox.put(data)
+
+    tasks = [asyncio.create_task(session.serve(write)), asyncio.create_task(receive())]
+    try:
+        # Either the client hung up (receive ends) or a fault dropped the link (serve ends).
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for task in tasks:
+            task.cancel()
+        # The client going away mid-reply is normal for a dongle: nothing to report.
+        await asyncio.gather(*tasks, return_exceptions=True)
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
@@ -72,6 +79,7 @@ async def serve_tcp(
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
     seed: int = 0,
+    version: str = DEFAULT_VERSION,
 ) -> AsyncIterator[TcpServer]:
     """Serve one simulated dongle; port 0 picks a free port (see `.port`)."""
     sim = Simulation.build(
@@ -83,6 +91,7 @@ async def serve_tcp(
         clock=clock,
         sleep=sleep,
         seed=seed,
+        version=version,
     )
     sessions: set[asyncio.Task[None]] = set()
 

@@ -25,7 +25,9 @@ class Timing:
     frame_ms: gap between further frames / ECU replies on the bus (ISO-TP STmin ~1 ms).
     reset_ms: ATZ (a real ELM327 takes about a second); ATWS takes a quarter of it.
     search_ms: per protocol SP0 tries before the car's (CAN 11/500 is tried 6th).
-    bus_init_ms: ISO 9141-2 5-baud slow init on the first request (~2.6 s on cars).
+    bus_init_ms: ISO 9141-2 / KWP 5-baud slow init on the first request (~2.6 s on cars).
+    fast_init_ms: KWP2000 fast init (25 ms wake-up pattern + StartCommunication, ~350 ms).
+    iso_gap_ms: ISO 9141-2 P2 gap before each further message (25-50 ms; 10.4 kbaud is slow).
     """
 
     rtt_ms: float = 0.0
@@ -34,6 +36,8 @@ class Timing:
     reset_ms: float = 1000.0
     search_ms: float = 200.0
     bus_init_ms: float = 2600.0
+    fast_init_ms: float = 350.0
+    iso_gap_ms: float = 25.0
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulators.elm327 import Elm327, Quirks, Timing, load_profile
 from simulators.elm327.timing import Reply
@@ -287,3 +289,72 @@ def test_count_digit_counts_frames_across_ecus() -> None:
     # Two ECUs answer 010D with one frame each: "010D1" shows the engine's only.
     assert text(elm, "010D1").count("41 0D") == 1
     assert text(elm, "010D2").count("41 0D") == 2
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.binary(max_size=200), st.sampled_from(["petrol-can", "diesel-can", "iso9141-legacy"]))
+def test_any_input_gets_prompt_terminated_replies(data: bytes, profile: str) -> None:
+    elm = Elm327(load_profile(profile), Timing(), clock=lambda: 0.0)
+    replies = elm.feed(data + b"\r")
+    assert len(replies) == data.count(b"\r") + 1
+    for reply in replies:
+        assert reply.data.endswith(b">")
+        assert reply.data.count(b">") == 1 or b">" in reply.command.encode()
+        assert reply.duration_s >= 0
+
+
+def test_legacy_messages_come_p2_apart() -> None:
+    elm = adapter("iso9141-legacy", timing=Timing(ecu_ms=20, iso_gap_ms=25, bus_init_ms=0))
+    for cmd in ("ATE0", "ATSP3", "0100"):
+        ask(elm, cmd)
+    # 5 VIN messages: first after the ECU latency, then 4 P2 gaps; count 5 skips ATST.
+    assert ask(elm, "09025").duration_s == pytest.approx(0.020 + 4 * 0.025)
+
+
+def test_adapter_version_is_configurable() -> None:
+    elm = Elm327(load_profile("petrol-can"), version="ELM327 v2.1")
+    assert elm.feed(b"ATI\r")[0].data == b"ATI\rELM327 v2.1\r\r>"
+
+
+def test_searching_is_printed_first_then_the_search_takes_time() -> None:
+    elm = adapter(timing=Timing(search_ms=200, ecu_ms=10))
+    ask(elm, "ATE0")
+    reply = ask(elm, "0100")
+    assert reply.chunks[0].data == b"SEARCHING...\r"
+    assert reply.chunks[0].delay_s == 0
+    # CAN 11/500 is protocol 6: five protocols tried first, then the ECU answers.
+    assert reply.chunks[1].delay_s == pytest.approx(5 * 0.200 + 0.010)
+
+
+def test_auto_with_the_right_default_protocol_does_not_search() -> None:
+    elm = adapter(timing=Timing(search_ms=200))
+    for cmd in ("ATE0", "ATSPA6"):
+        ask(elm, cmd)
+    reply = ask(elm, "0100")
+    assert not reply.data.startswith(b"SEARCHING")
+    assert reply.duration_s == pytest.approx(0.001 + 0.200)  # 7E9 1 ms after 7E8, ATST: no search
+    assert text(elm, "ATDPN") == "A6\r\r>"
+    elm = adapter(timing=Timing(search_ms=200))
+    for cmd in ("ATE0", "ATSPA8"):  # a wrong guess falls back to the search
+        ask(elm, cmd)
+    assert ask(elm, "0100").data.startswith(b"SEARCHING...\r41 00 ")
+    assert text(elm, "ATDPN") == "A6\r\r>"
+
+
+def test_kwp2000_headers_carry_the_length_and_a_checksum() -> None:
+    elm = adapter("kwp-fast", timing=Timing(fast_init_ms=350, bus_init_ms=2600))
+    for cmd in ("ATE0", "ATSP5", "ATH1"):
+        ask(elm, cmd)
+    reply = ask(elm, "010D1")
+    first, frame = reply.data.decode().split("\r")[:2]
+    assert first == "BUS INIT: ...OK"
+    assert reply.chunks[0].delay_s == pytest.approx(0.350)  # fast init, not 5-baud
+    raw = bytes.fromhex(frame)
+    assert raw[0] == 0x80 | 3 and raw[1:3] == b"\xf1\x10"  # 3 data bytes: 41 0D xx
+    assert raw[-1] == sum(raw[:-1]) & 0xFF
+    assert text(elm, "ATDP") == "ISO 14230-4 (KWP FAST)\r\r>"
+    # Both ECUs answer the pending list, legacy style: no count byte, zero padded.
+    assert [ln.split()[2:4] for ln in text(elm, "07").split("\r") if ln.startswith("87")] == [
+        ["10", "47"],
+        ["18", "47"],
+    ]

@@ -152,6 +152,7 @@ def test_fault_names_and_parameters_are_checked() -> None:
         "noprompt",
         "h1-not-ok",
         "stall",
+        "nocar",
     }
     faults = parse_faults(["split", "nodata:5", "echo"])
     assert faults.active == {"split": 7, "nodata": 5, "echo": 0}
@@ -160,3 +161,15 @@ def test_fault_names_and_parameters_are_checked() -> None:
         parse_faults(["meteor"])
     with pytest.raises(UnknownFaultError):
         parse_faults(["drop:soon"])
+
+
+async def test_nocar_means_unable_to_connect_and_bus_errors() -> None:
+    async with serve_tcp(faults=["nocar"], **instant()) as server:
+        c = await RawClient.connect(server.port)
+        await c.ask("ATE0")
+        assert await c.lines("0100") == ["SEARCHING...", "UNABLE TO CONNECT"]
+        await c.ask("ATSP6")
+        assert await c.lines("0100") == ["CAN ERROR"]
+        await c.ask("ATSP3")
+        assert await c.lines("0100") == ["BUS INIT: ...ERROR"]
+        await c.close()

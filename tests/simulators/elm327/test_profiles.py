@@ -15,16 +15,16 @@ from simulators.elm327.j1979 import PIDS, bitmap, encode_dtc, vin_check_digit, v
 
 def test_bundled_profiles_cover_can_petrol_diesel_and_legacy() -> None:
     names = list_profiles()
-    assert {"petrol-can", "diesel-can", "iso9141-legacy"} <= set(names)
+    assert {"petrol-can", "diesel-can", "iso9141-legacy", "kwp-fast"} <= set(names)
     profiles = [load_profile(n) for n in names]
-    assert {p.protocol for p in profiles} == {3, 6}
+    assert {p.protocol for p in profiles} == {3, 5, 6}
     assert {e.ignition for p in profiles for e in p.ecus} == {"spark", "compression"}
     assert all(vin_is_valid(p.vin) for p in profiles)
     # python-OBD (#275/#276) corrupts VINs starting or ending with 0/1/2: keep one such VIN.
     assert any(p.vin[0] in "012" or p.vin[-1] in "012" for p in profiles)
 
 
-@pytest.mark.parametrize("name", ["petrol-can", "diesel-can", "iso9141-legacy"])
+@pytest.mark.parametrize("name", list_profiles())
 def test_bitmaps_match_the_pids_each_ecu_answers(name: str) -> None:
     profile = load_profile(name)
     elm = Elm327(profile, clock=lambda: 0.0)

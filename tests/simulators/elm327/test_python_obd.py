@@ -78,3 +78,13 @@ async def test_python_obd_reads_the_iso9141_car() -> None:
     assert car["rpm"] == (700 + 2800) / 2
     assert car["dtcs"] == ["P0171", "P0300", "P0420", "P0442"]
     assert (car["mil"], car["dtc_count"]) == (True, 4)
+
+
+async def test_python_obd_reads_the_kwp2000_car() -> None:
+    async with serve_tcp(profile="kwp-fast", clock=frozen, sleep=no_wait) as server:
+        car = await asyncio.to_thread(read_car, server.socket_url)
+    assert car["status"] == obd.OBDStatus.CAR_CONNECTED
+    assert car["protocol"] == "5"
+    assert car["rpm"] == (780 + 3400) / 2
+    assert car["dtcs"] == []
+    assert (car["mil"], car["dtc_count"]) == (False, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from simulators.elm327 import serve_tcp
@@ -101,4 +103,30 @@ async def test_live_values_follow_the_injected_clock() -> None:
         # ...and the sine-driven rpm changes once the clock moves on.
         clock.now += 4.0
         assert await c.lines("010C1") != first
+        await c.close()
+
+
+async def test_a_command_sent_before_the_prompt_interrupts_with_stopped() -> None:
+    async with serve_tcp(profile="petrol-can") as server:
+        c = await RawClient.connect(server.port)
+        for cmd in ("ATE0", "ATSP6", "ATSH7E0", "0100"):
+            await c.ask(cmd)
+        # Two requests in one write: the second interrupts the first and is lost.
+        await c.send(b"010C\r010D\r")
+        async with asyncio.timeout(5):
+            stopped = await c.reader.readuntil(b">")
+        assert stopped.endswith(b"STOPPED\r\r>")
+        assert b"41 0D" not in stopped
+        assert await c.lines("ATI") == ["ELM327 v1.5"]
+        # Sending during the ATST wait (data shown, prompt not yet): STOPPED too.
+        await c.send(b"010C\r")
+        async with asyncio.timeout(5):
+            first = await c.reader.readuntil(b"\r")
+        assert first.startswith(b"41 0C ")
+        await c.send(b"0105\r")
+        async with asyncio.timeout(5):
+            assert (await c.reader.readuntil(b">")).endswith(b"STOPPED\r\r>")
+        # Waiting for the prompt each time, as the datasheet says, never interrupts.
+        for _ in range(3):
+            assert (await c.lines("010D"))[0].startswith("41 0D")
         await c.close()
