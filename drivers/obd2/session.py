@@ -59,7 +59,9 @@ RESET_TIMEOUT_S = 3.0
 # ATSP0 + 0100 searches protocols one after another: up to ~6 s on a non-CAN car.
 SEARCH_TIMEOUT_S = 10.0
 # A clone that drops the prompt: a reply followed by this much silence is complete.
-UNPROMPTED_QUIET_S = 0.15
+# Longer than ATST (200 ms), which an adapter may still be waiting out before its
+# prompt: writing earlier would interrupt it (STOPPED).
+UNPROMPTED_QUIET_S = 0.3
 
 
 class Session:
