@@ -145,3 +145,18 @@ async def test_reconnect_gives_up_with_a_clear_error(port: int) -> None:
     with pytest.raises(ConnectFailed, match="gave up after 4"):
         await s.reconnect(attempts=4, first_delay=0.5)
     assert slept == [0.5, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("warm", [False, True])
+async def test_ignition_off_is_a_clear_connect_error(warm: bool) -> None:
+    store = MemoryStore()
+    if warm:  # the dongle was used in this car before; now the ignition is off
+        async with serve_tcp(profile="petrol-can", timing=FAST) as srv:
+            s = _session(srv.url, store)
+            await s.connect()
+            await s.close()
+    async with serve_tcp(profile="petrol-can", timing=FAST, faults=["nocar"]) as srv:
+        s = _session(srv.url, store, timeout=0.5)
+        with pytest.raises(ConnectFailed, match="UNABLE TO CONNECT|CAN ERROR"):
+            await s.connect()
+        assert s.state is LinkState.LOST
