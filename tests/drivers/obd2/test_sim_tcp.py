@@ -157,6 +157,6 @@ async def test_ignition_off_is_a_clear_connect_error(warm: bool) -> None:
             await s.close()
     async with serve_tcp(profile="petrol-can", timing=FAST, faults=["nocar"]) as srv:
         s = _session(srv.url, store, timeout=0.5)
-        with pytest.raises(ConnectFailed, match="UNABLE TO CONNECT|CAN ERROR"):
+        with pytest.raises(ConnectFailed, match=r"UNABLE TO CONNECT|CAN ERROR"):
             await s.connect()
         assert s.state is LinkState.LOST
