@@ -7,6 +7,7 @@ demo exits non-zero if any step fails, so `make demo` doubles as a smoke test.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import shutil
 import sys
 import tempfile
@@ -70,6 +71,7 @@ STEPS: list[tuple[str, Step]] = [
     ("configuration", _step_config),
     ("doctor", _step_doctor),
     ("record schemas", _step_schemas),
+    ("OBD2 dongle (simulated BLE)", lambda ctx: importlib.import_module("agent.demo_obd").step(ctx)),
     ("enrichment: NHTSA + manufacturer connectors", demo_enrich.step),
 ]
 

@@ -1,19 +1,169 @@
-"""`baygate obd`: talk to an OBD2 dongle: discover, read, watch"""
+"""`baygate obd`: talk to an OBD2 dongle: discover, read, watch.
+
+    baygate obd discover [--timeout S] [--all] [--json]
+    baygate obd read --url URL [--json]
+    baygate obd watch --url URL --pids RPM,SPEED,... [--hz N] [--duration S] [--json]
+
+URL: tcp://host:port, serial:///dev/ttyUSB0[?baud=N], ble://ADDRESS[?layout=fff0] or
+ble://name=NAME. With --json, `read` prints one object; `watch` prints one object per
+reading and a final {"summary": {"values_per_s": ...}}.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
+import json
+import sys
+import time
+from typing import Any
 
-from agent.cli._notlanded import not_landed
 from agent.config import Config
+from agent.records import utcnow
+from agent.vehicle import dongle_store, read_report, report_json, sample_json
+from drivers.obd2.discovery import discover
+from drivers.obd2.errors import BadURL, DecodeError, OBDError
+from drivers.obd2.pids import lookup
+from drivers.obd2.scheduler import MAX_HZ, MIN_HZ, PidScheduler, poll
+from drivers.obd2.session import Session
+from drivers.obd2.store import DongleStore, MemoryStore
+from drivers.obd2.transports import transport_for_url
 
 HELP = "talk to an OBD2 dongle: discover, read, watch"
 NEEDS_CONFIG = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="action", required=True)
+    d = sub.add_parser("discover", help="scan BLE for OBD dongles")
+    d.add_argument("--timeout", type=float, default=5.0, help="scan seconds (default 5)")
+    d.add_argument("--all", action="store_true", help="list every BLE device, not only OBD-looking ones")
+    r = sub.add_parser("read", help="VIN, protocol, ECUs, DTCs, readiness, freeze frame")
+    w = sub.add_parser("watch", help="stream live PIDs")
+    w.add_argument("--pids", required=True, help="comma-separated PID names, e.g. RPM,SPEED,COOLANT_TEMP")
+    w.add_argument("--hz", type=float, default=None, help=f"per-PID rate {MIN_HZ}-{MAX_HZ} (default: max)")
+    w.add_argument("--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)")
+    for p in (r, w):
+        p.add_argument("--url", required=True, help="tcp://host:port, serial:///dev/X, ble://ADDR")
+        p.add_argument("--timeout", type=float, default=2.0, help="per-command deadline in s (default 2)")
+    for p in (d, r, w):
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        # Tests and the demo plug the ELM327 simulator's fake BLE backend in here.
+        p.add_argument("--ble-backend", help=argparse.SUPPRESS)
+        p.add_argument("--ble-scanner-backend", help=argparse.SUPPRESS)
+
+
+def _load(spec: str | None) -> Any:
+    if not spec:
+        return None
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
-    raise not_landed("the OBD2 driver", 4)
+    try:
+        return asyncio.run(_main(args, config))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _main(args: argparse.Namespace, config: Config | None) -> int:
+    try:
+        if args.action == "discover":
+            return await _discover(args)
+        store: DongleStore = dongle_store(config.agent.state_dir) if config else MemoryStore()
+        transport = transport_for_url(
+            args.url, ble_backend=_load(args.ble_backend), ble_scanner_backend=_load(args.ble_scanner_backend)
+        )
+        session = Session(transport, dongle=args.url, store=store, timeout=args.timeout)
+        if args.action == "watch":
+            pids = [lookup(p) for p in args.pids.split(",") if p.strip()]
+            if args.hz is not None and not MIN_HZ <= args.hz <= MAX_HZ:
+                print(f"baygate obd: --hz must be {MIN_HZ}-{MAX_HZ}", file=sys.stderr)
+                return 2
+        await session.connect()
+        try:
+            if args.action == "read":
+                return await _read(args, session)
+            return await _watch(args, session, pids)
+        finally:
+            await session.close()
+    except (BadURL, DecodeError) as exc:
+        print(f"baygate obd: {exc}", file=sys.stderr)
+        return 2
+    except OBDError as exc:
+        print(f"baygate obd: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _discover(args: argparse.Namespace) -> int:
+    found = await discover(args.timeout, backend=_load(args.ble_scanner_backend), everything=args.all)
+    if args.json:
+        for c in found:
+            print(json.dumps({"name": c.name, "address": c.address, "rssi": c.rssi, "layout": c.layout}))
+        return 0
+    if not found:
+        print("no OBD dongles seen (is it powered, in range, not connected to a phone?)")
+    for c in found:
+        rssi = c.rssi if c.rssi is not None else "?"
+        print(f"{c.address:20} {rssi:>5} dBm  {c.layout or '-':5} {c.name or ''}")
+    return 0
+
+
+async def _read(args: argparse.Namespace, session: Session) -> int:
+    rep = await read_report(session)
+    out = report_json(rep)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"VIN:        {rep.vin or '-'}" + ("" if rep.vin_valid or not rep.vin else "  (check digit WRONG)"))
+    print(f"protocol:   {rep.protocol}")
+    print(f"ECUs:       {', '.join(rep.ecus)}")
+    for mode, items in out["dtcs"].items():
+        codes = ", ".join(f"{d['code']} ({d['description'] or 'manufacturer-specific'})" for d in items)
+        print(f"DTCs {mode + ':':10} {codes or 'none'}")
+    if rep.readiness:
+        r = rep.readiness
+        ready = [n for n, m in r.monitors.items() if m["supported"] and m["complete"]]
+        not_ready = [n for n, m in r.monitors.items() if m["supported"] and not m["complete"]]
+        print(f"MIL:        {'ON' if r.mil else 'off'}, {r.dtc_count} DTC(s), {r.ignition} ignition")
+        print(f"ready:      {', '.join(ready) or '-'}")
+        print(f"not ready:  {', '.join(not_ready) or '-'}")
+    ff = out["freeze_frame"]
+    if ff:
+        vals = ", ".join(
+            f"{v['pid']}={v['value']}{' ' + v['unit'] if v['unit'] else ''}" for v in ff["values"]
+        )
+        print(f"freeze frame {ff['frame']} ({ff['dtc']}): {vals}")
+    for e in rep.errors:
+        print(f"not read:   {e}")
+    return 0
+
+
+async def _watch(args: argparse.Namespace, session: Session, pids: list[Any]) -> int:
+    scheduler = PidScheduler(dict.fromkeys(pids, args.hz))
+    started = time.monotonic()
+    values = 0
+    stream = poll(session, scheduler)
+    try:
+        async for samples in stream:
+            now = utcnow()
+            for s in samples:
+                values += 1
+                if args.json:
+                    print(json.dumps(sample_json(s, now)))
+                else:
+                    unit = s.reading.pid.unit or ""
+                    print(f"{now:%H:%M:%S.%f} {s.reading.pid.name:24} {s.reading.value} {unit}".rstrip())
+            if args.duration is not None and time.monotonic() - started >= args.duration:
+                break
+    finally:
+        await stream.aclose()
+    elapsed = max(time.monotonic() - started, 1e-9)
+    rate = round(values / elapsed, 1)
+    if args.json:
+        print(json.dumps({"summary": {"values_per_s": rate}}))
+    else:
+        print(f"{values} values in {elapsed:.1f} s: {rate} values/s", file=sys.stderr)
+    return 0

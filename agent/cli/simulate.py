@@ -19,6 +19,7 @@ NEEDS_CONFIG = False
 
 # name -> "module:function"; each function takes the remaining argv and returns an exit code.
 SIMULATORS: dict[str, str] = {
+    "elm327": "simulators.elm327.cli:main",
     "nhtsa": "simulators.services.cli:nhtsa_main",
     "manufacturer": "simulators.services.cli:manufacturer_main",
 }

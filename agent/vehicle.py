@@ -1,0 +1,327 @@
+"""A vehicle session: a dongle connects -> VIN, DTCs, readiness, freeze frame -> one
+vehicle_report record -> live PIDs as telemetry records, about one per second.
+
+The driver (drivers.obd2) knows nothing of records; this module turns its typed
+readings into record bodies and emits them through the RecordSink (the outbox in the
+agent, a MemorySink in tests and print-only commands). A dongle that vanishes is
+reconnected with backoff; the report is emitted again only when the car changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from agent.config import DongleConfig, ObdSection
+from agent.records import utcnow
+from agent.sink import RecordSink
+from drivers.obd2 import diagnostics as diag
+from drivers.obd2.dtc import DTC
+from drivers.obd2.errors import LinkLost, NoData, OBDError
+from drivers.obd2.pids import PID, lookup
+from drivers.obd2.readiness import ReadinessStatus
+from drivers.obd2.scheduler import PidScheduler, Sample, poll
+from drivers.obd2.session import LinkState, Session
+from drivers.obd2.store import DongleStore, JsonFileStore
+from drivers.obd2.transports import Transport, transport_for_url
+
+__all__ = [
+    "PROTOCOL_NAMES",
+    "VehicleReport",
+    "VehicleSession",
+    "dongle_store",
+    "read_report",
+    "report_body",
+    "report_json",
+    "sample_json",
+    "vehicle_session_for",
+]
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_NAMES = {
+    "1": "SAE J1850 PWM",
+    "2": "SAE J1850 VPW",
+    "3": "ISO 9141-2",
+    "4": "ISO 14230-4 (KWP 5BAUD)",
+    "5": "ISO 14230-4 (KWP FAST)",
+    "6": "ISO 15765-4 (CAN 11/500)",
+    "7": "ISO 15765-4 (CAN 29/500)",
+    "8": "ISO 15765-4 (CAN 11/250)",
+    "9": "ISO 15765-4 (CAN 29/250)",
+    "A": "SAE J1939 (CAN 29/250)",
+}
+
+
+def vehicle_session_for(
+    dongle: DongleConfig, obd: ObdSection, sink: RecordSink, state_dir: Path, *, ble_backend: Any = None
+) -> VehicleSession:
+    """The vehicle session for one configured dongle (what `baygate run` starts per dongle).
+
+    `dongle.profile` names the GATT layout of a BLE dongle (fff0, ffe0, 18f0, e781, nus).
+    """
+    url = dongle.url
+    if dongle.profile and url.startswith("ble://") and "layout=" not in url:
+        url += ("&" if "?" in url or url.startswith("ble://name=") else "?") + f"layout={dongle.profile}"
+    return VehicleSession(
+        dongle.name,
+        url,
+        sink,
+        pids=list(obd.telemetry_pids),
+        hz=obd.telemetry_hz,
+        store=dongle_store(state_dir),
+        command_timeout_s=obd.command_timeout_s,
+        transport_factory=lambda: transport_for_url(url, ble_backend=ble_backend),
+    )
+
+
+def dongle_store(state_dir: Path) -> DongleStore:
+    """Where dongles are remembered (protocol, quirks) across restarts."""
+    return JsonFileStore(state_dir / "obd-dongles.json")
+
+
+@dataclass
+class VehicleReport:
+    vin: str | None = None
+    vin_valid: bool = False
+    protocol: str | None = None
+    ecus: list[str] = field(default_factory=list)
+    dtcs: dict[str, list[DTC]] = field(default_factory=dict)
+    readiness: ReadinessStatus | None = None
+    freeze_frame: diag.FreezeFrameData | None = None
+    calibration_ids: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+async def read_report(session: Session) -> VehicleReport:
+    """Everything a technician wants first. A part that fails is noted in `errors`,
+    the rest is still read: a car without Mode 0A support still has a VIN."""
+    rep = VehicleReport(
+        protocol=PROTOCOL_NAMES.get(session.protocol or "", session.protocol), ecus=session.ecus
+    )
+    try:
+        rep.vin, rep.vin_valid = await diag.read_vin(session)
+    except OBDError as exc:
+        _note(rep, "vin", exc)
+    for mode in diag.DTC_MODES:
+        try:
+            rep.dtcs[mode] = await diag.read_dtcs(session, mode)
+        except OBDError as exc:
+            rep.dtcs[mode] = []
+            _note(rep, f"dtcs.{mode}", exc)
+    try:
+        rep.readiness = await diag.read_readiness(session)
+    except OBDError as exc:
+        _note(rep, "readiness", exc)
+    try:
+        rep.freeze_frame = await diag.read_freeze_frame(session)
+    except OBDError as exc:
+        _note(rep, "freeze_frame", exc)
+    try:
+        cal = await diag.read_calibration_ids(session)
+        rep.calibration_ids = [c for ecu in sorted(cal) for c in cal[ecu]]
+    except NoData:
+        pass  # optional; many cars do not answer 0904
+    except OBDError as exc:
+        _note(rep, "calibration_ids", exc)
+    return rep
+
+
+def _note(rep: VehicleReport, what: str, exc: OBDError) -> None:
+    if isinstance(exc, LinkLost):
+        raise exc
+    rep.errors.append(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def _dtc_list(dtcs: list[DTC], with_ecu: bool) -> list[dict[str, Any]]:
+    out = []
+    for d in dtcs:
+        item: dict[str, Any] = {"code": d.code, "description": d.description}
+        if with_ecu:
+            item["ecu"] = d.ecu or None
+        out.append(item)
+    return out
+
+
+def _freeze(ff: diag.FreezeFrameData | None, with_ts: bool = False) -> dict[str, Any] | None:
+    if ff is None:
+        return None
+    return {
+        "frame": ff.frame,
+        "dtc": ff.dtc,
+        "values": [{"pid": r.pid.name, "value": r.value, "unit": r.pid.unit} for r in ff.values],
+    }
+
+
+def report_json(rep: VehicleReport) -> dict[str, Any]:
+    """The `baygate obd read --json` object."""
+    return {
+        "vin": rep.vin,
+        "protocol": rep.protocol,
+        "ecus": rep.ecus,
+        "dtcs": {mode: _dtc_list(rep.dtcs.get(mode, []), False) for mode in diag.DTC_MODES},
+        "readiness": rep.readiness.as_dict() if rep.readiness else None,
+        "freeze_frame": _freeze(rep.freeze_frame),
+    }
+
+
+def report_body(dongle: str, rep: VehicleReport) -> dict[str, Any]:
+    """The body of a vehicle_report record."""
+    return {
+        "dongle": dongle,
+        "vin": rep.vin if rep.vin_valid or rep.vin else None,
+        "vin_valid": rep.vin_valid,
+        "protocol": rep.protocol,
+        "ecus": rep.ecus,
+        "dtcs": {mode: _dtc_list(rep.dtcs.get(mode, []), True) for mode in diag.DTC_MODES},
+        "readiness": rep.readiness.as_dict() if rep.readiness else None,
+        "freeze_frame": _freeze(rep.freeze_frame),
+        "calibration_ids": rep.calibration_ids,
+        "errors": rep.errors,
+    }
+
+
+def sample_json(sample: Sample, ts: datetime) -> dict[str, Any]:
+    r = sample.reading
+    return {"pid": r.pid.name, "value": r.value, "unit": r.pid.unit, "ts": ts.isoformat()}
+
+
+@dataclass
+class VehicleStats:
+    connects: int = 0
+    reports: int = 0
+    telemetry_records: int = 0
+    samples: int = 0
+    link_losses: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class VehicleSession:
+    """One dongle, for as long as it runs: connect, report, stream, reconnect."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        sink: RecordSink,
+        *,
+        pids: list[str],
+        hz: float | None = 1.0,
+        store: DongleStore | None = None,
+        command_timeout_s: float = 2.0,
+        transport_factory: Callable[[], Transport] | None = None,
+        batch_s: float = 1.0,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_state: Callable[[LinkState], None] | None = None,
+    ) -> None:
+        self.name, self.url, self.sink = name, url, sink
+        self.pids: list[PID] = [lookup(p) for p in pids]
+        self.hz = hz
+        self.batch_s = batch_s
+        self._clock = clock
+        self._sleep = sleep
+        factory = transport_factory or (lambda: transport_for_url(url))
+        self.session = Session(
+            factory, dongle=name, store=store, timeout=command_timeout_s, sleep=sleep, on_state=on_state
+        )
+        self.stats = VehicleStats()
+        self.vin: str | None = None
+        self.report: VehicleReport | None = None
+
+    async def run(self, *, stop: asyncio.Event | None = None, max_connect_attempts: int = 1_000_000) -> None:
+        """Run until `stop` is set (or forever). Never raises for a dongle that comes and goes."""
+        stop = stop or asyncio.Event()
+        delay, attempts = 0.5, 0
+        while not stop.is_set():
+            try:
+                await self.session.reconnect(attempts=1) if attempts else await self.session.connect()
+            except OBDError as exc:
+                attempts += 1
+                self.stats.errors.append(str(exc))
+                if attempts >= max_connect_attempts:
+                    return
+                log.warning("%s: cannot connect (%s); retrying in %.1f s", self.name, exc, delay)
+                await _wait(stop, delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay, attempts = 0.5, 1  # later failures reconnect (fresh transport)
+            self.stats.connects += 1
+            try:
+                await self._connected(stop)
+            except OBDError as exc:
+                self.stats.link_losses += 1
+                self.stats.errors.append(str(exc))
+                log.warning("%s: link lost: %s", self.name, exc)
+            finally:
+                await self.session.transport.close()
+
+    async def _connected(self, stop: asyncio.Event) -> None:
+        report = await read_report(self.session)
+        self.report = report
+        if self.stats.reports == 0 or report.vin != self.vin:
+            self.vin = report.vin
+            await self.sink.emit("vehicle_report", report_body(self.name, report))
+            self.stats.reports += 1
+        await self._stream(stop)
+
+    async def _stream(self, stop: asyncio.Event) -> None:
+        supported = set().union(*self.session.supported.values()) if self.session.supported else set()
+        pids = [p for p in self.pids if p.code in supported] or self.pids
+        scheduler = PidScheduler(dict.fromkeys(pids, self.hz))
+        batch: list[dict[str, Any]] = []
+
+        async def consume() -> None:
+            nonlocal batch
+            started = self._clock()
+            async with contextlib.aclosing(poll(self.session, scheduler, clock=self._clock)) as stream:
+                async for samples in stream:
+                    now = utcnow()
+                    batch.extend(sample_json(s, now) for s in samples)
+                    if self._clock() - started >= self.batch_s:
+                        # Cleared only once emitted: a stop during the emit re-sends the
+                        # batch at the end (at-least-once) rather than losing it.
+                        await self._flush(batch)
+                        batch = []
+                        started = self._clock()
+
+        consumer = asyncio.create_task(consume())
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({consumer, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not consumer.done():
+                consumer.cancel()
+            await asyncio.gather(consumer, stopper, return_exceptions=True)
+            if batch:  # what was read before the stop or the loss still goes out
+                await self._flush(batch)
+        if not consumer.cancelled() and (exc := consumer.exception()) is not None:
+            raise exc
+
+    async def _flush(self, batch: list[dict[str, Any]]) -> None:
+        await self.sink.emit("telemetry", {"dongle": self.name, "vin": self.vin, "samples": batch})
+        self.stats.telemetry_records += 1
+        self.stats.samples += len(batch)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def summary(stats: VehicleStats) -> Mapping[str, Any]:
+    return {
+        "connects": stats.connects,
+        "reports": stats.reports,
+        "telemetry_records": stats.telemetry_records,
+        "samples": stats.samples,
+        "link_losses": stats.link_losses,
+    }

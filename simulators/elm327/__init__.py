@@ -1,0 +1,53 @@
+"""ELM327 OBD2 adapter + vehicle simulator. Imports nothing of ours (see DESIGN.md).
+
+Served over TCP (`serve_tcp`), a pty (`serve_pty`) and as a fake bleak backend
+(`FakeBluetooth`, `fake_ble_backend`, `fake_scanner_backend`); the sans-IO adapter is `Elm327`.
+"""
+
+from .ble import (
+    FakeBleClient,
+    FakeBluetooth,
+    FakeDongle,
+    demo_dongles,
+    fake_ble_backend,
+    fake_scanner_backend,
+)
+from .engine import Elm327, Quirks
+from .errors import ProfileError, SimulatorError, UnknownFaultError, UnknownProfileError
+from .faults import FAULTS, parse_faults
+from .gatt import LAYOUTS, GattLayout
+from .link import Simulation
+from .profile import Profile, list_profiles, load_profile
+from .pty import PtyServer, serve_pty
+from .tcp import TcpServer, serve_tcp
+from .timing import Chunk, Reply, Timing
+
+__all__ = [
+    "FAULTS",
+    "LAYOUTS",
+    "Chunk",
+    "Elm327",
+    "FakeBleClient",
+    "FakeBluetooth",
+    "FakeDongle",
+    "GattLayout",
+    "Profile",
+    "ProfileError",
+    "PtyServer",
+    "Quirks",
+    "Reply",
+    "Simulation",
+    "SimulatorError",
+    "TcpServer",
+    "Timing",
+    "UnknownFaultError",
+    "UnknownProfileError",
+    "demo_dongles",
+    "fake_ble_backend",
+    "fake_scanner_backend",
+    "list_profiles",
+    "load_profile",
+    "parse_faults",
+    "serve_pty",
+    "serve_tcp",
+]

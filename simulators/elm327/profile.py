@@ -1,0 +1,227 @@
+"""Vehicle profiles: JSON data files describing a car's ECUs, PIDs, DTCs and VIN.
+
+A profile is data, not code, so a new vehicle is one file in `profiles/`. Loading
+validates everything up front (PID numbers, DTC syntax, VIN check digit) so a typo
+fails at start-up with the file and field named, not mid-session as a wrong reply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ProfileError, UnknownProfileError
+from .j1979 import PIDS, RAW_SIZES, encode_dtc, vin_is_valid
+from .values import Generator, parse_generator
+
+__all__ = [
+    "PROFILE_DIR",
+    "Ecu",
+    "FreezeFrame",
+    "Profile",
+    "list_profiles",
+    "load_profile",
+    "parse_profile",
+]
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+
+# Protocols a profile may run on (ELM327 numbers): ISO 9141-2, KWP2000 5-baud / fast, CAN 11/500.
+SUPPORTED_PROTOCOLS = (3, 4, 5, 6)
+
+SPARK_MONITORS = (
+    "catalyst",
+    "heated_catalyst",
+    "evap",
+    "secondary_air",
+    "ac_refrigerant",
+    "o2_sensor",
+    "o2_heater",
+    "egr",
+)
+DIESEL_MONITORS = (
+    "nmhc_catalyst",
+    "nox_scr",
+    "reserved_2",
+    "boost_pressure",
+    "reserved_4",
+    "exhaust_gas_sensor",
+    "pm_filter",
+    "egr_vvt",
+)
+COMMON_MONITORS = ("misfire", "fuel_system", "components")
+MONITOR_STATES = ("complete", "incomplete", "not_supported")
+
+
+@dataclass(frozen=True)
+class FreezeFrame:
+    """One Mode 02 frame: the DTC that froze it and the PID values at that moment."""
+
+    number: int
+    dtc: str
+    values: dict[int, Generator]
+
+
+@dataclass
+class Ecu:
+    """One responding control unit. DTC lists are mutable: Mode 04 clears them."""
+
+    name: str
+    can_id: int
+    iso_address: int
+    ignition: str
+    pids: dict[int, Generator]
+    raw_pids: dict[int, bytes]
+    monitors: dict[str, str]
+    stored: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    permanent: list[str] = field(default_factory=list)
+    freeze_frames: list[FreezeFrame] = field(default_factory=list)
+    mil: bool | None = None
+    reports_vin: bool = False
+    calibration_ids: list[str] = field(default_factory=list)
+    negative_unsupported_pids: bool = False
+    answers_unsupported_services: bool = False
+
+    @property
+    def mode01(self) -> set[int]:
+        return {0x01, *self.pids, *self.raw_pids}
+
+
+@dataclass
+class Profile:
+    name: str
+    description: str
+    protocol: int
+    vin: str
+    battery_v: Generator
+    ecus: list[Ecu]
+    can_padding: int = 0x55
+
+
+def _hexnum(text: Any, where: str, top: int) -> int:
+    try:
+        value = int(str(text), 16)
+    except ValueError as exc:
+        raise ProfileError(f"{where}: not a hex number: {text!r}") from exc
+    if not 0 <= value <= top:
+        raise ProfileError(f"{where}: {text!r} out of range")
+    return value
+
+
+def _dtcs(raw: Any, where: str) -> list[str]:
+    out = []
+    for code in raw or []:
+        try:
+            encode_dtc(code)
+        except (ValueError, TypeError) as exc:
+            raise ProfileError(f"{where}: {exc}") from exc
+        out.append(str(code).upper())
+    return out
+
+
+def _pids(raw: dict[str, Any], where: str) -> tuple[dict[int, Generator], dict[int, bytes]]:
+    live: dict[int, Generator] = {}
+    fixed: dict[int, bytes] = {}
+    for key, spec in raw.items():
+        pid = _hexnum(key, where, 0xFF)
+        if isinstance(spec, dict) and "raw" in spec:
+            data = bytes.fromhex(spec["raw"])
+            if pid in RAW_SIZES and len(data) != RAW_SIZES[pid]:
+                raise ProfileError(f"{where}.{key}: PID {pid:02X} takes {RAW_SIZES[pid]} raw bytes")
+            fixed[pid] = data
+        elif pid in PIDS:
+            live[pid] = parse_generator(spec, f"{where}.{key}")
+        else:
+            raise ProfileError(f"{where}.{key}: PID {pid:02X} has no encoder; give {{'raw': 'hex'}}")
+    return live, fixed
+
+
+def _monitors(raw: dict[str, str], ignition: str, where: str) -> dict[str, str]:
+    names = COMMON_MONITORS + (SPARK_MONITORS if ignition == "spark" else DIESEL_MONITORS)
+    out = dict.fromkeys(names, "not_supported")
+    for name, state in raw.items():
+        if name not in names or state not in MONITOR_STATES:
+            raise ProfileError(f"{where}: monitor {name}={state!r} (known: {', '.join(names)})")
+        out[name] = state
+    return out
+
+
+def _ecu(raw: dict[str, Any], where: str) -> Ecu:
+    ignition = raw.get("ignition", "spark")
+    if ignition not in ("spark", "compression"):
+        raise ProfileError(f"{where}.ignition: spark or compression, got {ignition!r}")
+    live, fixed = _pids(raw.get("pids", {}), f"{where}.pids")
+    dtcs = raw.get("dtcs", {})
+    frames = [
+        FreezeFrame(
+            number=int(f.get("frame", 0)),
+            dtc=_dtcs([f["dtc"]], f"{where}.freeze_frames")[0],
+            values=_pids(f.get("pids", {}), f"{where}.freeze_frames")[0],
+        )
+        for f in raw.get("freeze_frames", [])
+    ]
+    return Ecu(
+        name=str(raw.get("name", "ecu")),
+        can_id=_hexnum(raw.get("can_id", "7E8"), f"{where}.can_id", 0x7FF),
+        iso_address=_hexnum(raw.get("iso_address", "10"), f"{where}.iso_address", 0xFF),
+        ignition=ignition,
+        pids=live,
+        raw_pids=fixed,
+        monitors=_monitors(raw.get("readiness", {}), ignition, f"{where}.readiness"),
+        stored=_dtcs(dtcs.get("stored"), f"{where}.dtcs.stored"),
+        pending=_dtcs(dtcs.get("pending"), f"{where}.dtcs.pending"),
+        permanent=_dtcs(dtcs.get("permanent"), f"{where}.dtcs.permanent"),
+        freeze_frames=frames,
+        mil=raw.get("mil"),
+        reports_vin=bool(raw.get("reports_vin", False)),
+        calibration_ids=[str(c) for c in raw.get("calibration_ids", [])],
+        negative_unsupported_pids=bool(raw.get("negative_unsupported_pids", False)),
+        answers_unsupported_services=bool(raw.get("answers_unsupported_services", False)),
+    )
+
+
+def parse_profile(raw: dict[str, Any], where: str = "profile") -> Profile:
+    """Build a Profile from its JSON object, raising ProfileError on anything wrong."""
+    try:
+        protocol = int(str(raw.get("protocol", "6")), 16)
+        vin = str(raw["vin"]).upper()
+        ecus = [_ecu(e, f"{where}.ecus[{i}]") for i, e in enumerate(raw["ecus"])]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProfileError(f"{where}: missing or malformed field: {exc}") from exc
+    if protocol not in SUPPORTED_PROTOCOLS:
+        raise ProfileError(f"{where}.protocol: {protocol:X} not simulated (3, 4, 5 or 6)")
+    if not vin_is_valid(vin):
+        raise ProfileError(f"{where}.vin: {vin!r} fails the ISO 3779 check digit")
+    if not ecus:
+        raise ProfileError(f"{where}.ecus: at least one ECU")
+    return Profile(
+        name=str(raw.get("name", where)),
+        description=str(raw.get("description", "")),
+        protocol=protocol,
+        vin=vin,
+        battery_v=parse_generator(raw.get("battery_v", 12.6), f"{where}.battery_v"),
+        ecus=ecus,
+        can_padding=_hexnum(raw.get("can_padding", "55"), f"{where}.can_padding", 0xFF),
+    )
+
+
+def list_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """A bundled profile by name (`petrol-can`) or any JSON file by path. Fresh each call."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name_or_path}.json"
+        if not path.exists():
+            known = ", ".join(list_profiles())
+            raise UnknownProfileError(f"no profile {name_or_path!r} (known: {known})")
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ProfileError(f"{path}: {exc}") from exc
+    return parse_profile(raw, path.stem)

@@ -1,0 +1,109 @@
+"""The simulator behind a pseudo-terminal, like a USB serial adapter (/dev/ttyUSB0).
+
+The client opens the printed slave path (`/dev/pts/N`) with pyserial; we serve the
+master end. Baud rate is irrelevant on a pty, so any auto-baud probe succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import tty
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+
+from .engine import DEFAULT_VERSION
+from .link import Simulation, Sleep
+from .profile import Profile
+from .timing import Timing
+
+__all__ = ["PtyServer", "serve_pty"]
+
+READ_SIZE = 4096
+
+
+@dataclass
+class PtyServer:
+    path: str
+    simulation: Simulation
+
+    @property
+    def url(self) -> str:
+        return f"serial://{self.path}"
+
+
+async def _pump(master: int, sim: Simulation) -> None:
+    """Serve sessions on the master end; a dropped link (fault) starts a new session."""
+    loop = asyncio.get_running_loop()
+    session = sim.session()
+
+    def readable() -> None:
+        try:
+            data = os.read(master, READ_SIZE)
+        except OSError:
+            data = b""  # EIO: no process holds the slave open right now
+        if data:
+            session.deliver(data)
+
+    async def write(data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(master, view)
+            except BlockingIOError:
+                await asyncio.sleep(0.001)
+                continue
+            view = view[n:]
+
+    loop.add_reader(master, readable)
+    try:
+        while True:
+            await session.serve(write)
+            # A serial line cannot be "closed"; a drop fault resets the adapter instead.
+            session = sim.session()
+    finally:
+        loop.remove_reader(master)
+
+
+@contextlib.asynccontextmanager
+async def serve_pty(
+    *,
+    profile: str | Profile = "petrol-can",
+    rtt_ms: float = 0.0,
+    ecu_ms: float = 0.0,
+    faults: Iterable[str] = (),
+    timing: Timing | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+    seed: int = 0,
+    version: str = DEFAULT_VERSION,
+) -> AsyncIterator[PtyServer]:
+    """Open a pty, serve the simulator on it; yields the slave device path."""
+    sim = Simulation.build(
+        profile,
+        rtt_ms=rtt_ms,
+        ecu_ms=ecu_ms,
+        faults=faults,
+        timing=timing,
+        clock=clock,
+        sleep=sleep,
+        seed=seed,
+        version=version,
+    )
+    master, slave = os.openpty()
+    # Raw mode on the slave: no echo, no CR->LF translation by the line discipline,
+    # which would otherwise alter the ELM327's \r line endings.
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    path = os.ttyname(slave)
+    task = asyncio.create_task(_pump(master, sim))
+    try:
+        yield PtyServer(path, sim)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        os.close(master)
+        os.close(slave)
