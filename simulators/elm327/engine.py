@@ -78,7 +78,11 @@ class Elm327:
         quirks: Quirks | None = None,
         clock: Callable[[], float] = time.monotonic,
         version: str = DEFAULT_VERSION,
+        *,
+        started: float | None = None,
     ) -> None:
+        """`started`: when the car's clock began (live values are functions of
+        clock() - started); default now. Pass the same value to every adapter of one car."""
         self.vehicle = Vehicle(profile)
         self.profile = profile
         self.timing = timing or Timing()
@@ -87,7 +91,7 @@ class Elm327:
         self.version = version
         self.settings = Settings()
         self.bus = Bus()
-        self.started = clock()
+        self.started = clock() if started is None else started
         self.obd_requests = 0
         self._buffer = bytearray()
         self._last = ""
