@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -49,6 +50,7 @@ __all__ = [
 
 ATT_OVERHEAD = 3  # ATT opcode + handle: payload per packet = MTU - 3
 DEFAULT_MTU = 23  # the BLE 4.0 minimum, what older BlueZ reports
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -256,7 +258,12 @@ class FakeBleClient(BaseBleakClient):
 
     async def _serve(self, session: Session) -> None:
         """Feed written bytes to the adapter and notify its replies, in order."""
-        await session.serve(self._notify)
+        try:
+            await session.serve(self._notify)
+        except BleakError:
+            pass  # notified after the link went down (vanish/disconnect)
+        except Exception:
+            log.exception("elm327 simulator BLE session failed; dropping the link")
         self.link_lost()  # serve returns only when a fault dropped the link
 
     async def _notify(self, data: bytes) -> None:

@@ -15,7 +15,7 @@ from .at import AtCommands
 from .framing import Display, can_frames, render_can, render_legacy
 from .profile import Profile
 from .timing import ST_DEFAULT, ST_UNIT_S, Chunk, Reply, Timing
-from .vehicle import Vehicle
+from .vehicle import Message, Vehicle
 
 __all__ = ["DEFAULT_VERSION", "Elm327", "Quirks", "Settings"]
 
@@ -78,7 +78,11 @@ class Elm327:
         quirks: Quirks | None = None,
         clock: Callable[[], float] = time.monotonic,
         version: str = DEFAULT_VERSION,
+        *,
+        started: float | None = None,
     ) -> None:
+        """`started`: when the car's clock began (live values are functions of
+        clock() - started); default now. Pass the same value to every adapter of one car."""
         self.vehicle = Vehicle(profile)
         self.profile = profile
         self.timing = timing or Timing()
@@ -87,7 +91,7 @@ class Elm327:
         self.version = version
         self.settings = Settings()
         self.bus = Bus()
-        self.started = clock()
+        self.started = clock() if started is None else started
         self.obd_requests = 0
         self._buffer = bytearray()
         self._last = ""
@@ -224,18 +228,19 @@ class Elm327:
             return [*groups, (wait + self.st_s, ["NO DATA"])]
         display = Display(self.settings.headers, self.settings.spaces, self.settings.caf)
         frame_s = self.timing.frame_ms / 1000
-        between = frame_s if self.vehicle.can else self.timing.iso_gap_ms / 1000
-        gap = wait + self.timing.ecu_ms / 1000
         # The count digit counts received frames ("lines of data" in the datasheet: a
         # CAN VIN is 3, a legacy VIN 5). The adapter stops listening once that many
         # frames arrived, even in the middle of a multi-frame message.
         left = count
-        for msg in messages:
+        last_end = 0.0
+        for done, msg in self._schedule(messages, wait):
             lines, frames, lead = self._render(msg.ecu.can_id, msg.ecu.iso_address, msg.data, display)
+            end = done
             if left is not None and frames >= left:
+                end = done - frame_s * (frames - left)
                 lines, frames = lines[: lead + left], left
-            groups.append((gap + frame_s * (frames - 1), lines))
-            gap = between
+            groups.append((end - last_end, lines))
+            last_end = end
             if left is not None:
                 left -= frames
                 if left <= 0:
@@ -245,6 +250,34 @@ class Elm327:
         satisfied = left is not None and left <= 0
         groups.append((0.0 if satisfied else self.st_s, []))
         return groups
+
+    def _schedule(self, messages: list[Message], wait: float) -> list[tuple[float, Message]]:
+        """When each message is complete on the bus: (end time, message), in bus order.
+
+        Each ECU is ready after ecu_ms + its own latency_ms; the bus carries one message
+        at a time (frame_ms between CAN frames, the P2 gap between legacy messages), so
+        a slow engine ECU can be overtaken by a quick gearbox.
+        """
+        frame_s = self.timing.frame_ms / 1000
+        between = frame_s if self.vehicle.can else self.timing.iso_gap_ms / 1000
+        queues: dict[int, list[Message]] = {}
+        for msg in messages:
+            queues.setdefault(id(msg.ecu), []).append(msg)
+        order = list(queues)
+        ready = {k: wait + (self.timing.ecu_ms + q[0].ecu.latency_ms) / 1000 for k, q in queues.items()}
+        out: list[tuple[float, Message]] = []
+        last_end: float | None = None
+        while queues:
+            key = min(queues, key=lambda k: (ready[k], order.index(k)))
+            msg = queues[key].pop(0)
+            frames = len(can_frames(msg.data, self.profile.can_padding)) if self.vehicle.can else 1
+            start = ready[key] if last_end is None else max(ready[key], last_end + between)
+            last_end = start + frame_s * (frames - 1)
+            out.append((last_end, msg))
+            ready[key] = last_end + between
+            if not queues[key]:
+                del queues[key]
+        return out
 
     def _render(self, can_id: int, address: int, data: bytes, display: Display) -> tuple[list[str], int, int]:
         """(lines, frames on the bus, lines before the first frame's line)."""

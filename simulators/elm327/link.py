@@ -39,6 +39,7 @@ class Simulation:
     seed: int = 0
     version: str = DEFAULT_VERSION
     connections: int = 0
+    started: float | None = None  # the car's time origin, set by the first session
 
     @classmethod
     def build(
@@ -61,7 +62,12 @@ class Simulation:
 
     def session(self) -> Session:
         self.connections += 1
-        engine = Elm327(self.profile, self.timing, self.faults.quirks(), self.clock, self.version)
+        if self.started is None:
+            self.started = self.clock()
+        # One car for all connections: its live values keep their time across reconnects.
+        engine = Elm327(
+            self.profile, self.timing, self.faults.quirks(), self.clock, self.version, started=self.started
+        )
         return Session(engine, self.faults, self.seed + self.connections, self.sleep)
 
 

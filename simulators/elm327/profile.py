@@ -84,6 +84,7 @@ class Ecu:
     calibration_ids: list[str] = field(default_factory=list)
     negative_unsupported_pids: bool = False
     answers_unsupported_services: bool = False
+    latency_ms: float = 0.0  # on top of the timing model's ecu_ms
 
     @property
     def mode01(self) -> set[int]:
@@ -180,6 +181,7 @@ def _ecu(raw: dict[str, Any], where: str) -> Ecu:
         calibration_ids=[str(c) for c in raw.get("calibration_ids", [])],
         negative_unsupported_pids=bool(raw.get("negative_unsupported_pids", False)),
         answers_unsupported_services=bool(raw.get("answers_unsupported_services", False)),
+        latency_ms=float(raw.get("latency_ms", 0.0)),
     )
 
 

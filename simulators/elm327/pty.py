@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 import tty
@@ -22,6 +23,7 @@ from .timing import Timing
 __all__ = ["PtyServer", "serve_pty"]
 
 READ_SIZE = 4096
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,7 +62,10 @@ async def _pump(master: int, sim: Simulation) -> None:
     loop.add_reader(master, readable)
     try:
         while True:
-            await session.serve(write)
+            try:
+                await session.serve(write)
+            except Exception:
+                log.exception("elm327 simulator session failed; the adapter resets")
             # A serial line cannot be "closed"; a drop fault resets the adapter instead.
             session = sim.session()
     finally:

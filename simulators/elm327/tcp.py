@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -17,6 +18,7 @@ from .timing import Timing
 __all__ = ["TcpServer", "serve_tcp"]
 
 READ_SIZE = 4096
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -60,7 +62,10 @@ async def _serve_client(sim: Simulation, reader: asyncio.StreamReader, writer: a
         for task in tasks:
             task.cancel()
         # The client going away mid-reply is normal for a dongle: nothing to report.
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Anything else is a simulator bug and must not vanish silently.
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(result, Exception) and not isinstance(result, ConnectionError):
+                log.error("elm327 simulator session failed", exc_info=result)
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()

@@ -358,3 +358,17 @@ def test_kwp2000_headers_carry_the_length_and_a_checksum() -> None:
         ["10", "47"],
         ["18", "47"],
     ]
+
+
+def test_a_quick_gearbox_answers_before_a_slow_engine() -> None:
+    slow = load_profile("diesel-can")
+    slow.ecus[0].latency_ms = 12  # a busy engine ECU
+    elm = Elm327(slow, Timing(ecu_ms=15, frame_ms=1), clock=lambda: 0.0)
+    for cmd in ("ATE0", "ATSP6", "ATH1"):
+        ask(elm, cmd)
+    reply = ask(elm, "010D")
+    lines = [ln[:3] for ln in reply.data.decode().split("\r") if ln[:1] == "7"]
+    assert lines == ["7E9", "7E8"]
+    assert [c.delay_s for c in reply.chunks[:2]] == pytest.approx([0.015, 0.012])
+    # The count digit takes whichever frame comes first: here the gearbox's.
+    assert text(elm, "010C1") == "7E9 03 7F 01 12 \r\r>"

@@ -130,3 +130,22 @@ async def test_a_command_sent_before_the_prompt_interrupts_with_stopped() -> Non
         for _ in range(3):
             assert (await c.lines("010D"))[0].startswith("41 0D")
         await c.close()
+
+
+async def test_the_cars_clock_keeps_running_across_reconnects() -> None:
+    clock = FakeClock()
+    async with serve_tcp(clock=clock, sleep=clock.sleep) as server:
+        c = await RawClient.connect(server.port)
+        for cmd in ("ATE0", "ATSP6", "ATSH7E0"):
+            await c.ask(cmd)
+        clock.now += 100.0
+        before = await c.lines("011F1")  # run time since engine start
+        await c.close()
+        c = await RawClient.connect(server.port)
+        for cmd in ("ATE0", "ATSP6", "ATSH7E0"):
+            await c.ask(cmd)
+        after = await c.lines("011F1")
+        await c.close()
+    seconds = [int(lines[0].replace(" ", "")[4:], 16) for lines in (before, after)]
+    assert seconds[0] == 100  # not reset by the reconnect
+    assert seconds[1] >= seconds[0]
