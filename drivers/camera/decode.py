@@ -65,7 +65,9 @@ class Code:
 class Decoder:
     """Decodes frames for one camera. Not shared between threads (cheap to make)."""
 
-    def __init__(self, formats: list[str] | tuple[str, ...] = DEFAULT_FORMATS, locate_1d: bool = True) -> None:
+    def __init__(
+        self, formats: list[str] | tuple[str, ...] = DEFAULT_FORMATS, locate_1d: bool = True
+    ) -> None:
         self.formats = tuple(normalise(f) for f in formats)
         self._zx = zxing_formats(self.formats)
         self._one_d = [f for f in self.formats if f in ONE_D]
@@ -113,7 +115,7 @@ class Decoder:
         if not formats:
             return []
         try:
-            results = zxingcpp.read_barcodes(img, formats=formats, try_invert=False)
+            results = zxingcpp.read_barcodes(img, formats=formats, try_invert=False)  # type: ignore[arg-type]
         except (ValueError, RuntimeError) as exc:
             raise DecodeError(f"zxing-cpp failed on a {img.shape} image: {exc}") from None
         out = []

@@ -36,8 +36,9 @@ def level_crop(gray: np.ndarray, rect: tuple[tuple[float, float], tuple[float, f
     )
     dst = np.array([[0, 0], [w, 0], [0, h]], np.float32)
     m = cv2.getAffineTransform(src, dst)
-    return cv2.warpAffine(gray, m, (max(1, round(w)), max(1, round(h))), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        gray, m, (max(1, round(w)), max(1, round(h))), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def _blocks(gray: np.ndarray) -> list[tuple[tuple[float, float], tuple[float, float], float]]:
@@ -87,7 +88,11 @@ def find_text_lines(gray: np.ndarray) -> list[np.ndarray]:
     """Level crops of the text lines found in the frame (largest blocks first)."""
     out: list[np.ndarray] = []
     for rect in _blocks(gray):
-        block = cv2.normalize(level_crop(gray, rect), None, 0, 255, cv2.NORM_MINMAX)
+        block = level_crop(gray, rect)
+        lo, hi = int(block.min()), int(block.max())
+        if hi - lo < 10:
+            continue  # a flat region: no text
+        block = ((block.astype(np.int32) - lo) * 255 // (hi - lo)).astype(np.uint8)
         for line in _split_lines(block):
             if line.shape[1] >= 3 * line.shape[0]:
                 out.append(line)

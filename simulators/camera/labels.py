@@ -34,14 +34,16 @@ def code_image(symbology: str, payload: str, module_px: int, *, gs1: bool = Fals
     if fmt is None:
         raise SimulatorError(f"unknown symbology {symbology!r} (known: {', '.join(FORMATS)})")
     try:
-        code = zxingcpp.create_barcode(payload, fmt, gs1=True) if gs1 else zxingcpp.create_barcode(payload, fmt)
+        code = (
+            zxingcpp.create_barcode(payload, fmt, gs1=True) if gs1 else zxingcpp.create_barcode(payload, fmt)
+        )
     except Exception as exc:  # zxing-cpp raises ValueError/RuntimeError for bad content
         raise SimulatorError(f"cannot encode {payload!r} as {symbology}: {exc}") from None
     img = np.array(code.to_image(scale=module_px, add_quiet_zones=True), dtype=np.uint8)
     if symbology not in _MATRIX:
         # zxing's 1D images are 50 modules tall at most; labels are ~ a third as tall as wide.
         height = max(img.shape[0], img.shape[1] // 4)
-        img = cv2.resize(img, (img.shape[1], height), interpolation=cv2.INTER_NEAREST)
+        img = np.asarray(cv2.resize(img, (img.shape[1], height), interpolation=cv2.INTER_NEAREST), np.uint8)
     return img
 
 
@@ -67,7 +69,9 @@ def text_label(lines: list[str], scale: float = 1.0, background: int = 235) -> n
     return img
 
 
-def code_label(symbology: str, payload: str, module_px: int, caption: str | None = None, gs1: bool = False) -> np.ndarray:
+def code_label(
+    symbology: str, payload: str, module_px: int, caption: str | None = None, gs1: bool = False
+) -> np.ndarray:
     """A white product label: the code, and an optional caption line under it."""
     code = code_image(symbology, payload, module_px, gs1=gs1)
     if caption is None:

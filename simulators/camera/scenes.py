@@ -71,11 +71,11 @@ def _background(rng: random.Random, size: tuple[int, int]) -> np.ndarray:
     tex = cv2.GaussianBlur(nprng.normal(0, 18, (h, w)).astype(np.float32), (0, 0), 3)
     gray = np.clip(base + gx + gy + tex, 0, 255).astype(np.uint8)
     tint = np.array([rng.uniform(0.85, 1.1) for _ in range(3)], np.float32)
-    return np.clip(gray[:, :, None] * tint, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(gray[:, :, None] * tint, 0, 255), np.uint8)
 
 
 def _place(
-    label: np.ndarray, canvas: np.ndarray, rng: random.Random, angle: float, tilt: float, frac: float
+    label: np.ndarray, canvas: np.ndarray, rng: random.Random, *, angle: float, tilt: float, frac: float
 ) -> None:
     """Warp the label onto the canvas: rotated by `angle` degrees, one side shrunk by `tilt`,
     as wide as `frac` of the frame, and kept inside the frame whatever the rotation."""
@@ -115,26 +115,43 @@ def _degrade(img: np.ndarray, how: str, rng: random.Random) -> np.ndarray:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         cx, cy = w * rng.uniform(0.25, 0.75), h * rng.uniform(0.2, 0.8)
         blob = np.exp(-(((xx - cx) / (0.12 * w)) ** 2 + ((yy - cy) / (0.2 * h)) ** 2))
-        return np.clip(img + (110 * blob)[:, :, None], 0, 255).astype(np.uint8)
+        return np.asarray(np.clip(img + (110 * blob)[:, :, None], 0, 255), np.uint8)
     return img
 
 
-def _content(kind: str, rng: random.Random) -> tuple[np.ndarray, list[dict[str, str]], str | None, str | None]:
+def _content(
+    kind: str, rng: random.Random
+) -> tuple[np.ndarray, list[dict[str, str]], str | None, str | None]:
     """(label artwork, expected codes, expected VIN, text on the label)."""
     serial = "SN" + "".join(rng.choice("0123456789ABCDEF") for _ in range(10))
     if kind == "qrcode":
         payload = f"BAYGATE:JOB:v1;id=J{rng.randrange(10**6):06d};bay=1"
-        return labels.code_label("QRCODE", payload, 5), [{"symbology": "QRCODE", "payload": payload}], None, None
+        return (
+            labels.code_label("QRCODE", payload, 5),
+            [{"symbology": "QRCODE", "payload": payload}],
+            None,
+            None,
+        )
     if kind == "datamatrix":
         vin = random_vin(rng)
-        return labels.code_label("DATAMATRIX", vin, 6), [{"symbology": "DATAMATRIX", "payload": vin}], vin, None
+        return (
+            labels.code_label("DATAMATRIX", vin, 6),
+            [{"symbology": "DATAMATRIX", "payload": vin}],
+            vin,
+            None,
+        )
     if kind == "gs1_datamatrix":
         hri = f"(01)09506000134352(21){serial}"
         art = labels.code_label("DATAMATRIX", hri, 6, gs1=True)
         return art, [{"symbology": "DATAMATRIX", "payload": hri}], None, None
     if kind in ("code128", "code39"):
         sym = kind.upper()
-        return labels.code_label(sym, serial, 3, caption=serial), [{"symbology": sym, "payload": serial}], None, serial
+        return (
+            labels.code_label(sym, serial, 3, caption=serial),
+            [{"symbology": sym, "payload": serial}],
+            None,
+            serial,
+        )
     if kind == "ean13":
         digits = "400638133393"
         total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits))
@@ -173,7 +190,7 @@ def make_scene(kind: str, degradation: str, seed: int, size: tuple[int, int] = (
     elif degradation == "tilt":
         tilt = rng.uniform(0.12, 0.22)
     frac = 0.3 if kind in ("qrcode", "datamatrix", "gs1_datamatrix") else 0.6
-    _place(art, canvas, rng, angle, tilt, frac)
+    _place(art, canvas, rng, angle=angle, tilt=tilt, frac=frac)
     image = _degrade(canvas, degradation, rng)
     return Scene(f"{kind}-{degradation}-{seed}", kind, degradation, image, codes, vin, text)
 
