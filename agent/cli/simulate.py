@@ -18,7 +18,9 @@ HELP = "run a simulator: " + ", ".join(["elm327", "camera", "nhtsa", "manufactur
 NEEDS_CONFIG = False
 
 # name -> "module:function"; each function takes the remaining argv and returns an exit code.
-SIMULATORS: dict[str, str] = {}
+SIMULATORS: dict[str, str] = {
+    "camera": "simulators.camera.cli:main",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

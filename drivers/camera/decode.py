@@ -23,8 +23,9 @@ from drivers.camera.symbology import DEFAULT_FORMATS, ONE_D, normalise, pyzbar_n
 
 __all__ = ["MAX_PAYLOAD_BYTES", "Code", "Decoder"]
 
-# A QR code holds at most ~3 KB; anything larger is not a code we asked for.
-MAX_PAYLOAD_BYTES = 4096
+# A QR code holds at most 2953 bytes; 3072 keeps base64 of any payload within the
+# scan record's 4096-character field. Anything larger is not a code we asked for.
+MAX_PAYLOAD_BYTES = 3072
 # Below this mean or spread of intensity a frame counts as dim/faint and gets a
 # CLAHE-stretched second pass (the 'lowlight' scenes: mean ~35, std ~20).
 _DIM_MEAN = 60.0
