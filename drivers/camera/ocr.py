@@ -46,9 +46,10 @@ _MAX_LINE_ASPECT = 40.0
 LineRead = tuple[str, str]  # (pass A token, pass B token) for one line
 
 
-def find_tessdata(explicit: str | None = None) -> str:
+def find_tessdata(explicit: str | None = None, search_defaults: bool = True) -> str:
     """The tessdata directory holding eng.traineddata; OcrError naming where we looked."""
-    candidates = [c for c in (explicit, os.environ.get("TESSDATA_PREFIX"), *_TESSDATA) if c]
+    defaults = (os.environ.get("TESSDATA_PREFIX"), *_TESSDATA) if search_defaults else ()
+    candidates = [c for c in (explicit, *defaults) if c]
     for c in candidates:
         if (Path(c) / "eng.traineddata").is_file():
             return str(Path(c))
