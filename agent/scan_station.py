@@ -146,7 +146,7 @@ class ScanStation:
 
     def _ocr(self, frame: np.ndarray) -> list[VinCheck]:
         assert self.ocr is not None
-        return agreed_vins(self.ocr.read_lines(to_gray(frame)))
+        return agreed_vins(self.ocr.read_lines(to_gray(frame), passes=4))
 
     async def process(self, frame: np.ndarray) -> FrameResult | None:
         """One frame through the pipeline; a bad frame is counted, logged and skipped."""

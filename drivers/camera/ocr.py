@@ -1,9 +1,9 @@
 """VIN OCR in-process with tesserocr (one PyTessBaseAPI per thread, ~14 ms per line;
 pytesseract starts a process per call, 180-250 ms).
 
-Each candidate line is read twice with independent preprocessing:
-  pass A: Otsu-binarised, scaled to a 40 px line height;
-  pass B: CLAHE-equalised grayscale, scaled to a 56 px line height.
+Each candidate line is read with up to four independent preprocessings (Otsu-binarised
+at 40 px line height; CLAHE grayscale at 56 px; plain grayscale at 50 px and 36 px) and
+a token counts only when two of them read it identically (scanner.agreed_vins).
 The whitelist is A-Z, 0-9 plus ':#-' separators — it deliberately INCLUDES I, O and Q
 so that a plate carrying them is read as what it is and rejected, instead of tesseract
 being forced to turn an O into a 0 that might then satisfy the check digit.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -85,20 +85,20 @@ class VinOcr:
         return str(api.GetUTF8Text())
 
     def candidates(self, line: np.ndarray, passes: int = 2) -> Iterator[tuple[str, int]]:
-        """(17-character token, pass number) for each pass that produced one."""
+        """(17-character token, pass number) for each pass that produced one. Pass 1 is
+        binarised; passes 2-4 are grayscale at other scales; the caller accepts a token
+        read identically by two of them. Stops once two passes agreed."""
         if line.shape[0] < 6 or line.shape[1] > _MAX_LINE_ASPECT * line.shape[0]:
             return
-        a = _scaled(line, _PASS_A_HEIGHT)
-        _, a = cv2.threshold(a, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-        tokens = _tokens(self._read(_border(a)))
-        for t in tokens:
-            yield t, 1
-        if passes < 2 or not tokens:
-            return  # no 17-char token in pass A: pass B cannot make two agree
-        b = _scaled(line, _PASS_B_HEIGHT)
-        b = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(b)
-        for t in _tokens(self._read(_border(b))):
-            yield t, 2
+        seen: dict[str, int] = {}
+        for n, prep in enumerate(_PASSES[: max(1, passes)], start=1):
+            for t in _tokens(self._read(_border(prep(line)))):
+                seen[t] = seen.get(t, 0) + 1
+                yield t, n
+            if n == 2 and not seen:
+                return  # two passes without a 17-character token: not a VIN line
+            if any(c >= 2 for c in seen.values()):
+                return
 
     def read_lines(self, gray: np.ndarray, passes: int = 2) -> list[tuple[str, int]]:
         """Candidates from every text line found in a grayscale frame."""
@@ -106,6 +106,29 @@ class VinOcr:
         for line in find_text_lines(gray):
             out.extend(self.candidates(line, passes))
         return out
+
+
+def _pass_binary(line: np.ndarray) -> np.ndarray:
+    _, out = cv2.threshold(_scaled(line, _PASS_A_HEIGHT), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return np.asarray(out, np.uint8)
+
+
+def _pass_clahe(line: np.ndarray) -> np.ndarray:
+    return np.asarray(
+        cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(_scaled(line, _PASS_B_HEIGHT))
+    )
+
+
+def _pass_gray(height: int) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda line: _scaled(line, height)
+
+
+_PASSES: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
+    _pass_binary,
+    _pass_clahe,
+    _pass_gray(50),
+    _pass_gray(36),
+)
 
 
 def _scaled(line: np.ndarray, height: int) -> np.ndarray:

@@ -85,16 +85,17 @@ class FrameScanner:
                 vins.append(VinFound(v.value, "barcode", v.verified, c.symbology))
         ocr_vins: list[VinCheck] = []
         if with_ocr and sharp and self.ocr is not None and not any(v.verified for v in vins):
-            ocr_vins = agreed_vins(self.ocr.read_lines(gray))
+            ocr_vins = agreed_vins(self.ocr.read_lines(gray, passes=4))
         return FrameResult(codes, score, sharp, vins, ocr_vins)
 
 
 def agreed_vins(candidates: list[tuple[str, int]]) -> list[VinCheck]:
-    """VINs that both OCR passes read identically and that pass the VIN rules."""
-    first = {t for t, p in candidates if p == 1}
-    second = {t for t, p in candidates if p == 2}
+    """VINs that two independent OCR passes read identically and that pass the rules."""
+    passes: dict[str, set[int]] = {}
+    for t, p in candidates:
+        passes.setdefault(t, set()).add(p)
     out = []
-    for text in sorted(first & second):
+    for text in sorted(t for t, ps in passes.items() if len(ps) >= 2):
         v = check_vin(text)
         if v is not None:
             out.append(v)
