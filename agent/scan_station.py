@@ -37,7 +37,7 @@ from drivers.camera import (
     classify,
 )
 from drivers.camera.quality import to_gray
-from drivers.camera.scanner import agreed_vins
+from drivers.camera.vinvote import vote_vins
 
 __all__ = ["ScanStation", "StationStats", "scan_body"]
 
@@ -86,7 +86,7 @@ def ocr_body(camera: str, vin: VinCheck) -> dict[str, Any]:
         "payload": vin.value,
         "classification": "vin",
         "vin": {"value": vin.value, "source": "ocr", "verified": vin.verified},
-        # Two passes x >= 2 frames agreed; verified adds the check digit.
+        # >= 3 OCR passes x >= 2 frames agreed; verified adds the check digit.
         "confidence": 0.9 if vin.verified else 0.6,
     }
 
@@ -146,7 +146,7 @@ class ScanStation:
 
     def _ocr(self, frame: np.ndarray) -> list[VinCheck]:
         assert self.ocr is not None
-        return agreed_vins(self.ocr.read_lines(to_gray(frame), passes=4))
+        return vote_vins(self.ocr.read_lines(to_gray(frame)))
 
     async def process(self, frame: np.ndarray) -> FrameResult | None:
         """One frame through the pipeline; a bad frame is counted, logged and skipped."""

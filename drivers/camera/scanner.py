@@ -1,11 +1,11 @@
 """One frame in, everything readable out: grayscale once, the sharpness gate, barcodes,
-VINs from barcodes, and (when asked) VIN OCR with two independent passes.
+VINs from barcodes, and (when asked) VIN OCR with independent passes that must agree.
 
 VIN acceptance:
 - from a barcode: the payload rules of vin.py (one sighting is enough: the symbology's
   own checks protect it);
-- from OCR on one frame: both passes must read the same 17 characters and vin.py must
-  accept them (`read_still`, used by `scan image`);
+- from OCR on one frame: independent OCR passes must agree (>= 3 of 7, see vinvote.py)
+  and vin.py must accept the result (this is what `scan image` uses);
 - from OCR on a live camera: additionally the same VIN must be read on >= 2 frames
   (`OcrVinVoter`) before it is reported.
 """
@@ -22,7 +22,8 @@ from drivers.camera.decode import Code, Decoder
 from drivers.camera.ocr import VinOcr
 from drivers.camera.quality import SHARP_THRESHOLD, sharpness, to_gray
 from drivers.camera.symbology import DEFAULT_FORMATS
-from drivers.camera.vin import VinCheck, check_vin, vin_from_barcode
+from drivers.camera.vin import VinCheck, vin_from_barcode
+from drivers.camera.vinvote import vote_vins
 
 __all__ = ["FrameResult", "FrameScanner", "OcrVinVoter", "VinFound"]
 
@@ -44,7 +45,7 @@ class FrameResult:
     sharpness: float
     sharp: bool
     barcode_vins: list[VinFound] = field(default_factory=list)
-    ocr_vins: list[VinCheck] = field(default_factory=list)  # both passes agreed, rules passed
+    ocr_vins: list[VinCheck] = field(default_factory=list)  # passes agreed, rules passed
 
     def best_vin(self) -> VinFound | None:
         """Barcode VINs first (verified first), then agreed OCR."""
@@ -85,21 +86,8 @@ class FrameScanner:
                 vins.append(VinFound(v.value, "barcode", v.verified, c.symbology))
         ocr_vins: list[VinCheck] = []
         if with_ocr and sharp and self.ocr is not None and not any(v.verified for v in vins):
-            ocr_vins = agreed_vins(self.ocr.read_lines(gray, passes=4))
+            ocr_vins = vote_vins(self.ocr.read_lines(gray))
         return FrameResult(codes, score, sharp, vins, ocr_vins)
-
-
-def agreed_vins(candidates: list[tuple[str, int]]) -> list[VinCheck]:
-    """VINs that two independent OCR passes read identically and that pass the rules."""
-    passes: dict[str, set[int]] = {}
-    for t, p in candidates:
-        passes.setdefault(t, set()).add(p)
-    out = []
-    for text in sorted(t for t, ps in passes.items() if len(ps) >= 2):
-        v = check_vin(text)
-        if v is not None:
-            out.append(v)
-    return out
 
 
 class OcrVinVoter:

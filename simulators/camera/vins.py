@@ -38,14 +38,28 @@ def random_vin(rng: random.Random) -> str:
     return vin[:8] + check_digit(vin) + vin[9:]
 
 
+# Characters a reader restricted to the VIN alphabet may legitimately see in I, O, Q.
+_LOOKALIKES = {"I": "1JLT", "O": "0DQ", "Q": "0OD"}
+
+
+def _put_letter(vin: str, letter: str, preferred: int) -> str:
+    """`vin` with `letter` at the first position from `preferred` on whose character is
+    not a look-alike of it: an O printed over a 0 is a misprinted VIN, not a different
+    string, so it would not test anything."""
+    for i in [*range(preferred, 17), *range(preferred)]:
+        if i != 8 and vin[i] not in _LOOKALIKES[letter]:
+            return vin[:i] + letter + vin[i + 1 :]
+    return vin[:preferred] + letter + vin[preferred + 1 :]
+
+
 def near_miss_vins(vin: str) -> dict[str, str]:
     """Strings that look like VINs but are not valid ones (must never be reported)."""
     good = check_digit(vin)
     wrong = next(d for d in "0123456789X" if d != good)
     return {
         "wrong_check_digit": vin[:8] + wrong + vin[9:],
-        "contains_o": vin[:11] + "O" + vin[12:],
-        "contains_i": vin[:4] + "I" + vin[5:],
-        "contains_q": vin[:12] + "Q" + vin[13:],
+        "contains_o": _put_letter(vin, "O", 11),
+        "contains_i": _put_letter(vin, "I", 4),
+        "contains_q": _put_letter(vin, "Q", 12),
         "sixteen_chars": vin[:16],
     }

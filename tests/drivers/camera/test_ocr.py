@@ -1,13 +1,17 @@
-"""VIN OCR: real tesseract via tesserocr; two passes must agree; negatives never read."""
+"""VIN OCR: real tesseract via tesserocr; independent passes must agree; negatives never read."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import pytest
 
 from drivers.camera.errors import OcrError
 from drivers.camera.ocr import VinOcr, find_tessdata
+from drivers.camera.quality import to_gray
 from drivers.camera.scanner import FrameScanner, OcrVinVoter
 from drivers.camera.vin import VinCheck
+from drivers.camera.vinvote import vote_vins
 from simulators.camera.scenes import make_scene
 
 SIZE = (1280, 720)
@@ -39,13 +43,26 @@ def test_non_vin_scenes_give_no_vin(scanner: FrameScanner, kind: str) -> None:
 def test_single_pass_is_not_enough() -> None:
     ocr = VinOcr()
     scene = make_scene("vin_plate", "clean", 1, SIZE)
-    from drivers.camera.quality import to_gray
+    lines = ocr.read_lines(to_gray(scene.image), passes=1)
+    assert any(scene.vin in votes for votes in lines)  # the one pass did read it...
+    assert vote_vins(lines) == []  # ...but one pass is never enough
+    assert [v.value for v in vote_vins(ocr.read_lines(to_gray(scene.image)))] == [scene.vin]
 
-    candidates = ocr.read_lines(to_gray(scene.image), passes=1)
-    assert candidates and all(p == 1 for _, p in candidates)
-    from drivers.camera.scanner import agreed_vins
 
-    assert agreed_vins(candidates) == []
+def test_vote_rules() -> None:
+    good = "1HGCM82633A004352"
+    assert [v.value for v in vote_vins([Counter({good: 3})])] == [good]
+    assert vote_vins([Counter({good: 2})]) == []  # too few passes
+    rival = good[:5] + "3" + good[6:]  # a rival read in a check-digit-visible spot
+    assert vote_vins([Counter({good: 3, rival: 3})]) == []  # no strict plurality
+    assert [v.value for v in vote_vins([Counter({good: 4, rival: 1})])] == [good]
+    blind = "1HGCM82633J004352"  # A->J: same transliteration value, check digit blind
+    assert vote_vins([Counter({good: 6, blind: 1})]) == []
+    assert vote_vins([Counter({"VEHCLEDENTFCATNN0": 7})]) == []  # words, not a VIN
+    euro = "WVWZZZ1JZXW000001"
+    assert vote_vins([Counter({euro: 3})]) == []  # unverified needs one more vote
+    (v,) = vote_vins([Counter({euro: 4})])
+    assert v.value == euro and not v.verified
 
 
 def test_voter_needs_two_frames_and_withholds_ambiguity() -> None:
