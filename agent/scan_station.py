@@ -29,6 +29,7 @@ from drivers.camera import (
     FrameResult,
     FrameScanner,
     FrameSource,
+    Health,
     OcrVinVoter,
     PayloadError,
     SerialRule,
@@ -103,6 +104,7 @@ class ScanStation:
         dedupe_window_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         ocr_frames: int = 2,
+        ocr_interval_s: float = 0.25,
     ) -> None:
         self.camera = camera
         self.sink = sink
@@ -111,8 +113,19 @@ class ScanStation:
         self.ocr = ocr
         self.deduper = Deduper(dedupe_window_s, clock)
         self.voter = OcrVinVoter(min_frames=ocr_frames)
+        # OCR samples the stream: a VIN is held up for seconds, and 4 OCR runs a second
+        # leave the second core to barcode decoding (2-core Pi).
+        self.ocr_interval_s = ocr_interval_s
+        self._clock = clock
+        self._last_ocr = -float("inf")
         self.stats = StationStats()
         self._ocr_task: asyncio.Task[list[VinCheck]] | None = None
+        self._grabber: FrameGrabber | None = None
+
+    def health(self) -> Health | None:
+        """The camera's capture health while `run` is active ('degraded' while a lost
+        camera is being reopened), else None."""
+        return self._grabber.health() if self._grabber is not None else None
 
     async def _emit(self, symbology: str, payload: str, body: dict[str, Any]) -> None:
         if not self.deduper.first_sighting(self.camera, symbology, payload):
@@ -161,7 +174,9 @@ class ScanStation:
         if self._ocr_task is not None and self._ocr_task.done():
             await self._ocr_done()
         barcode_vin = any(v.verified for v in result.barcode_vins)
-        if self.ocr is not None and result.sharp and self._ocr_task is None and not barcode_vin:
+        due = self._clock() - self._last_ocr >= self.ocr_interval_s
+        if self.ocr is not None and result.sharp and self._ocr_task is None and not barcode_vin and due:
+            self._last_ocr = self._clock()
             self.stats.ocr_runs += 1
             self._ocr_task = asyncio.create_task(asyncio.to_thread(self._ocr, frame))
         return result
@@ -171,7 +186,7 @@ class ScanStation:
     ) -> StationStats:
         """Read `source` through a newest-frame grabber until it ends, `duration_s`
         passes or `max_frames` were processed."""
-        grabber = FrameGrabber(source).start()
+        grabber = self._grabber = FrameGrabber(source).start()
         start = time.monotonic()
         try:
             while max_frames is None or self.stats.frames < max_frames:
@@ -187,5 +202,6 @@ class ScanStation:
                 await self._ocr_done()
         finally:
             await asyncio.to_thread(grabber.stop)
+            self._grabber = None
             self.stats.seconds = time.monotonic() - start
         return self.stats

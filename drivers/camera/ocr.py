@@ -120,7 +120,10 @@ class VinOcr:
     def read(self, img: np.ndarray) -> str:
         """Raw text of one prepared line image (uint8, single channel)."""
         api = self._api()
-        img = np.ascontiguousarray(cv2.copyMakeBorder(img, 10, 10, 10, 10, cv2.BORDER_CONSTANT, value=255))
+        # Margin in the line's own background shade: a pure-white frame around a grey
+        # (dim) line draws an edge next to the first character.
+        bg = float(np.percentile(img, 90))
+        img = np.ascontiguousarray(cv2.copyMakeBorder(img, 10, 10, 16, 16, cv2.BORDER_CONSTANT, value=bg))
         api.SetImageBytes(img.tobytes(), img.shape[1], img.shape[0], 1, img.shape[1])
         return str(api.GetUTF8Text())
 

@@ -62,7 +62,9 @@ def _blocks(gray: np.ndarray) -> list[tuple[tuple[float, float], tuple[float, fl
             ang -= 180
         if bw < 40 or bh < 6:
             continue
-        rects.append(((cx / f, cy / f), (bw / f * 1.04, bh / f * 1.1), ang))
+        # Pad the block: the dilation hugs the glyphs, and a first character touching
+        # the crop edge is misread (measured: leading '1' -> 'L', '3'/'5' -> 'S').
+        rects.append(((cx / f, cy / f), ((bw + 0.5 * bh) / f, bh / f * 1.15), ang))
     return rects
 
 

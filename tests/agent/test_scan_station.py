@@ -42,7 +42,7 @@ async def test_station_reports_each_presentation_once() -> None:
 async def test_station_ocr_vin_needs_two_frames() -> None:
     sink = MemorySink()
     scene = make_scene("vin_plate", "clean", 1, (1280, 720))
-    station = ScanStation("bay1", sink, ocr=VinOcr(), dedupe_window_s=60.0)
+    station = ScanStation("bay1", sink, ocr=VinOcr(), dedupe_window_s=60.0, ocr_interval_s=0.0)
     for _ in range(6):
         await station.process(scene.image)
         if station._ocr_task is not None:
@@ -122,3 +122,19 @@ def test_scan_camera_sim_source(capsys: pytest.CaptureFixture[str]) -> None:
     out, _ = capsys.readouterr()
     recs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert rc == 0 and recs and recs[0]["kind"] == "scan" and recs[0]["classification"] == "job_ticket"
+
+
+@pytest.mark.anyio
+async def test_ocr_is_sampled_on_the_injected_clock() -> None:
+    clock = Clock()
+    scene = make_scene("vin_plate", "clean", 1, (640, 480))
+    station = ScanStation("bay1", MemorySink(), ocr=VinOcr(), clock=clock, ocr_interval_s=1.0)
+    for step in range(4):
+        await station.process(scene.image)
+        if station._ocr_task is not None:
+            await station._ocr_task
+            await station._ocr_done()
+        clock.t += 0.4 if step < 3 else 0.0
+    # t = 0 runs OCR; 0.4 and 0.8 are inside the 1 s interval; 1.2 runs again.
+    assert station.stats.ocr_runs == 2 and station.stats.frames == 4
+    assert station.health() is None  # not running
