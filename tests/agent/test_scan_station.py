@@ -138,3 +138,19 @@ async def test_ocr_is_sampled_on_the_injected_clock() -> None:
     # t = 0 runs OCR; 0.4 and 0.8 are inside the 1 s interval; 1.2 runs again.
     assert station.stats.ocr_runs == 2 and station.stats.frames == 4
     assert station.health() is None  # not running
+
+
+@pytest.mark.anyio
+async def test_station_reads_the_simulator_over_mjpeg_http() -> None:
+    from drivers.camera import OpenCVSource
+    from simulators.camera.stream import MjpegServer
+
+    stream = SceneStream([("qrcode", "clean")], (640, 480), hold=1000, limit=2000)
+    sink = MemorySink()
+    with MjpegServer(stream, fps=15.0) as server:
+        station = ScanStation("mjpeg-cam", sink)
+        stats = await station.run(OpenCVSource(server.url), duration_s=10.0, max_frames=5)
+    recs = [r for r in sink.records if isinstance(r, ScanRecord)]
+    assert stats.frames == 5
+    assert len(recs) == 1  # five frames of one presentation: one record
+    assert recs[0].payload == stream.shown[0].codes[0]["payload"] and recs[0].classification == "job_ticket"
