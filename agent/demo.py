@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent import demo_enrich
+from agent import demo_camera
 from agent.cli.schema import render_schemas
 from agent.config import Config, parse_config
 from agent.doctor import run_checks
@@ -72,6 +73,7 @@ STEPS: list[tuple[str, Step]] = [
     ("doctor", _step_doctor),
     ("record schemas", _step_schemas),
     ("OBD2 dongle (simulated BLE)", lambda ctx: importlib.import_module("agent.demo_obd").step(ctx)),
+    ("camera scanning", demo_camera.step),
     ("enrichment: NHTSA + manufacturer connectors", demo_enrich.step),
 ]
 

@@ -22,6 +22,7 @@ SIMULATORS: dict[str, str] = {
     "elm327": "simulators.elm327.cli:main",
     "nhtsa": "simulators.services.cli:nhtsa_main",
     "manufacturer": "simulators.services.cli:manufacturer_main",
+    "camera": "simulators.camera.cli:main",
 }
 
 

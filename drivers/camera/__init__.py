@@ -1,1 +1,55 @@
-"""Cameras: frame sources, barcode/QR decoding, VIN and serial OCR, frame quality."""
+"""Cameras: frame sources, barcode/QR decoding, VIN and serial OCR, frame quality.
+
+Imports nothing of Baygate's outside this package. The agent wires it: sources ->
+FrameGrabber (newest frame only) -> FrameScanner (decode + VIN) -> classify -> dedupe.
+"""
+
+from drivers.camera.capture import FrameGrabber, Health
+from drivers.camera.decode import Code, Decoder
+from drivers.camera.dedupe import Deduper
+from drivers.camera.errors import CameraError, DecodeError, FrameError, OcrError, PayloadError, SourceError
+from drivers.camera.ocr import VinOcr
+from drivers.camera.payload import Classified, classify
+from drivers.camera.scanner import FrameResult, FrameScanner, OcrVinVoter, VinFound
+from drivers.camera.serials import SerialMatch, SerialRule
+from drivers.camera.sources import (
+    DirectorySource,
+    FrameSource,
+    IteratorSource,
+    OpenCVSource,
+    load_image,
+    open_source,
+)
+from drivers.camera.vin import VinCheck, check_vin, vin_from_barcode
+
+__all__ = [
+    "CameraError",
+    "Classified",
+    "Code",
+    "DecodeError",
+    "Decoder",
+    "Deduper",
+    "DirectorySource",
+    "FrameError",
+    "FrameGrabber",
+    "FrameResult",
+    "FrameScanner",
+    "FrameSource",
+    "Health",
+    "IteratorSource",
+    "OcrError",
+    "OcrVinVoter",
+    "OpenCVSource",
+    "PayloadError",
+    "SerialMatch",
+    "SerialRule",
+    "SourceError",
+    "VinCheck",
+    "VinFound",
+    "VinOcr",
+    "check_vin",
+    "classify",
+    "load_image",
+    "open_source",
+    "vin_from_barcode",
+]

@@ -1,0 +1,208 @@
+"""Scenes: a label placed on a textured background by a homography (rotation, tilt,
+scale), then degraded (blur, noise, glare, low light). Each scene carries its truth.
+
+Degradations are sized so the label stays legible to a human at 720p: they test the
+pipeline's robustness, not its ability to read the unreadable — except `blur_heavy`
+(sigma 3.5), which no decoder reads and which the sharpness gate should skip.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from simulators.camera import labels
+from simulators.camera.errors import SimulatorError
+from simulators.camera.vins import near_miss_vins, random_vin
+
+__all__ = ["DEGRADATIONS", "KINDS", "Scene", "make_scene", "scene_set"]
+
+DEGRADATIONS = ("clean", "rotated", "tilt", "blur", "noise", "glare", "lowlight", "blur_heavy")
+KINDS = (
+    "qrcode",
+    "datamatrix",
+    "code128",
+    "code39",
+    "ean13",
+    "gs1_datamatrix",
+    "vin_plate",
+    "door_jamb",
+    "negative_vin",
+    "stripes",
+    "plain_text",
+)
+_MAKERS = ("HONDA OF AMERICA MFG", "TOYOTA MOTOR MFG", "FORD MOTOR CO", "TESLA INC")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One frame's worth of truth: what a perfect reader would report."""
+
+    name: str
+    kind: str
+    degradation: str
+    image: np.ndarray = field(repr=False)
+    codes: list[dict[str, str]] = field(default_factory=list)
+    vin: str | None = None
+    text: str | None = None
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "degradation": self.degradation,
+            "codes": self.codes,
+            "vin": self.vin,
+            "text": self.text,
+        }
+
+
+def _background(rng: random.Random, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    base = rng.randint(70, 140)
+    gx = np.linspace(-25, 25, w, dtype=np.float32)[None, :]
+    gy = np.linspace(-15, 15, h, dtype=np.float32)[:, None]
+    nprng = np.random.default_rng(rng.randrange(1 << 30))
+    tex = cv2.GaussianBlur(nprng.normal(0, 18, (h, w)).astype(np.float32), (0, 0), 3)
+    gray = np.clip(base + gx + gy + tex, 0, 255).astype(np.uint8)
+    tint = np.array([rng.uniform(0.85, 1.1) for _ in range(3)], np.float32)
+    return np.asarray(np.clip(gray[:, :, None] * tint, 0, 255), np.uint8)
+
+
+def _place(
+    label: np.ndarray, canvas: np.ndarray, rng: random.Random, *, angle: float, tilt: float, frac: float
+) -> None:
+    """Warp the label onto the canvas: rotated by `angle` degrees, one side shrunk by `tilt`,
+    as wide as `frac` of the frame, and kept inside the frame whatever the rotation."""
+    h, w = label.shape[:2]
+    ch, cw = canvas.shape[:2]
+    rad = math.radians(angle)
+    c, s = abs(math.cos(rad)), abs(math.sin(rad))
+    fit = min(frac * cw / w, 0.7 * ch / h, 0.88 * cw / (w * c + h * s), 0.88 * ch / (w * s + h * c))
+    fit *= rng.uniform(0.9, 1.0)
+    hw, hh = w * fit / 2, h * fit / 2
+    quad = np.array([[-hw, -hh], [hw, -hh * (1 - tilt)], [hw, hh * (1 - tilt)], [-hw, hh]], np.float32)
+    rot = np.array([[math.cos(rad), -math.sin(rad)], [math.sin(rad), math.cos(rad)]], np.float32)
+    cx = cw / 2 + rng.uniform(-0.05, 0.05) * cw
+    cy = ch / 2 + rng.uniform(-0.05, 0.05) * ch
+    dst = (quad @ rot.T + np.array([cx, cy], np.float32)).astype(np.float32)
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    m = cv2.getPerspectiveTransform(src, dst)
+    warped = cv2.warpPerspective(label, m, (cw, ch), flags=cv2.INTER_AREA if fit < 1 else cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.full_like(label, 255), m, (cw, ch), flags=cv2.INTER_LINEAR)
+    alpha = (mask.astype(np.float32) / 255.0)[:, :, None]
+    canvas[:] = (canvas * (1 - alpha) + warped[:, :, None].astype(np.float32) * alpha).astype(np.uint8)
+
+
+def _degrade(img: np.ndarray, how: str, rng: random.Random) -> np.ndarray:
+    nprng = np.random.default_rng(rng.randrange(1 << 30))
+    if how == "blur":
+        return cv2.GaussianBlur(img, (0, 0), 1.0)
+    if how == "blur_heavy":
+        return cv2.GaussianBlur(img, (0, 0), 3.5)
+    if how == "noise":
+        return np.clip(img + nprng.normal(0, 12, img.shape), 0, 255).astype(np.uint8)
+    if how == "lowlight":
+        dark = img.astype(np.float32) * 0.3 + nprng.normal(0, 3, img.shape)
+        return np.clip(dark, 0, 255).astype(np.uint8)
+    if how == "glare":
+        h, w = img.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        cx, cy = w * rng.uniform(0.25, 0.75), h * rng.uniform(0.2, 0.8)
+        blob = np.exp(-(((xx - cx) / (0.12 * w)) ** 2 + ((yy - cy) / (0.2 * h)) ** 2))
+        return np.asarray(np.clip(img + (110 * blob)[:, :, None], 0, 255), np.uint8)
+    return img
+
+
+def _content(
+    kind: str, rng: random.Random
+) -> tuple[np.ndarray, list[dict[str, str]], str | None, str | None]:
+    """(label artwork, expected codes, expected VIN, text on the label)."""
+    serial = "SN" + "".join(rng.choice("0123456789ABCDEF") for _ in range(10))
+    if kind == "qrcode":
+        payload = f"BAYGATE:JOB:v1;id=J{rng.randrange(10**6):06d};bay=1"
+        return (
+            labels.code_label("QRCODE", payload, 5),
+            [{"symbology": "QRCODE", "payload": payload}],
+            None,
+            None,
+        )
+    if kind == "datamatrix":
+        vin = random_vin(rng)
+        return (
+            labels.code_label("DATAMATRIX", vin, 6),
+            [{"symbology": "DATAMATRIX", "payload": vin}],
+            vin,
+            None,
+        )
+    if kind == "gs1_datamatrix":
+        hri = f"(01)09506000134352(21){serial}"
+        art = labels.code_label("DATAMATRIX", hri, 6, gs1=True)
+        return art, [{"symbology": "DATAMATRIX", "payload": hri}], None, None
+    if kind in ("code128", "code39"):
+        sym = kind.upper()
+        return (
+            labels.code_label(sym, serial, 3, caption=serial),
+            [{"symbology": sym, "payload": serial}],
+            None,
+            serial,
+        )
+    if kind == "ean13":
+        digits = "400638133393"
+        total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits))
+        ean = digits + str((10 - total % 10) % 10)
+        return labels.code_label("EAN13", ean, 3), [{"symbology": "EAN13", "payload": ean}], None, None
+    if kind == "vin_plate":
+        vin = random_vin(rng)
+        return labels.text_label(["VEHICLE IDENTIFICATION NO", vin], scale=1.3), [], vin, vin
+    if kind == "door_jamb":
+        vin = random_vin(rng)
+        payload = "I" + vin if rng.random() < 0.5 else vin
+        art = labels.door_jamb_label(vin, payload, rng.choice(_MAKERS))
+        return art, [{"symbology": "CODE39", "payload": payload}], vin, vin
+    if kind == "negative_vin":
+        bad = rng.choice(sorted(near_miss_vins(random_vin(rng)).items()))[1]
+        return labels.text_label(["VEHICLE IDENTIFICATION NO", bad], scale=1.3), [], None, bad
+    if kind == "stripes":
+        return labels.stripes_label(rng.randrange(1 << 30)), [], None, None
+    if kind == "plain_text":
+        text = ["OIL CHANGE DUE 12000 KM", "TIRE PRESSURE 2.4 BAR"]
+        return labels.text_label(text, scale=1.0), [], None, " / ".join(text)
+    raise SimulatorError(f"unknown scene kind {kind!r} (known: {', '.join(KINDS)})")
+
+
+def make_scene(kind: str, degradation: str, seed: int, size: tuple[int, int] = (1280, 720)) -> Scene:
+    """One deterministic scene (same kind, degradation and seed -> same pixels)."""
+    if degradation not in DEGRADATIONS:
+        raise SimulatorError(f"unknown degradation {degradation!r} (known: {', '.join(DEGRADATIONS)})")
+    rng = random.Random(f"{kind}/{degradation}/{seed}")
+    art, codes, vin, text = _content(kind, rng)
+    canvas = _background(rng, size)
+    angle = rng.uniform(-4, 4)
+    tilt = 0.0
+    if degradation == "rotated":
+        angle = rng.choice((-1, 1)) * rng.uniform(15, 40)
+    elif degradation == "tilt":
+        tilt = rng.uniform(0.12, 0.22)
+    frac = 0.3 if kind in ("qrcode", "datamatrix", "gs1_datamatrix") else 0.6
+    _place(art, canvas, rng, angle=angle, tilt=tilt, frac=frac)
+    image = _degrade(canvas, degradation, rng)
+    return Scene(f"{kind}-{degradation}-{seed}", kind, degradation, image, codes, vin, text)
+
+
+def scene_set(
+    kinds: tuple[str, ...] = KINDS,
+    degradations: tuple[str, ...] = DEGRADATIONS,
+    per_cell: int = 1,
+    size: tuple[int, int] = (1280, 720),
+    seed: int = 0,
+) -> list[Scene]:
+    """Every kind under every degradation, `per_cell` seeds each."""
+    return [
+        make_scene(k, d, seed * 1000 + i, size) for k in kinds for d in degradations for i in range(per_cell)
+    ]

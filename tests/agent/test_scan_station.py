@@ -1,0 +1,156 @@
+"""The scan station end to end on simulator frames, the scan CLI, serial rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from agent.cli import main as cli_main
+from agent.records import ScanRecord
+from agent.scan_station import ScanStation, scan_body
+from agent.serial_rules import SerialRulesError, load_serial_rules
+from agent.sink import MemorySink
+from drivers.camera import Code, IteratorSource, PayloadError, VinOcr
+from simulators.camera.scenes import make_scene
+from simulators.camera.stream import SceneStream
+
+
+class Clock:
+    t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.mark.anyio
+async def test_station_reports_each_presentation_once() -> None:
+    sink = MemorySink()
+    stream = SceneStream([("qrcode", "clean"), ("gs1_datamatrix", "clean")], (640, 480), hold=3, limit=6)
+    station = ScanStation("bay1", sink, dedupe_window_s=60.0)
+    stats = await station.run(IteratorSource(stream))
+    recs = [r for r in sink.records if isinstance(r, ScanRecord)]
+    assert stats.frames == 6
+    assert [r.classification for r in recs] == ["job_ticket", "gs1"]
+    assert recs[0].fields["id"].startswith("J") and recs[1].fields["gtin"] == "09506000134352"
+    assert all(r.camera == "bay1" for r in recs)
+
+
+@pytest.mark.anyio
+async def test_station_ocr_vin_needs_two_frames() -> None:
+    sink = MemorySink()
+    scene = make_scene("vin_plate", "clean", 1, (1280, 720))
+    station = ScanStation("bay1", sink, ocr=VinOcr(), dedupe_window_s=60.0, ocr_interval_s=0.0)
+    for _ in range(6):
+        await station.process(scene.image)
+        if station._ocr_task is not None:
+            await station._ocr_task  # let OCR keep pace in the test (live, it samples)
+            await station._ocr_done()
+    recs = [r for r in sink.records if isinstance(r, ScanRecord)]
+    assert len(recs) == 1
+    assert recs[0].vin is not None and recs[0].vin.value == scene.vin and recs[0].vin.source == "ocr"
+    assert recs[0].symbology == "TEXT" and recs[0].vin.verified
+
+
+@pytest.mark.anyio
+async def test_station_skips_bad_frames_and_payloads() -> None:
+    import numpy as np
+
+    sink = MemorySink()
+    station = ScanStation("bay1", sink)
+    assert await station.process(np.zeros((0, 0, 3), np.uint8)) is None
+    with pytest.raises(PayloadError):
+        scan_body("bay1", Code("QRCODE", "x" * 5000, ((0, 0),) * 4, 1.0, "zxing"), ())
+    assert sink.records == []
+
+
+def _write_rules(d: Path) -> None:
+    d.mkdir()
+    (d / "acme.toml").write_text(
+        'id = "acme"\nname = "Acme"\n[recognise]\nserial_patterns = ["SN[0-9A-F]{10}"]\n'
+        'gs1_company_prefixes = ["950600"]\n[serial]\ntransform = ["strip", "upper"]\n'
+        "min_length = 12\nmax_length = 12\n[api]\nignored = true\n"
+    )
+
+
+def test_serial_rules_loader(tmp_path: Path) -> None:
+    assert load_serial_rules(tmp_path / "absent") == []
+    _write_rules(tmp_path / "m")
+    (rule,) = load_serial_rules(tmp_path / "m")
+    assert rule.manufacturer == "acme" and rule.matches("SN0123456789")
+    (tmp_path / "m" / "bad.toml").write_text('id = "bad"\n[recognise]\nserial_patterns = "notalist"\n')
+    with pytest.raises(SerialRulesError, match=r"bad\.toml"):
+        load_serial_rules(tmp_path / "m")
+
+
+def test_serial_from_barcode_with_rules(tmp_path: Path) -> None:
+    _write_rules(tmp_path / "m")
+    rules = load_serial_rules(tmp_path / "m")
+    body = scan_body("bay1", Code("CODE128", "sn0123456789", ((0, 0),) * 4, 0.9, "zxing"), rules)
+    assert body["classification"] == "serial" and body["serial"] == {
+        "manufacturer": "acme",
+        "serial": "SN0123456789",
+    }
+
+
+def test_scan_image_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    jamb = make_scene("door_jamb", "clean", 2, (1280, 720))
+    qr = make_scene("qrcode", "rotated", 2, (640, 480))
+    neg = make_scene("negative_vin", "clean", 2, (1280, 720))
+    paths = []
+    for s in (jamb, qr, neg):
+        p = tmp_path / f"{s.name}.png"
+        cv2.imwrite(str(p), s.image)
+        paths.append(str(p))
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    rc = cli_main(["scan", "image", *paths, str(corrupt), "--json"])
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert rc == 1 and "corrupt.png" in err and len(lines) == 3
+    assert all(set(o) == {"file", "codes", "vin"} for o in lines)
+    assert lines[0]["codes"][0]["symbology"] == "CODE39"
+    assert lines[0]["vin"] == {"value": jamb.vin, "source": "barcode", "verified": True}
+    assert lines[1]["codes"] == qr.codes and lines[1]["vin"] is None
+    assert lines[2]["vin"] is None
+
+
+def test_scan_camera_sim_source(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = cli_main(["scan", "camera", "--source", "sim:qrcode", "--duration", "3", "--no-ocr", "--json"])
+    out, _ = capsys.readouterr()
+    recs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert rc == 0 and recs and recs[0]["kind"] == "scan" and recs[0]["classification"] == "job_ticket"
+
+
+@pytest.mark.anyio
+async def test_ocr_is_sampled_on_the_injected_clock() -> None:
+    clock = Clock()
+    scene = make_scene("vin_plate", "clean", 1, (640, 480))
+    station = ScanStation("bay1", MemorySink(), ocr=VinOcr(), clock=clock, ocr_interval_s=1.0)
+    for step in range(4):
+        await station.process(scene.image)
+        if station._ocr_task is not None:
+            await station._ocr_task
+            await station._ocr_done()
+        clock.t += 0.4 if step < 3 else 0.0
+    # t = 0 runs OCR; 0.4 and 0.8 are inside the 1 s interval; 1.2 runs again.
+    assert station.stats.ocr_runs == 2 and station.stats.frames == 4
+    assert station.health() is None  # not running
+
+
+@pytest.mark.anyio
+async def test_station_reads_the_simulator_over_mjpeg_http() -> None:
+    from drivers.camera import OpenCVSource
+    from simulators.camera.stream import MjpegServer
+
+    stream = SceneStream([("qrcode", "clean")], (640, 480), hold=1000, limit=2000)
+    sink = MemorySink()
+    with MjpegServer(stream, fps=15.0) as server:
+        station = ScanStation("mjpeg-cam", sink)
+        stats = await station.run(OpenCVSource(server.url), duration_s=10.0, max_frames=5)
+    recs = [r for r in sink.records if isinstance(r, ScanRecord)]
+    assert stats.frames == 5
+    assert len(recs) == 1  # five frames of one presentation: one record
+    assert recs[0].payload == stream.shown[0].codes[0]["payload"] and recs[0].classification == "job_ticket"

@@ -1,0 +1,134 @@
+"""Frame sources and the newest-frame grabber, including a real MJPEG HTTP stream."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from drivers.camera.capture import FrameGrabber
+from drivers.camera.errors import FrameError, SourceError
+from drivers.camera.sources import DirectorySource, IteratorSource, OpenCVSource, load_image, open_source
+from simulators.camera.stream import MjpegServer, SceneStream
+
+
+def _frame(v: int) -> np.ndarray:
+    return np.full((48, 64, 3), v, np.uint8)
+
+
+def test_load_image_errors(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0garbage" * 10)
+    for path, why in [(empty, "empty"), (corrupt, "not a decodable"), (tmp_path / "nope.png", "cannot read")]:
+        with pytest.raises(FrameError, match=why):
+            load_image(path)
+
+
+def test_directory_source_skips_bad_files(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "a.png"), _frame(10))
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    cv2.imwrite(str(tmp_path / "c.png"), _frame(30))
+    src = open_source(f"dir:{tmp_path}")
+    assert isinstance(src, DirectorySource)
+    src.open()
+    frames = [src.read(), src.read(), src.read()]
+    assert [int(f[0, 0, 0]) for f in frames[:2] if f is not None] == [10, 30] and frames[2] is None
+    assert len(src.errors) == 1 and "b.png" in src.errors[0]
+
+
+def test_open_source_dispatch() -> None:
+    assert isinstance(open_source("0"), OpenCVSource)
+    assert open_source("rtsp://cam/1").live
+    with pytest.raises(SourceError):
+        open_source("")
+    with pytest.raises(SourceError):
+        open_source("sim:")
+    missing = open_source("/no/such/video.mp4")
+    with pytest.raises(SourceError):
+        missing.open()
+
+
+def test_grabber_finite_source_is_lossless() -> None:
+    grabber = FrameGrabber(IteratorSource([_frame(i) for i in range(5)])).start()
+    got = []
+    while (item := grabber.latest(2.0)) is not None:
+        got.append(int(item[1][0, 0, 0]))
+    grabber.stop()
+    assert got == [0, 1, 2, 3, 4] and grabber.health().state == "ended"
+
+
+def test_grabber_live_keeps_only_newest() -> None:
+    produced = threading.Semaphore(0)
+    count = [0]
+
+    def camera() -> np.ndarray:
+        count[0] += 1
+        if count[0] == 30:
+            produced.release()
+        return _frame(count[0] % 256)
+
+    grabber = FrameGrabber(IteratorSource(camera, live=True)).start()
+    assert produced.acquire(timeout=10)
+    item = grabber.latest(2.0)
+    grabber.stop()
+    assert item is not None and item[0] >= 29  # not frame 1: the backlog was dropped
+
+
+class FlakyCamera:
+    """Fails to open twice (unplugged), then delivers frames."""
+
+    name = "flaky"
+    live = True
+
+    def __init__(self) -> None:
+        self.opens = 0
+
+    def open(self) -> None:
+        self.opens += 1
+        if self.opens <= 2:
+            raise SourceError("no such device")
+
+    def read(self) -> np.ndarray | None:
+        return _frame(7)
+
+    def close(self) -> None:
+        pass
+
+
+def test_grabber_reopens_with_backoff_and_reports_health() -> None:
+    cam = FlakyCamera()
+    grabber = FrameGrabber(cam, backoff_s=(0.01, 0.02)).start()
+    item = grabber.latest(5.0)
+    health = grabber.health()
+    grabber.stop()
+    assert item is not None and cam.opens == 3
+    assert health.state == "ok" and health.reopens == 2
+
+
+def test_grabber_degraded_while_unplugged() -> None:
+    class Dead(FlakyCamera):
+        def open(self) -> None:
+            raise SourceError("unplugged")
+
+    grabber = FrameGrabber(Dead(), backoff_s=(0.01, 0.02)).start()
+    assert grabber.latest(0.3) is None
+    health = grabber.health()
+    grabber.stop()
+    assert health.state == "degraded" and health.last_error == "unplugged" and health.reopens >= 1
+
+
+def test_mjpeg_stream_over_real_http() -> None:
+    stream = SceneStream([("qrcode", "clean")], (320, 240), hold=100, limit=200)
+    with MjpegServer(stream, fps=20.0) as server:
+        src = OpenCVSource(server.url)
+        src.open()
+        try:
+            frame = src.read()
+        finally:
+            src.close()
+    assert frame is not None and frame.shape == (240, 320, 3)
