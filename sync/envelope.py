@@ -36,6 +36,8 @@ class Incoming:
     dropped: bool
     historical: bool
     ts: float | None  # the record's own timestamp (epoch seconds), for lag
+    state: str | None = None  # status records: online/offline
+    session: int | None = None  # status records: connection counter
 
 
 def split_topic(topic: str) -> tuple[str, str, str]:
@@ -90,6 +92,17 @@ def parse_incoming(topic: str, payload: bytes, user: Mapping[str, str]) -> Incom
     epoch = body.get("epoch")
     if not isinstance(epoch, str) or not _EPOCH.match(epoch):
         raise BadMessageError(f"record on {topic} has no valid epoch")
+    state, session = body.get("state"), body.get("session")
     return Incoming(
-        shop, agent, epoch, _int_seq(body.get("seq")), kind, payload, False, historical, _ts(body.get("ts"))
+        shop,
+        agent,
+        epoch,
+        _int_seq(body.get("seq")),
+        kind,
+        payload,
+        False,
+        historical,
+        _ts(body.get("ts")),
+        state if kind == "status" and isinstance(state, str) else None,
+        session if kind == "status" and isinstance(session, int) and not isinstance(session, bool) else None,
     )

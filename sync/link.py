@@ -22,11 +22,12 @@ CONNACK, i.e. it waited out an outage, a restart, or is a replay.
 Dropped telemetry rows go out as tombstones: empty payload, user properties
 `dropped=1`, `epoch`, `seq`, so the backend can close the gap.
 
-Status: before each connection the link commits a held "offline" status row and sets
-it as the Last Will (retained); after CONNACK it commits an "online" birth row
-(retained). Both carry the session counter so the backend pairs a death with its
-birth. When the connection ends the held row is released and sent like any other row,
-so the backend sees each seq (deduped if the broker already published the will).
+Status: before each connection the link commits an "online" birth row (retained,
+held back until CONNACK) and sets as Last Will the same record with state "offline"
+(same id and seq). Both carry the session counter, so the backend pairs a death
+with its birth; the record store keeps the birth once (same id), and the backend's
+presence table takes the latest state of every status message, duplicates included.
+A birth whose connection never came up becomes a tombstone, so its seq is not a gap.
 
 paho runs its network loop in its own thread; every callback is bridged into asyncio
 with `loop.call_soon_threadsafe`, and PUBACK waiters are keyed by message id.
@@ -41,7 +42,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -155,13 +156,14 @@ class Link:
         self._rewind: int | None = None
         self._connected_at = 0.0
         self._max_packet: int | None = None
+        self._birth: tuple[int, bytes] | None = None  # held birth: session, Last Will
 
     # --- public ------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Connect, deliver and reconnect until cancelled."""
         self._loop = asyncio.get_running_loop()
-        await self.outbox.release_held()  # Last Will rows of a previous process
+        await self.outbox.drop_held()  # births of a process killed while connecting
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._ack_writer())
             tg.create_task(self._backend_acks())
@@ -196,8 +198,10 @@ class Link:
 
     async def _session(self) -> None:
         s = self.settings
-        session = await self.outbox.next_counter("session")
-        will = await self._render_status("offline", session, hold=True) if self._status else None
+        if self._status and self._birth is None:  # reused across failed attempts
+            session = await self.outbox.next_counter("session")
+            self._birth = (session, await self._hold_birth(session))
+        session, will = self._birth or (0, None)
         client = make_client(
             s.client_id, username=s.username, password=s.password, tls=s.tls, inflight=s.inflight + 16
         )
@@ -248,8 +252,8 @@ class Link:
         client.subscribe([(self.ack_topic, opts), (self.cmd_prefix + "+", opts)])
         if self.settings.ack_retention_s is None:
             await self.outbox.requeue(0)  # not yet committed by the backend: send again
-        if self._status:
-            await self._render_status("online", session, hold=False)
+        await self.outbox.release_held()  # the birth goes out first
+        self._birth = None
         self._up.set()
         log.info("mqtt link up: %s:%s session %d", self.endpoint.host, self.endpoint.port, session)
 
@@ -283,25 +287,21 @@ class Link:
             await asyncio.to_thread(client.loop_stop)
         self._inflight.clear()
         self._room.set()
-        with contextlib.suppress(SyncError):
-            await self.outbox.release_held()
 
-    async def _render_status(self, state: str, session: int, *, hold: bool) -> bytes:
+    async def _hold_birth(self, session: int) -> bytes:
+        """Commit the held birth; return the Last Will: the same record, state offline."""
         assert self._status is not None
         st = await self.outbox.stats()
-        info = StatusInfo(state, session, st.depth, st.oldest_pending_age_s)
-        out: list[bytes] = []
+        online = StatusInfo("online", session, st.depth, st.oldest_pending_age_s)
+        will: list[bytes] = []
         render = self._status
 
         def rendered(seq: int, epoch: str) -> bytes:
-            out.append(render(seq, epoch, info))
-            return out[-1]
+            will.append(render(seq, epoch, replace(online, state="offline")))
+            return render(seq, epoch, online)
 
-        if hold:
-            await self.outbox.hold("status", self.status_topic, rendered, retain=True)
-        else:
-            await self.outbox.put("status", self.status_topic, rendered, retain=True)
-        return out[-1]
+        await self.outbox.hold("status", self.status_topic, rendered, retain=True)
+        return will[-1]
 
     # --- sending -----------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ Op = Callable[[sqlite3.Connection], Any]
 
 PENDING: Final = 0  # waiting to be handed to the broker
 SENT: Final = 1  # the broker acknowledged it (PUBACK); kept until the backend acks
-HELD: Final = 2  # allocated but not to be sent yet (the link's Last Will row)
+HELD: Final = 2  # allocated but not to be sent yet (the link's birth, until CONNACK)
 
 _SQLITE_FULL = 13
 _RESERVE_PAGES = 64  # room for an alert record when the size limit is reached
@@ -308,7 +308,7 @@ class Outbox:
         return await self._put(stream, topic, render, retain=retain, reserve=reserve, state=PENDING)
 
     async def hold(self, stream: str, topic: str, render: Render, *, retain: bool = False) -> int:
-        """Commit a row that is not sent until `release_held` (the link's Last Will)."""
+        """Commit a row that is not sent until `release_held` (the link's birth)."""
         return await self._put(stream, topic, render, retain=retain, reserve=True, state=HELD)
 
     async def _put(
@@ -350,6 +350,16 @@ class Outbox:
     async def release_held(self) -> int:
         """Turn every held row into a pending one (after the session it guarded ended)."""
         n = await self._update("UPDATE rows SET state=? WHERE state=?", (PENDING, HELD))
+        if n:
+            self.changed.set()
+        return n
+
+    async def drop_held(self) -> int:
+        """Turn every held row into a tombstone (a birth whose connection never came up):
+        its seq is still delivered, as a declared gap, so the backend does not wait for it."""
+        n = await self._update(
+            "UPDATE rows SET state=?, payload=NULL, dropped=1 WHERE state=?", (PENDING, HELD)
+        )
         if n:
             self.changed.set()
         return n

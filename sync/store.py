@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS streams (
     count BIGINT NOT NULL DEFAULT 0, dropped BIGINT NOT NULL DEFAULT 0,
     duplicates BIGINT NOT NULL DEFAULT 0, last_received {real}, lag_s {real},
     PRIMARY KEY (agent, epoch));
+CREATE TABLE IF NOT EXISTS presence (
+    agent TEXT PRIMARY KEY, shop TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL,
+    session BIGINT NOT NULL, state TEXT NOT NULL, received {real} NOT NULL);
 CREATE TABLE IF NOT EXISTS rejects (
     id {serial}, topic TEXT NOT NULL, payload {blob}, reason TEXT NOT NULL, received {real} NOT NULL)
 """
@@ -145,6 +148,9 @@ class Store:
                         "UPDATE streams SET duplicates=duplicates+1 WHERE agent=? AND epoch=?",
                         (r.agent, r.epoch),
                     )
+            for r in records:
+                if r.state is not None and r.session is not None:
+                    self._presence(r, now)
             for rej in rejects:
                 self._x(
                     "INSERT INTO rejects (topic, payload, reason, received) VALUES (?,?,?,?)",
@@ -152,6 +158,22 @@ class Store:
                 )
             states = [self._advance(key, new_recs, records, now) for key, new_recs in sorted(touched.items())]
         return BatchResult(inserted, dups, len(rejects), states)
+
+    def _presence(self, r: Incoming, now: float) -> None:
+        """Latest liveness per agent: a later session wins; within one, offline wins."""
+        self._x(
+            "INSERT INTO presence (agent, shop, epoch, seq, session, state, received) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (agent) DO UPDATE SET epoch=excluded.epoch, "
+            "seq=excluded.seq, session=excluded.session, state=excluded.state, received=excluded.received "
+            "WHERE excluded.session > presence.session OR excluded.epoch != presence.epoch "
+            "OR (excluded.session = presence.session AND excluded.state = 'offline')",
+            (r.agent, r.shop, r.epoch, r.seq, r.session, r.state, now),
+        )
+
+    def presence(self) -> dict[str, tuple[str, int]]:
+        """agent -> (state, session)."""
+        rows = self._x("SELECT agent, state, session FROM presence").fetchall()
+        return {a: (st, int(se)) for a, st, se in rows}
 
     def _advance(
         self, key: tuple[str, str], new: list[Incoming], batch: Sequence[Incoming], now: float

@@ -1,0 +1,105 @@
+"""Helpers for sync tests: generic records, a running ingest, polling without sleeping blindly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sync.ingest import Ingest, IngestSettings
+from sync.link import Link, LinkSettings, StatusInfo
+from sync.outbox import Outbox
+from sync.store import Store, open_store
+
+SHOP = "shop-t"
+AGENT = "agent-t"
+BASE = f"baygate/v1/{SHOP}/{AGENT}"
+
+
+def render(
+    kind: str, body: dict[str, object] | None = None, agent: str = AGENT
+) -> Callable[[int, str], bytes]:
+    """A generic JSON envelope like the agent's records (sync does not know the models)."""
+
+    def r(seq: int, epoch: str) -> bytes:
+        rec = {
+            "v": 1,
+            "id": f"{agent}:{epoch}:{seq}",
+            "shop": SHOP,
+            "agent": agent,
+            "epoch": epoch,
+            "seq": seq,
+            "ts": datetime.now(UTC).isoformat(),
+            "kind": kind,
+            **(body or {}),
+        }
+        return json.dumps(rec).encode()
+
+    return r
+
+
+def status_render(seq: int, epoch: str, info: StatusInfo) -> bytes:
+    return render("status", {"state": info.state, "session": info.session, "version": "t"})(seq, epoch)
+
+
+def link_settings(url: str, **kw: object) -> LinkSettings:
+    base: dict[str, object] = {
+        "url": url,
+        "client_id": f"baygate-{SHOP}-{AGENT}",
+        "base_topic": BASE,
+        "backoff_min_s": 0.05,
+        "backoff_max_s": 0.5,
+        "ack_timeout_s": 3.0,
+    }
+    base.update(kw)
+    return LinkSettings(**base)  # type: ignore[arg-type]
+
+
+async def until(cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll `cond` every 20 ms; fail with `what` after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running(coro_fn: Callable[[], object]) -> AsyncIterator[asyncio.Task[object]]:
+    task: asyncio.Task[object] = asyncio.ensure_future(coro_fn())  # type: ignore[arg-type]
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@contextlib.asynccontextmanager
+async def ingest(url: str, db: Path | str, **kw: object) -> AsyncIterator[Ingest]:
+    settings = IngestSettings(
+        url=url, db=str(db), backoff_min_s=0.05, backoff_max_s=0.5, gap_grace_s=0.5, replay_every_s=1.0, **kw
+    )  # type: ignore[arg-type]
+    ing = Ingest(settings)
+    async with running(ing.run):
+        yield ing
+
+
+@contextlib.asynccontextmanager
+async def agent_side(state: Path, url: str, **kw: object) -> AsyncIterator[tuple[Outbox, Link]]:
+    async with Outbox(state / "outbox.sqlite3") as ob:
+        link = Link(ob, link_settings(url, **kw), status=status_render)
+        async with running(link.run):
+            yield ob, link
+
+
+def store_records(db: Path | str) -> list[tuple[str, str, int, str, bytes | None]]:
+    store: Store = open_store(str(db))
+    try:
+        return store.records()
+    finally:
+        store.close()
