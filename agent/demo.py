@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent import demo_sync
 from agent.cli.schema import render_schemas
 from agent.config import Config, parse_config
 from agent.doctor import run_checks
@@ -69,6 +70,8 @@ STEPS: list[tuple[str, Step]] = [
     ("configuration", _step_config),
     ("doctor", _step_doctor),
     ("record schemas", _step_schemas),
+    ("sync: outbox -> mosquitto -> backend", demo_sync.step),
+    ("sync: what the backend received", demo_sync.report_step),
 ]
 
 
