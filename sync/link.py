@@ -60,6 +60,8 @@ __all__ = ["Link", "LinkCounters", "LinkSettings", "StatusInfo", "StatusRender",
 
 log = logging.getLogger("baygate.sync.link")
 
+_NO_SUBSCRIBERS = 0x10  # PUBACK reason: accepted but no subscriber, i.e. dropped
+_RETRY_S = 1.0
 _PACKET_OVERHEAD = 256  # fixed header, topic length, properties: generous upper bound
 
 
@@ -101,6 +103,7 @@ class LinkCounters:
     backend_acks: int = 0
     bad_acks: int = 0
     oversize: int = 0
+    no_subscribers: int = 0
     ack_timeouts: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
@@ -156,7 +159,9 @@ class Link:
         self._rewind: int | None = None
         self._connected_at = 0.0
         self._max_packet: int | None = None
-        self._birth: tuple[int, bytes] | None = None  # held birth: session, Last Will
+        self._retry_floor: int | None = None
+        self._birth: tuple[int, bytes] | None = None
+        self._birth_seq = 0  # held birth: session, Last Will
 
     # --- public ------------------------------------------------------------------------
 
@@ -300,7 +305,7 @@ class Link:
             will.append(render(seq, epoch, replace(online, state="offline")))
             return render(seq, epoch, online)
 
-        await self.outbox.hold("status", self.status_topic, rendered, retain=True)
+        self._birth_seq = await self.outbox.hold("status", self.status_topic, rendered, retain=True)
         return will[-1]
 
     # --- sending -----------------------------------------------------------------------
@@ -343,7 +348,7 @@ class Link:
             )
             return
         user: list[tuple[str, str]] = []
-        if row.created < self._connected_at or row.attempts > 0:
+        if (row.created < self._connected_at and row.seq != self._birth_seq) or row.attempts > 0:
             user.append(("historical", "1"))
             self.counters.historical += 1
         if row.dropped:
@@ -481,12 +486,29 @@ class Link:
         self._room.set()
         if seq is None:
             return
+        if getattr(reason, "value", 0) == _NO_SUBSCRIBERS:
+            # The broker dropped it: nobody (no backend ingest) is subscribed yet.
+            # Keep it pending and offer it again in a second.
+            self.counters.no_subscribers += 1
+            self._retry_later(seq)
+            return
         if getattr(reason, "is_failure", False):
             self.counters.refused_pubacks += 1
             log.warning("broker refused row %d: %s", seq, reason)
             return  # stays pending; resent on the next connection
         self._acked.append(seq)
         self._acked_event.set()
+
+    def _retry_later(self, seq: int) -> None:
+        first = self._retry_floor is None
+        self._retry_floor = seq if first else min(seq, self._retry_floor or seq)
+        if first and self._loop is not None:
+            self._loop.call_later(_RETRY_S, self._retry_now)
+
+    def _retry_now(self) -> None:
+        floor, self._retry_floor = self._retry_floor, None
+        if floor is not None and self.connected:
+            self._rewind_to(floor - 1)
 
     def _cb_message(self, client: Any, _u: Any, msg: Any) -> None:
         self._call(self._incoming, client, msg.topic, bytes(msg.payload), msg.properties)
