@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,21 @@ def _setup_tls(client: Any, tls: TlsFiles) -> None:
         raise TlsError(f"TLS setup failed (ca={ca}, cert={cert}, key={key}): {exc}") from None
 
 
+def _close_orphan_sockets(exc: BaseException) -> None:
+    """paho drops the socket it was handshaking on when TLS fails, without closing it;
+    it is only reachable from the traceback's frames. Close it now instead of leaving
+    a ResourceWarning for the garbage collector (once per reconnect attempt)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            if isinstance(value, socket.socket):
+                value.close()
+        tb = tb.tb_next
+
+
 def connect_error(exc: BaseException, endpoint: Endpoint) -> SyncError:
     """Translate what paho's connect() raised."""
+    _close_orphan_sockets(exc)
     where = f"{endpoint.host}:{endpoint.port}"
     if isinstance(exc, ssl.SSLError | ssl.CertificateError):
         return TlsError(f"TLS handshake with {where} failed: {exc}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from sync.ingest import Ingest, IngestSettings
 from sync.link import Link, LinkSettings, StatusInfo
 from sync.outbox import Outbox
 from sync.store import Store, open_store
+from tests.support.broker import Broker
 
 SHOP = "shop-t"
 AGENT = "agent-t"
@@ -58,7 +60,11 @@ def link_settings(url: str, **kw: object) -> LinkSettings:
     return LinkSettings(**base)  # type: ignore[arg-type]
 
 
-async def until(cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+async def until(
+    cond: Callable[[], bool],
+    timeout: float = 30.0,  # noqa: ASYNC109
+    what: str = "condition",
+) -> None:
     """Poll `cond` every 20 ms; fail with `what` after `timeout` seconds."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
@@ -103,3 +109,33 @@ def store_records(db: Path | str) -> list[tuple[str, str, int, str, bytes | None
         return store.records()
     finally:
         store.close()
+
+
+@contextlib.asynccontextmanager
+async def subscriber(url: str, topic: str) -> AsyncIterator[list[tuple[str, bytes]]]:
+    """A plain QoS 1 subscriber (so the broker has someone to deliver to); collects messages."""
+    import paho.mqtt.client as paho
+
+    port = int(url.rsplit(":", 1)[1])
+    got: list[tuple[str, bytes]] = []
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    c.on_message = lambda _c, _u, m: got.append((m.topic, bytes(m.payload)))
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    c.subscribe(topic, qos=1)
+    await asyncio.sleep(0.2)  # SUBACK
+    try:
+        yield got
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def make_broker(workdir: Path, *, persistence: bool = True, extra: str = "") -> Broker:
+    """A Broker that really persists when the tests run as root: mosquitto drops to the
+    `mosquitto` user and cannot write into pytest's 0700 tmp dirs, so `persistence`
+    would silently do nothing; `user root` keeps it root."""
+    lines = [extra] if extra else []
+    if os.geteuid() == 0:
+        lines.append("user root")
+    return Broker(workdir=workdir, persistence=persistence, extra_conf="\n".join(lines))
