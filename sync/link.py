@@ -377,11 +377,15 @@ class Link:
             if s.ack_retention_s is not None:
                 await self.outbox.delete_acked_before(s.ack_retention_s)
                 continue
-            st = await self.outbox.stats()
-            if st.oldest_sent_age_s is not None and st.oldest_sent_age_s > s.ack_timeout_s:
+            low = await self.outbox.requeue_stale(s.ack_timeout_s)
+            if low is not None:
                 self.counters.ack_timeouts += 1
-                log.info("backend has not acked rows for %.0fs: sending them again", st.oldest_sent_age_s)
-                await self.replay(0)
+                log.info(
+                    "backend has not acked rows from seq %d for %.0fs: sending them again",
+                    low,
+                    s.ack_timeout_s,
+                )
+                self._rewind_to(low - 1)
 
     # --- incoming ----------------------------------------------------------------------
 

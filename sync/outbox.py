@@ -401,6 +401,23 @@ class Outbox:
         self.changed.set()
         return n
 
+    async def requeue_stale(self, age_s: float) -> int | None:
+        """Make rows the broker acked more than `age_s` ago pending again (the backend
+        never confirmed them); return the lowest such seq, or None."""
+        cutoff = self.clock() - age_s
+
+        def op(con: sqlite3.Connection) -> int | None:
+            (low,) = con.execute(
+                "SELECT MIN(seq) FROM rows WHERE state=? AND acked_at<=?", (SENT, cutoff)
+            ).fetchone()
+            con.execute("UPDATE rows SET state=? WHERE state=? AND acked_at<=?", (PENDING, SENT, cutoff))
+            return None if low is None else int(low)
+
+        low: int | None = await self._submit(op)
+        if low is not None:
+            self.changed.set()
+        return low
+
     async def next_counter(self, name: str) -> int:
         """Increment and return a persistent counter (the link's session number)."""
         key = f"counter:{name}"

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sync.commands import CommandArgs
 from sync.ingest import Ingest, IngestSettings
 from sync.link import Link, LinkSettings, StatusInfo
 from sync.outbox import Outbox
@@ -99,8 +100,25 @@ async def ingest(url: str, db: Path | str, **kw: object) -> AsyncIterator[Ingest
 async def agent_side(state: Path, url: str, **kw: object) -> AsyncIterator[tuple[Outbox, Link]]:
     async with Outbox(state / "outbox.sqlite3") as ob:
         link = Link(ob, link_settings(url, **kw), status=status_render)
+        add_replay(link)
         async with running(link.run):
             yield ob, link
+
+
+class ReplayArgs(CommandArgs):
+    epoch: str
+    from_seq: int
+
+
+def add_replay(link: Link) -> None:
+    """What agent/commands.py registers, minus the agent (sync tests import no agent)."""
+
+    async def replay(args: ReplayArgs) -> dict[str, int]:
+        if args.epoch != link.outbox.epoch:
+            raise ValueError("wrong epoch")
+        return {"requeued": await link.replay(args.from_seq)}
+
+    link.commands.register("replay", ReplayArgs, replay)
 
 
 def store_records(db: Path | str) -> list[tuple[str, str, int, str, bytes | None]]:
@@ -134,8 +152,12 @@ async def subscriber(url: str, topic: str) -> AsyncIterator[list[tuple[str, byte
 def make_broker(workdir: Path, *, persistence: bool = True, extra: str = "") -> Broker:
     """A Broker that really persists when the tests run as root: mosquitto drops to the
     `mosquitto` user and cannot write into pytest's 0700 tmp dirs, so `persistence`
-    would silently do nothing; `user root` keeps it root."""
-    lines = [extra] if extra else []
+    would silently do nothing; `user root` keeps it root. Later config lines win."""
+    # Save once a second, like a production broker; the harness default (save on every
+    # change) rewrites the whole database per message and makes the broker the bottleneck.
+    lines = ["autosave_on_changes false", "autosave_interval 1"]
+    if extra:
+        lines.append(extra)
     if os.geteuid() == 0:
         lines.append("user root")
     return Broker(workdir=workdir, persistence=persistence, extra_conf="\n".join(lines))

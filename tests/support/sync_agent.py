@@ -16,12 +16,13 @@ from pathlib import Path
 
 from sync.link import Link
 from sync.outbox import Outbox
-from tests.support.sync import BASE, link_settings, render, status_render
+from tests.support.sync import BASE, add_replay, link_settings, render, status_render
 
 
 async def main(state: Path, url: str) -> None:
     async with Outbox(state / "outbox.sqlite3") as ob:
         link = Link(ob, link_settings(url), status=status_render)
+        add_replay(link)
         task = asyncio.create_task(link.run())
         with (state / "committed.log").open("a") as log:
             while not task.done():
