@@ -121,6 +121,7 @@ class Store:
         now = time.time()
         inserted = dups = 0
         touched: dict[tuple[str, str], list[Incoming]] = {}
+        dup_by: dict[tuple[str, str], int] = {}
         with self._tx():
             for r in records:
                 cur = self._x(
@@ -138,16 +139,14 @@ class Store:
                         now,
                     ),
                 )
-                bucket = touched.setdefault((r.agent, r.epoch), [])
+                key = (r.agent, r.epoch)
+                touched.setdefault(key, [])
                 if cur.rowcount == 1:
                     inserted += 1
-                    bucket.append(r)
+                    touched[key].append(r)
                 else:
                     dups += 1
-                    self._x(
-                        "UPDATE streams SET duplicates=duplicates+1 WHERE agent=? AND epoch=?",
-                        (r.agent, r.epoch),
-                    )
+                    dup_by[key] = dup_by.get(key, 0) + 1
             for r in records:
                 if r.state is not None and r.session is not None:
                     self._presence(r, now)
@@ -156,7 +155,10 @@ class Store:
                     "INSERT INTO rejects (topic, payload, reason, received) VALUES (?,?,?,?)",
                     (rej.topic, rej.payload, rej.reason, now),
                 )
-            states = [self._advance(key, new_recs, records, now) for key, new_recs in sorted(touched.items())]
+            states = [
+                self._advance(key, new_recs, dup_by.get(key, 0), records, now)
+                for key, new_recs in sorted(touched.items())
+            ]
         return BatchResult(inserted, dups, len(rejects), states)
 
     def _presence(self, r: Incoming, now: float) -> None:
@@ -176,7 +178,7 @@ class Store:
         return {a: (st, int(se)) for a, st, se in rows}
 
     def _advance(
-        self, key: tuple[str, str], new: list[Incoming], batch: Sequence[Incoming], now: float
+        self, key: tuple[str, str], new: list[Incoming], dups: int, batch: Sequence[Incoming], now: float
     ) -> StreamState:
         agent, epoch = key
         shop = next(r.shop for r in batch if (r.agent, r.epoch) == key)
@@ -206,13 +208,15 @@ class Store:
                 break
         lags = [now - r.ts for r in new if r.ts is not None]
         self._x(
-            "UPDATE streams SET hw=?, max_seq=?, count=count+?, dropped=dropped+?, last_received=?, "
+            "UPDATE streams SET hw=?, max_seq=?, count=count+?, dropped=dropped+?, duplicates=duplicates+?, "
+            "last_received=?, "
             "lag_s=COALESCE(?, lag_s) WHERE agent=? AND epoch=?",
             (
                 hw,
                 max_seq,
                 sum(not r.dropped for r in new),
                 sum(r.dropped for r in new),
+                dups,
                 now,
                 max(lags) if lags else None,
                 agent,
