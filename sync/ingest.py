@@ -131,6 +131,7 @@ class Ingest:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        owned = self._store is None
         try:
             if self._store is None:
                 self._store = await self._db(open_store, self.settings.db)
@@ -146,6 +147,9 @@ class Ingest:
                 s = self.settings
                 await asyncio.sleep(backoff_delay(failures, s.backoff_min_s, s.backoff_max_s))
         finally:
+            if owned and self._store is not None:
+                store, self._store = self._store, None
+                await asyncio.get_running_loop().run_in_executor(self._executor, store.close)
             self._executor.shutdown(wait=True)
 
     async def _session(self) -> None:
