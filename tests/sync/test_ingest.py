@@ -76,7 +76,7 @@ async def test_a_gap_is_repaired_by_a_replay_request(broker: Broker, tmp_path: P
             await until(lambda: ing.counters.replays_requested >= 1, what="replay request")
             await until(
                 lambda: link.backend_hw >= ob.last_seq,
-                what=f"gap repaired {ing.counters} {link.counters} {link.backend_hw} {ob.last_seq} {ing.streams}",
+                what=f"gap repaired: {ing.counters} {link.counters} hw={link.backend_hw} {ing.streams}",
             )
         assert ing.counters.replay_replies.get("ok", 0) >= 1
     got = {s for _a, _e, s, _k, _p in store_records(db)}
