@@ -161,3 +161,45 @@ def make_broker(workdir: Path, *, persistence: bool = True, extra: str = "") -> 
     if os.geteuid() == 0:
         lines.append("user root")
     return Broker(workdir=workdir, persistence=persistence, extra_conf="\n".join(lines))
+
+
+def send_command(
+    url: str, base: str, name: str, payload: bytes, *, respond: bool = True, timeout: float = 10.0
+) -> tuple[dict[str, object] | None, bytes | None]:
+    """Send one command like a backend would; return (reply JSON, echoed correlation)."""
+    import queue
+    import uuid
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    port = int(url.rsplit(":", 1)[1])
+    reply_topic = f"test-requester/{uuid.uuid4().hex}"
+    corr = uuid.uuid4().bytes
+    got: queue.Queue[tuple[bytes, bytes | None]] = queue.Queue()
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    c.on_message = lambda _c, _u, m: got.put(
+        (bytes(m.payload), getattr(m.properties, "CorrelationData", None))
+    )
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        c.subscribe(reply_topic, qos=1)
+        import time
+
+        time.sleep(0.1)
+        props = Properties(PacketTypes.PUBLISH)
+        if respond:
+            props.ResponseTopic = reply_topic
+            props.CorrelationData = corr
+        c.publish(f"{base}/cmd/{name}", payload, qos=1, properties=props).wait_for_publish(5)
+        try:
+            body, echoed = got.get(timeout=timeout if respond else 0.5)
+        except queue.Empty:
+            return None, None
+        assert echoed == corr
+        return json.loads(body), echoed
+    finally:
+        c.disconnect()
+        c.loop_stop()
