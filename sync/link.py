@@ -41,12 +41,14 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -62,6 +64,7 @@ log = logging.getLogger("baygate.sync.link")
 
 _NO_SUBSCRIBERS = 0x10  # PUBACK reason: accepted but no subscriber, i.e. dropped
 _RETRY_S = 1.0
+_READ_AHEAD = 500
 _PACKET_OVERHEAD = 256  # fixed header, topic length, properties: generous upper bound
 
 
@@ -114,6 +117,20 @@ def backoff_delay(failures: int, lo: float, hi: float, rng: Callable[[], float] 
     return cap / 2 + rng() * cap / 2
 
 
+class _PackedProperties(Properties):
+    """Publish properties packed once: paho packs them again for every publish
+    (measured ~100 us each, a third of the link's CPU time when resending a backlog)."""
+
+    def __init__(self, user: list[tuple[str, str]]) -> None:
+        super().__init__(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        self.UserProperty = user
+        object.__setattr__(self, "_packed", Properties.pack(self))  # type: ignore[no-untyped-call]
+
+    def pack(self) -> bytes:
+        packed: bytes = object.__getattribute__(self, "_packed")
+        return packed
+
+
 class _Ack(BaseModel):
     model_config = ConfigDict(extra="ignore")
     epoch: str = Field(min_length=1, max_length=64)
@@ -151,6 +168,9 @@ class Link:
         self._up = asyncio.Event()
         self._room = asyncio.Event()
         self._inflight: dict[int, int] = {}  # mid -> seq
+        self._pubacks: deque[tuple[Any, int, Any]] = deque()  # from paho's thread
+        self._puback_scheduled = False
+        self._props_historical = _PackedProperties([("historical", "1")])
         self._acked: list[int] = []
         self._acked_event = asyncio.Event()
         self._backend_ack: bytes | None = None
@@ -316,25 +336,31 @@ class Link:
 
     async def _sender(self, client: Any) -> None:
         cursor = 0
+        buf: deque[Row] = deque()  # read ahead: one DB read per ~500 rows, not per PUBACK
         while True:
             if self._rewind is not None:
                 cursor, self._rewind = min(cursor, self._rewind), None
+                buf.clear()
             room = self.settings.inflight - len(self._inflight)
             if room <= 0:
                 self._room.clear()
                 await self._room.wait()
                 continue
-            self.outbox.changed.clear()
-            rows = await self.outbox.pending(after=cursor, limit=room)
-            if not rows:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.outbox.changed.wait(), 1.0)
-                continue
-            for row in rows:
-                if self._client is not client or self._rewind is not None:
-                    break
+            if not buf:
+                self.outbox.changed.clear()
+                rows = await self.outbox.pending(after=cursor, limit=max(room, _READ_AHEAD))
+                if self._rewind is not None:
+                    continue  # read before a rewind: stale
+                if not rows:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.outbox.changed.wait(), 1.0)
+                    continue
+                buf.extend(rows)
+            while buf and room > 0 and self._client is client and self._rewind is None:
+                row = buf.popleft()
                 self._publish(client, row)
                 cursor = row.seq
+                room -= 1
 
     def _publish(self, client: Any, row: Row) -> None:
         if self._max_packet and len(row.payload) + len(row.topic) + _PACKET_OVERHEAD > self._max_packet:
@@ -347,13 +373,12 @@ class Link:
                 self._max_packet,
             )
             return
-        user: list[tuple[str, str]] = []
-        if (row.created < self._connected_at and row.seq != self._birth_seq) or row.attempts > 0:
-            user.append(("historical", "1"))
-            self.counters.historical += 1
+        historical = (row.created < self._connected_at and row.seq != self._birth_seq) or row.attempts > 0
+        self.counters.historical += historical
+        props: Properties | None = self._props_historical if historical else None
         if row.dropped:
-            user += [("dropped", "1"), ("epoch", self.outbox.epoch), ("seq", str(row.seq))]
-        props = properties(UserProperty=user) if user else None
+            user = [("dropped", "1"), ("epoch", self.outbox.epoch), ("seq", str(row.seq))]
+            props = properties(UserProperty=[("historical", "1"), *user] if historical else user)
         info = client.publish(row.topic, row.payload, qos=1, retain=row.retain, properties=props)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise LinkError(f"publish refused by paho: {paho.error_string(info.rc)}")
@@ -481,13 +506,23 @@ class Link:
         self._lost.set()
 
     def _cb_publish(self, client: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
-        self._call(self._on_puback, client, mid, reason)
+        # One loop wake-up per burst of PUBACKs, not per PUBACK: measured, waking the
+        # loop for each one halved throughput (one publish per loop iteration).
+        self._pubacks.append((client, mid, reason))
+        if not self._puback_scheduled:
+            self._puback_scheduled = True
+            self._call(self._drain_pubacks)
+
+    def _drain_pubacks(self) -> None:
+        self._puback_scheduled = False  # before draining: a racing append schedules anew
+        while self._pubacks:
+            self._on_puback(*self._pubacks.popleft())
+        self._room.set()
 
     def _on_puback(self, client: Any, mid: int, reason: Any) -> None:
         if client is not self._client:
             return
         seq = self._inflight.pop(mid, None)
-        self._room.set()
         if seq is None:
             return
         if getattr(reason, "value", 0) == _NO_SUBSCRIBERS:

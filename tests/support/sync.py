@@ -88,9 +88,25 @@ async def running(coro_fn: Callable[[], object]) -> AsyncIterator[asyncio.Task[o
 
 @contextlib.asynccontextmanager
 async def ingest(url: str, db: Path | str, **kw: object) -> AsyncIterator[Ingest]:
-    settings = IngestSettings(
-        url=url, db=str(db), backoff_min_s=0.05, backoff_max_s=0.5, gap_grace_s=0.5, replay_every_s=1.0, **kw
-    )  # type: ignore[arg-type]
+    # A fresh client id and shared-subscription group per use: on the session-wide
+    # broker, an earlier test's persistent ingest session stays a member of its group
+    # and would be dealt its share of our records (that is how shared subscriptions
+    # with persistent sessions work; see docs/operations.md).
+    import uuid
+
+    tag = uuid.uuid4().hex[:8]
+    base: dict[str, object] = {
+        "url": url,
+        "db": str(db),
+        "backoff_min_s": 0.05,
+        "backoff_max_s": 0.5,
+        "gap_grace_s": 0.5,
+        "replay_every_s": 1.0,
+        "client_id": f"ingest-{tag}",
+        "group": f"g{tag}",
+    }
+    base.update(kw)
+    settings = IngestSettings(**base)  # type: ignore[arg-type]
     ing = Ingest(settings)
     async with running(ing.run):
         yield ing
