@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,17 @@ import pytest
 from agent.cli import main
 from sync.envelope import Incoming
 from sync.store import open_store
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """main() installs log handlers on pytest's captured stderr; later tests' log lines
+    must not go to a stream pytest has closed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_stats_prints_counts_gaps_and_lag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

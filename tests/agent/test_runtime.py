@@ -78,7 +78,7 @@ async def test_pipeline_records_reach_the_backend_valid_and_commands_answer(
         reply, _ = await cmd("replay", json.dumps({"epoch": ob.epoch, "from_seq": 1}).encode())  # type: ignore[misc]
         assert reply == {"ok": True, "result": {"requeued": 0, "from_seq": 1}}  # all acked and deleted
         assert link.connected
-    recs = [parse_record(p) for _a, _e, _s, _k, p in store_records(db) if p]
+    recs = [parse_record(p) for a, _e, _s, _k, p in store_records(db) if p and a == "bay-r"]
     kinds = sorted(r.kind for r in recs)  # type: ignore[attr-defined]
     assert kinds == ["scan", "scan", "scan", "status"]
     assert [r.payload for r in recs if r.kind == "scan"] == ["JOB-0", "JOB-1", "JOB-2"]  # type: ignore[attr-defined]
