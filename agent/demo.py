@@ -17,8 +17,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent import demo_enrich
-from agent import demo_camera
+from agent import demo_camera, demo_enrich, demo_sync
 from agent.cli.schema import render_schemas
 from agent.config import Config, parse_config
 from agent.doctor import run_checks
@@ -72,9 +71,12 @@ STEPS: list[tuple[str, Step]] = [
     ("configuration", _step_config),
     ("doctor", _step_doctor),
     ("record schemas", _step_schemas),
+    ("sync: outbox -> mosquitto -> backend", demo_sync.step),
     ("OBD2 dongle (simulated BLE)", lambda ctx: importlib.import_module("agent.demo_obd").step(ctx)),
     ("camera scanning", demo_camera.step),
     ("enrichment: NHTSA + manufacturer connectors", demo_enrich.step),
+    # Keep last: waits until the backend holds everything the steps above emitted.
+    ("sync: what the backend received", demo_sync.report_step),
 ]
 
 

@@ -1,19 +1,24 @@
-"""`baygate run`: run the agent (dongles, cameras, enrichment, sync) until stopped"""
+"""`baygate run`: run the agent (dongles, cameras, enrichment, sync) until stopped."""
 
 from __future__ import annotations
 
 import argparse
 
-from agent.cli._notlanded import not_landed
 from agent.config import Config
+
+__all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "run"]
 
 HELP = "run the agent (dongles, cameras, enrichment, sync) until stopped"
 NEEDS_CONFIG = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    del parser  # everything comes from the config file
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
-    raise not_landed("the agent runtime", 3)
+    from agent.runtime import Runtime, pipelines_from_config, run_until_signalled
+
+    assert config is not None
+    run_until_signalled(Runtime(config, pipelines_from_config(config)))
+    return 0

@@ -1,0 +1,59 @@
+"""Remote command handlers the agent registers on sync's command channel.
+
+Allow-list: ping, status, replay. Arguments are pydantic models (extra keys refused).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field
+
+from agent import __version__
+from sync.commands import CommandArgs, CommandChannel
+from sync.errors import CommandError
+from sync.link import Link
+
+__all__ = ["NoArgs", "ReplayArgs", "register_commands"]
+
+
+class NoArgs(CommandArgs):
+    pass
+
+
+class ReplayArgs(CommandArgs):
+    epoch: str = Field(min_length=1, max_length=64)
+    from_seq: int = Field(ge=1)
+
+
+def register_commands(channel: CommandChannel, link: Link) -> None:
+    started = time.monotonic()
+
+    async def ping(_: NoArgs) -> Mapping[str, Any]:
+        return {"pong": True, "version": __version__}
+
+    async def status(_: NoArgs) -> Mapping[str, Any]:
+        st = await link.outbox.stats()
+        return {
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - started, 1),
+            "epoch": st.epoch,
+            "last_seq": st.last_seq,
+            "outbox_depth": st.depth,
+            "pending": st.pending,
+            "oldest_pending_s": st.oldest_pending_age_s,
+            "dropped": st.dropped,
+            "backend_hw": link.backend_hw,
+        }
+
+    async def replay(args: ReplayArgs) -> Mapping[str, Any]:
+        if args.epoch != link.outbox.epoch:
+            raise CommandError(f"epoch {args.epoch} is not this outbox's ({link.outbox.epoch})")
+        n = await link.replay(args.from_seq)
+        return {"requeued": n, "from_seq": args.from_seq}
+
+    channel.register("ping", NoArgs, ping)
+    channel.register("status", NoArgs, status)
+    channel.register("replay", ReplayArgs, replay)

@@ -1,0 +1,147 @@
+"""`baygate run`: one asyncio TaskGroup owning the outbox, the MQTT link, the command
+channel, the status record and every pipeline.
+
+A pipeline is any `Callable[[RecordSink], Coroutine[Any, Any, None]]`: it gets the outbox sink
+and runs until cancelled (vehicle sessions, scan stations, enrichment are added to
+the list by `pipelines_from_config` as they land). If any task fails, the TaskGroup
+cancels the others and `run` raises: systemd restarts the agent, and the outbox keeps
+everything that was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent.commands import register_commands
+from agent.config import Config
+from agent.outbox_sink import OutboxSink
+from agent.records import utcnow
+from agent.sink import RecordSink, build_record
+from sync.commands import CommandChannel
+from sync.link import Link, LinkSettings, StatusInfo, StatusRender
+from sync.mqtt import TlsFiles
+from sync.outbox import Outbox
+
+__all__ = ["Pipeline", "Runtime", "link_settings", "pipelines_from_config", "status_renderer"]
+
+log = logging.getLogger("baygate.runtime")
+
+Pipeline = Callable[[RecordSink], Coroutine[Any, Any, None]]
+
+
+def _key_path(config: Config) -> Path | None:
+    key = config.mqtt.key_file
+    if key is None:
+        return None
+    if key.reference.startswith("file:"):
+        return Path(key.reference[5:])  # relative: resolved under $CREDENTIALS_DIRECTORY
+    # inline / env: paho needs a file; keep it private in the state dir
+    path = config.agent.state_dir / "mqtt-client-key.pem"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.reveal())
+    return path
+
+
+def link_settings(config: Config, **overrides: Any) -> LinkSettings:
+    m, a = config.mqtt, config.agent
+    tls = None
+    if m.url.startswith("mqtts://") or m.ca_file or m.cert_file:
+        tls = TlsFiles(ca_file=m.ca_file, cert_file=m.cert_file, key_file=_key_path(config))
+    settings = LinkSettings(
+        url=m.url,
+        client_id=m.client_id or f"baygate-{a.shop_id}-{a.agent_id}",
+        base_topic=f"baygate/v1/{a.shop_id}/{a.agent_id}",
+        username=m.username,
+        password=m.password.reveal() if m.password else None,
+        tls=tls,
+        keepalive_s=m.keepalive_s,
+        inflight=m.inflight,
+        ack_retention_s=m.ack_retention_s,
+    )
+    return replace(settings, **overrides)
+
+
+def status_renderer(config: Config) -> StatusRender:
+    a = config.agent
+
+    def render(seq: int, epoch: str, info: StatusInfo) -> bytes:
+        body = {
+            "state": info.state,
+            "version": __version__,
+            "session": info.session,
+            "outbox_depth": info.outbox_depth,
+            "oldest_pending_s": info.oldest_pending_s,
+        }
+        rec = build_record(
+            "status", body, shop=a.shop_id, agent=a.agent_id, epoch=epoch, seq=seq, ts=utcnow()
+        )
+        return rec.model_dump_json().encode()
+
+    return render
+
+
+def pipelines_from_config(config: Config) -> list[Pipeline]:
+    """The pipelines this config asks for. Dongle and camera pipelines land from their
+    own branches; until then the runtime runs sync (outbox, link, commands) alone."""
+    return []
+
+
+class Runtime:
+    def __init__(self, config: Config, pipelines: Sequence[Pipeline] = (), **link_overrides: Any) -> None:
+        self.config = config
+        self.pipelines = list(pipelines)
+        self.link_overrides = link_overrides
+        self.outbox: Outbox | None = None
+        self.link: Link | None = None
+        self.sink: OutboxSink | None = None
+
+    async def run(self) -> None:
+        a = self.config.agent
+        async with Outbox(a.state_dir / "outbox.sqlite3") as outbox:
+            channel = CommandChannel()
+            link = Link(
+                outbox,
+                link_settings(self.config, **self.link_overrides),
+                status=status_renderer(self.config),
+                commands=channel,
+            )
+            register_commands(channel, link)
+            sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
+            self.outbox, self.link, self.sink = outbox, link, sink
+            log.info(
+                "agent %s/%s running: outbox epoch %s, %d pipelines",
+                a.shop_id,
+                a.agent_id,
+                outbox.epoch,
+                len(self.pipelines),
+            )
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(link.run())
+                for p in self.pipelines:
+                    tg.create_task(p(sink))
+
+
+def run_until_signalled(runtime: Runtime) -> None:
+    """Run until SIGTERM/SIGINT; a clean stop disconnects with the Last Will."""
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await runtime.run()
+
+    asyncio.run(main())

@@ -1,0 +1,109 @@
+"""The remote command channel: allow-listed names, pydantic-validated arguments.
+
+A command arrives on `{base}/cmd/{name}` with a JSON object of arguments, an MQTT 5
+response topic and correlation data. Only registered names run, and only with
+arguments that validate against the name's model (extra keys forbidden). The reply is
+`{"ok": true, "result": {...}}` or `{"ok": false, "error": "..."}` on the response
+topic, with the request's correlation data. A command without a response topic is
+refused (logged) and not run: a caller that cannot hear the answer must not cause side
+effects it cannot observe.
+
+sync provides the channel; the agent registers the handlers (ping, status, replay).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sync.errors import CommandError
+
+__all__ = ["CommandArgs", "CommandChannel", "Handler", "Reply", "encode_reply"]
+
+log = logging.getLogger("baygate.sync.commands")
+
+MAX_COMMAND_BYTES = 64 * 1024
+
+
+class CommandArgs(BaseModel):
+    """Base for argument models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Handler = Callable[[Any], Awaitable[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    ok: bool
+    result: Mapping[str, Any] | None = None
+    error: str | None = None
+
+
+def encode_reply(reply: Reply) -> bytes:
+    body: dict[str, Any] = {"ok": reply.ok}
+    if reply.ok:
+        body["result"] = dict(reply.result or {})
+    else:
+        body["error"] = reply.error
+    return json.dumps(body, default=str, separators=(",", ":")).encode()
+
+
+class CommandChannel:
+    """Registry + dispatcher. `handle` never raises: every outcome is a Reply."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
+        self.refused = 0  # unknown names, invalid arguments, malformed payloads
+        self.failed = 0  # handlers that raised
+
+    def register(self, name: str, args: type[BaseModel], handler: Handler) -> None:
+        if name in self._handlers:
+            raise CommandError(f"command {name!r} is already registered")
+        self._handlers[name] = (args, handler)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def parse(self, name: str, payload: bytes) -> tuple[Handler, BaseModel]:
+        """Validate a request; raises CommandError saying why it is refused."""
+        if name not in self._handlers:
+            raise CommandError(f"unknown command {name!r} (allowed: {', '.join(self.names)})")
+        if len(payload) > MAX_COMMAND_BYTES:
+            raise CommandError(f"command payload of {len(payload)} bytes exceeds {MAX_COMMAND_BYTES}")
+        model, handler = self._handlers[name]
+        try:
+            raw = json.loads(payload or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CommandError(f"command {name!r}: arguments are not JSON ({exc})") from None
+        if not isinstance(raw, dict):
+            raise CommandError(f"command {name!r}: arguments must be a JSON object")
+        try:
+            args = model.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(arguments)"
+            raise CommandError(f"command {name!r}: invalid argument {where}: {first['msg']}") from None
+        return handler, args
+
+    async def handle(self, name: str, payload: bytes) -> Reply:
+        try:
+            handler, args = self.parse(name, payload)
+        except CommandError as exc:
+            self.refused += 1
+            log.warning("command refused: %s", exc)
+            return Reply(ok=False, error=str(exc))
+        try:
+            result = await handler(args)
+        except Exception as exc:  # a handler bug must not take the link down
+            self.failed += 1
+            log.warning("command %s failed: %r", name, exc)
+            return Reply(ok=False, error=f"command {name!r} failed: {exc}")
+        return Reply(ok=True, result=result)

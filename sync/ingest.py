@@ -1,0 +1,309 @@
+"""The reference backend ingest (`baygate backend`): MQTT -> SQLite/PostgreSQL, exactly once.
+
+- Subscribes `$share/{group}/baygate/v1/+/+/+` (MQTT 5 shared subscription) with a
+  persistent session (clean start off, session expiry `session_expiry_s`), so N
+  instances with distinct client ids split the load behind any broker that supports
+  shared subscriptions (Mosquitto 2, EMQX, HiveMQ, VerneMQ), and a restarted instance
+  gets what the broker kept for it.
+- Manual acknowledgement: a message is PUBACKed only after the transaction that
+  stored it committed, so an ingest crash never loses a record the broker handed over.
+  `ReceiveMaximum` bounds what the broker sends before we ack: the natural backpressure.
+- Insert-if-absent keyed by (agent, epoch, seq) and the stream's high-water mark in the
+  same transaction (sync/store.py); after each batch the new high-water mark is
+  published retained on `baygate/v1/{shop}/{agent}/ack` as `{"epoch": E, "seq": HW}`.
+- A stream whose highest seq is above its high-water mark for `gap_grace_s` has a gap:
+  the ingest sends the agent a `replay` command (`{"epoch": E, "from_seq": HW+1}`),
+  repeated every `replay_every_s` while the gap lasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from sync.envelope import TOPIC_ROOT, Incoming, parse_incoming
+from sync.errors import BadMessageError, LinkError, StoreError, SyncError
+from sync.link import backoff_delay
+from sync.mqtt import (
+    TlsFiles,
+    connack_error,
+    connect_error,
+    make_client,
+    parse_url,
+    properties,
+    user_properties,
+)
+from sync.store import AgentStats, Reject, Store, StreamState, open_store
+
+__all__ = ["Ingest", "IngestCounters", "IngestSettings"]
+
+log = logging.getLogger("baygate.sync.ingest")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    url: str = "mqtt://127.0.0.1:1883"
+    db: str = "baygate-backend.sqlite3"
+    client_id: str = "baygate-ingest-1"
+    group: str = "ingest"
+    username: str | None = None
+    password: str | None = None
+    tls: TlsFiles | None = None
+    batch: int = 500
+    receive_maximum: int = 1000
+    gap_grace_s: float = 2.0
+    replay_every_s: float = 5.0
+    session_expiry_s: int = 7 * 86400
+    keepalive_s: int = 30
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 15.0
+
+    @property
+    def subscription(self) -> str:
+        return f"$share/{self.group}/{TOPIC_ROOT}/+/+/+"
+
+    @property
+    def reply_topic(self) -> str:
+        return f"baygate-backend/{self.client_id}/reply"
+
+
+@dataclass
+class IngestCounters:
+    batches: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    acks_published: int = 0
+    replays_requested: int = 0
+    replay_replies: dict[str, int] = field(default_factory=dict)
+    connects: int = 0
+
+
+@dataclass
+class _Gap:
+    since: float
+    requested: float = 0.0
+
+
+Message = tuple[Any, int, int, str, bytes, dict[str, str]]  # client, mid, qos, topic, payload, user
+
+
+class Ingest:
+    def __init__(self, settings: IngestSettings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.endpoint = parse_url(settings.url)
+        self.counters = IngestCounters()
+        self.connected = False
+        self.last_error: SyncError | None = None
+        self.streams: dict[tuple[str, str], StreamState] = {}  # (agent, epoch) -> latest
+        self._store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: Any = None
+        self._msgs: list[Message] = []
+        self._wake = asyncio.Event()
+        self._connack: asyncio.Future[tuple[Any, Any]] | None = None
+        self._gaps: dict[tuple[str, str, str], _Gap] = {}
+        self._acked_hw: dict[tuple[str, str], int] = {}
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    async def stats(self) -> list[AgentStats]:
+        store = self._store
+        if store is None:
+            return []
+        return await self._db(store.stats)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        owned = self._store is None
+        try:
+            if self._store is None:
+                self._store = await self._db(open_store, self.settings.db)
+            failures = 0
+            while True:
+                try:
+                    await self._session()
+                    failures = 0
+                except SyncError as exc:
+                    failures += 1
+                    self.last_error = exc
+                    log.warning("backend ingest: %s", exc)
+                s = self.settings
+                await asyncio.sleep(backoff_delay(failures, s.backoff_min_s, s.backoff_max_s))
+        finally:
+            if owned and self._store is not None:
+                store, self._store = self._store, None
+                await asyncio.get_running_loop().run_in_executor(self._executor, store.close)
+            self._executor.shutdown(wait=True)
+
+    async def _session(self) -> None:
+        s, ep = self.settings, self.endpoint
+        client = make_client(
+            s.client_id, username=s.username, password=s.password, tls=s.tls, manual_ack=True
+        )
+        client.on_connect = lambda c, _u, _f, rc, props: self._call(self._on_connack, c, rc, props)
+        client.on_disconnect = lambda c, _u, _f, rc, _p: self._call(self._on_lost, c, rc)
+        client.on_message = lambda c, _u, m: self._call(self._on_message, c, m)
+        self._client, self._msgs = client, []
+        self._connack = asyncio.get_running_loop().create_future()
+        props = properties(
+            PacketTypes.CONNECT, SessionExpiryInterval=s.session_expiry_s, ReceiveMaximum=s.receive_maximum
+        )
+        try:
+            try:
+                await asyncio.to_thread(
+                    client.connect, ep.host, ep.port, s.keepalive_s, clean_start=False, properties=props
+                )
+            except Exception as exc:
+                raise connect_error(exc, ep) from None
+            client.loop_start()
+            try:
+                reason, _ = await asyncio.wait_for(self._connack, 10.0)
+            except TimeoutError:
+                raise LinkError(f"no CONNACK from {ep.host}:{ep.port}") from None
+            if reason.is_failure:
+                raise connack_error(reason)
+            client.subscribe(
+                [(s.subscription, SubscribeOptions(qos=1)), (s.reply_topic, SubscribeOptions(qos=1))]
+            )
+            self.connected, self.last_error = True, None
+            self.counters.connects += 1
+            log.info("backend ingest up: %s on %s:%d", s.subscription, ep.host, ep.port)
+            await self._serve(client)
+        finally:
+            self.connected = False
+            self._client = None
+            with contextlib.suppress(Exception):
+                client.disconnect()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(client.loop_stop)
+
+    async def _serve(self, client: Any) -> None:
+        gaps = asyncio.create_task(self._gap_watch(client))
+        try:
+            while self._client is client:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._msgs and self._client is client:
+                    batch, self._msgs = self._msgs[: self.settings.batch], self._msgs[self.settings.batch :]
+                    await self._process(client, batch)
+        finally:
+            gaps.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gaps
+
+    async def _process(self, client: Any, batch: list[Message]) -> None:
+        records: list[Incoming] = []
+        rejects: list[Reject] = []
+        for _c, _mid, _qos, topic, payload, user in batch:
+            if topic.endswith("/ack") and topic.startswith(TOPIC_ROOT + "/"):
+                continue  # our own acks match the wildcard; not records
+            try:
+                records.append(parse_incoming(topic, payload, user))
+            except BadMessageError as exc:
+                log.warning("rejected: %s", exc)
+                rejects.append(Reject(topic, payload, str(exc)))
+        store = self._store
+        assert store is not None
+        try:
+            result = await self._db(store.commit, records, rejects)
+        except StoreError:
+            client.disconnect()  # unacked messages come again on the next session
+            raise
+        for _c, mid, qos, *_ in batch:
+            client.ack(mid, qos)
+        c = self.counters
+        c.batches += 1
+        c.inserted += result.inserted
+        c.duplicates += result.duplicates
+        c.rejected += result.rejected
+        for st in result.streams:
+            self._advanced(client, st)
+
+    def _advanced(self, client: Any, st: StreamState) -> None:
+        key = (st.agent, st.epoch)
+        self.streams[key] = st
+        if st.hw > self._acked_hw.get(key, 0):
+            self._acked_hw[key] = st.hw
+            body = json.dumps({"epoch": st.epoch, "seq": st.hw}).encode()
+            client.publish(f"{TOPIC_ROOT}/{st.shop}/{st.agent}/ack", body, qos=1, retain=True)
+            self.counters.acks_published += 1
+        gkey = (st.shop, st.agent, st.epoch)
+        if st.max_seq > st.hw:
+            self._gaps.setdefault(gkey, _Gap(since=time.monotonic()))
+        else:
+            self._gaps.pop(gkey, None)
+
+    async def _gap_watch(self, client: Any) -> None:
+        s = self.settings
+        while True:
+            await asyncio.sleep(min(0.5, s.gap_grace_s))
+            now = time.monotonic()
+            for (shop, agent, epoch), gap in list(self._gaps.items()):
+                if now - gap.since < s.gap_grace_s or now - gap.requested < s.replay_every_s:
+                    continue
+                gap.requested = now
+                hw = self.streams[(agent, epoch)].hw
+                body = json.dumps({"epoch": epoch, "from_seq": hw + 1}).encode()
+                props = properties(ResponseTopic=s.reply_topic, CorrelationData=uuid.uuid4().bytes)
+                client.publish(f"{TOPIC_ROOT}/{shop}/{agent}/cmd/replay", body, qos=1, properties=props)
+                self.counters.replays_requested += 1
+                log.info("gap in %s/%s after seq %d: replay requested", shop, agent, hw)
+
+    # --- paho thread -> event loop -----------------------------------------------------
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(fn, *args)
+
+    def _on_connack(self, client: Any, reason: Any, props: Any) -> None:
+        if client is self._client and self._connack is not None and not self._connack.done():
+            self._connack.set_result((reason, props))
+
+    def _on_lost(self, client: Any, reason: Any) -> None:
+        if client is not self._client:
+            return
+        if self._connack is not None and not self._connack.done():
+            self._connack.set_exception(LinkError(f"connection closed before CONNACK: {reason}"))
+        log.warning("backend ingest connection lost: %s", reason)
+        self._client = None
+        self._wake.set()
+
+    def _on_message(self, client: Any, msg: Any) -> None:
+        if client is not self._client:
+            return  # a dead session's message: the broker sends it again
+        payload = bytes(msg.payload)
+        if msg.topic == self.settings.reply_topic:
+            self._on_reply(payload)
+            client.ack(msg.mid, msg.qos)
+            return
+        self._msgs.append((client, msg.mid, msg.qos, msg.topic, payload, user_properties(msg.properties)))
+        self._wake.set()
+
+    def _on_reply(self, payload: bytes) -> None:
+        try:
+            ok = bool(json.loads(payload).get("ok"))
+        except (ValueError, AttributeError):
+            ok = False
+        key = "ok" if ok else "error"
+        self.counters.replay_replies[key] = self.counters.replay_replies.get(key, 0) + 1
+        if not ok:
+            log.warning("replay refused by agent: %r", payload[:200])

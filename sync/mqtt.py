@@ -1,0 +1,153 @@
+"""What the link and the ingest share about paho: URLs, TLS, client creation, errors.
+
+paho exceptions and reason codes are translated into sync.errors here and nowhere else.
+A fresh paho client is made for every connection: paho keeps unacknowledged messages
+in RAM and resends all of them on reconnect ignoring max_inflight, so instead the
+durable store (outbox / broker session) is the only queue, and a dead client is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from sync.errors import AuthRefusedError, ConnectRefusedError, LinkError, SyncError, TlsError
+
+__all__ = [
+    "Endpoint",
+    "TlsFiles",
+    "connack_error",
+    "connect_error",
+    "make_client",
+    "parse_url",
+    "properties",
+    "resolve_credential",
+    "user_properties",
+]
+
+_AUTH_CODES = (0x86, 0x87)  # Bad user name or password, Not authorized
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    tls: bool
+
+
+def parse_url(url: str) -> Endpoint:
+    """mqtt://host[:port] (1883) or mqtts://host[:port] (8883)."""
+    m = re.match(r"^(mqtts?)://([^/:]+)(?::(\d+))?/?$", url)
+    if not m:
+        raise LinkError(f"bad MQTT URL {url!r}: expected mqtt://host[:port] or mqtts://host[:port]")
+    tls = m.group(1) == "mqtts"
+    return Endpoint(m.group(2), int(m.group(3) or (8883 if tls else 1883)), tls)
+
+
+def resolve_credential(path: Path) -> Path:
+    """A relative path names a systemd credential ($CREDENTIALS_DIRECTORY, LoadCredential=)."""
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not path.is_absolute() and creds:
+        return Path(creds) / path
+    return path
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False  # skip hostname check only (tests with IP-only certs)
+
+
+def make_client(
+    client_id: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    tls: TlsFiles | None = None,
+    manual_ack: bool = False,
+    inflight: int = 100,
+) -> Any:
+    """A paho MQTT 5 client that never reconnects on its own."""
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv5,
+        reconnect_on_failure=False,
+        manual_ack=manual_ack,
+    )
+    client.max_inflight_messages_set(inflight)
+    if username is not None:
+        client.username_pw_set(username, password)
+    if tls is not None:
+        _setup_tls(client, tls)
+    return client
+
+
+def _setup_tls(client: Any, tls: TlsFiles) -> None:
+    files = [resolve_credential(p) if p else None for p in (tls.ca_file, tls.cert_file, tls.key_file)]
+    for f in files:
+        if f is not None and not f.is_file():
+            raise TlsError(f"TLS file {f} does not exist or is not readable")
+    ca, cert, key = (str(f) if f else None for f in files)
+    try:
+        client.tls_set(ca_certs=ca, certfile=cert, keyfile=key, cert_reqs=ssl.CERT_REQUIRED)
+        if tls.insecure:
+            client.tls_insecure_set(True)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise TlsError(f"TLS setup failed (ca={ca}, cert={cert}, key={key}): {exc}") from None
+
+
+def _close_orphan_sockets(exc: BaseException) -> None:
+    """paho drops the socket it was handshaking on when TLS fails, without closing it;
+    it is only reachable from the traceback's frames. Close it now instead of leaving
+    a ResourceWarning for the garbage collector (once per reconnect attempt)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            if isinstance(value, socket.socket):
+                value.close()
+        tb = tb.tb_next
+
+
+def connect_error(exc: BaseException, endpoint: Endpoint) -> SyncError:
+    """Translate what paho's connect() raised."""
+    _close_orphan_sockets(exc)
+    where = f"{endpoint.host}:{endpoint.port}"
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+        return TlsError(f"TLS handshake with {where} failed: {exc}")
+    if isinstance(exc, OSError):
+        return LinkError(f"cannot reach broker {where}: {exc.strerror or exc}")
+    return LinkError(f"connecting to {where} failed: {exc!r}")
+
+
+def connack_error(reason_code: Any) -> ConnectRefusedError:
+    code = int(getattr(reason_code, "value", reason_code))
+    name = str(reason_code)
+    if code in _AUTH_CODES:
+        return AuthRefusedError(name, code)
+    return ConnectRefusedError(name, code)
+
+
+def properties(packet: int = PacketTypes.PUBLISH, **values: Any) -> Properties:
+    props = Properties(packet)  # type: ignore[no-untyped-call]
+    for k, v in values.items():
+        setattr(props, k, v)
+    return props
+
+
+def user_properties(props: Any) -> dict[str, str]:
+    """MQTT 5 user properties of an incoming message as a dict."""
+    pairs = getattr(props, "UserProperty", None) or []
+    return {str(k): str(v) for k, v in pairs}

@@ -1,0 +1,521 @@
+"""The durable outbox: SQLite (WAL, synchronous=FULL) with group commit.
+
+A record counts as taken once `put` returns: its row is committed and fsynced.
+Rows leave only when the backend says it committed them (`delete_through`, fed by
+the backend's per-agent high-water mark) or, in the weaker retention mode, some time
+after the broker acknowledged them (`delete_acked_before`).
+
+The put API. The record id contains the epoch and the seq, which are only known at
+commit, so the caller passes a `render(seq, epoch) -> bytes` callback that runs inside
+the commit (in the outbox thread). If it raises, the exception goes back to that
+caller and the seq is not consumed: seqs stay gap-free and are never reused, even
+after rows are deleted or the process is killed (the next seq is stored in the same
+transaction as the rows).
+
+Group commit. Operations queue up while a commit is running; the next commit waits
+`linger_s` (5 ms) for company unless `max_batch` (100) are already queued, then takes
+up to 100 in one transaction. So an operation waits at most one linger plus one
+commit (a few ms of fsync on an SD card), well under the 50 ms budget, and N
+concurrent puts cost one fsync instead of N (measured: ~1,100 rows/s committing each
+row vs ~7,900 rows/s with 100-row groups).
+
+Per-stream caps. Streams named in `droppable` (telemetry) keep at most `caps[stream]`
+live rows: the oldest are turned into tombstones (payload dropped, seq kept so the
+backend sees a declared gap instead of a missing record) and counted in
+`stats().dropped`. Other streams are never dropped: when the disk (or `max_bytes`) is
+full, `put` raises OutboxFullError and keeps refusing until deletions free space;
+`put(..., reserve=True)` may use a small reserve so the agent can still say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from sync.errors import OutboxClosedError, OutboxError, OutboxFullError, PayloadTooLargeError
+
+__all__ = ["HELD", "PENDING", "SENT", "Outbox", "OutboxStats", "Render", "Row"]
+
+T = TypeVar("T")
+Render = Callable[[int, str], bytes]
+Op = Callable[[sqlite3.Connection], Any]
+
+PENDING: Final = 0  # waiting to be handed to the broker
+SENT: Final = 1  # the broker acknowledged it (PUBACK); kept until the backend acks
+HELD: Final = 2  # allocated but not to be sent yet (the link's birth, until CONNACK)
+
+_SQLITE_FULL = 13
+_RESERVE_PAGES = 64  # room for an alert record when the size limit is reached
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    seq INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB,
+    retain INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    acked_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS rows_state ON rows (state, seq);
+CREATE INDEX IF NOT EXISTS rows_stream ON rows (stream, dropped, seq);
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    seq: int
+    stream: str
+    topic: str
+    payload: bytes  # b"" for a tombstone (dropped telemetry)
+    retain: bool
+    created: float
+    attempts: int
+    dropped: bool
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    epoch: str
+    last_seq: int
+    depth: int
+    pending: int
+    sent: int
+    held: int
+    oldest_pending_age_s: float | None
+    oldest_sent_age_s: float | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
+    full: bool = False
+
+
+def _translate(exc: sqlite3.Error) -> OutboxError:
+    if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:
+        return OutboxFullError("outbox is full (disk or size limit): new records refused, old kept")
+    return OutboxError(f"outbox database error: {exc}")
+
+
+class Outbox:
+    """One SQLite outbox. Use as `async with Outbox(path) as ob:` or open()/close()."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        caps: Mapping[str, int] | None = None,
+        droppable: Collection[str] = ("telemetry",),
+        max_payload: int = 256 * 1024,
+        max_bytes: int | None = None,
+        max_batch: int = 100,
+        linger_s: float = 0.005,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.caps = dict(caps or {"telemetry": 20_000})
+        self.droppable = frozenset(droppable)
+        self.max_payload = max_payload
+        self.max_bytes = max_bytes
+        self.max_batch = max_batch
+        self.linger_s = linger_s
+        self.clock = clock
+        self.epoch = ""
+        self.commits = 0  # transactions committed (for tests and metrics)
+        self.changed = asyncio.Event()  # set when rows become pending
+        self._con: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        # The sender's reads use their own connection and thread: under WAL they never
+        # wait behind a commit's fsync (a few ms each), which would gate sending.
+        self._reader: sqlite3.Connection | None = None
+        self._read_executor: ThreadPoolExecutor | None = None
+        self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._next_seq = 1
+        self._full = False
+        self._closed = True
+        self._max_pages = 0
+
+    @property
+    def last_seq(self) -> int:
+        """The highest seq handed out so far (0 before the first record)."""
+        return self._next_seq - 1
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Outbox:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._read_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-read")
+        await self._in_thread(self._open_db)
+        loop = asyncio.get_running_loop()
+        self._reader = await loop.run_in_executor(
+            self._read_executor, functools.partial(sqlite3.connect, self.path, check_same_thread=False)
+        )
+        self._closed = False
+        self.changed.set()
+
+    def _open_db(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut
+            con.executescript(_SCHEMA)
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (str(uuid.uuid4()),))
+            con.execute("INSERT OR IGNORE INTO meta VALUES ('next_seq', '1')")
+            con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _translate(exc) from None
+        self._con = con
+        self.epoch = self._meta("epoch") or ""
+        self._next_seq = int(self._meta("next_seq") or 1)
+        if self.max_bytes is not None:
+            page = int(con.execute("PRAGMA page_size").fetchone()[0])
+            self._max_pages = max(self.max_bytes // page, 16)
+            con.execute(f"PRAGMA max_page_count={self._max_pages}")
+
+    def _meta(self, key: str) -> str | None:
+        assert self._con is not None
+        row = self._con.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
+        if self._reader is not None and self._read_executor is not None:
+            await asyncio.get_running_loop().run_in_executor(self._read_executor, self._reader.close)
+            self._reader = None
+        if self._read_executor is not None:
+            self._read_executor.shutdown(wait=True)
+            self._read_executor = None
+        if self._con is not None:
+            con = self._con
+            await self._in_thread(con.close)
+            self._con = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise OutboxClosedError("outbox is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    # --- group commit ------------------------------------------------------------------
+
+    async def _submit(self, op: Op) -> Any:
+        if self._closed:
+            raise OutboxClosedError("outbox is closed")
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        # No shield: a caller cancelled while waiting leaves its op queued; it is still
+        # committed (so no seq gap) and delivered, the caller just does not hear of it.
+        return await fut
+
+    async def _flush(self) -> None:
+        while self._queue:
+            if self.linger_s and len(self._queue) < self.max_batch:
+                await asyncio.sleep(self.linger_s)
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+            ops = [op for op, _ in batch]
+            try:
+                results = await self._in_thread(functools.partial(self._commit, ops))
+            except BaseException as exc:
+                err = exc if isinstance(exc, Exception) else OutboxClosedError("outbox closed")
+                results = [err] * len(batch)
+            for (_, fut), res in zip(batch, results, strict=True):
+                if fut.done():
+                    continue
+                if isinstance(res, BaseException):
+                    fut.set_exception(res)
+                else:
+                    fut.set_result(res)
+
+    def _commit(self, ops: list[Op]) -> list[Any]:
+        """Run ops in one transaction; on a database error, retry each in its own."""
+        try:
+            return self._transaction(ops, isolate=False)
+        except sqlite3.Error:
+            out: list[Any] = []
+            for op in ops:
+                try:
+                    out.extend(self._transaction([op], isolate=True))
+                except sqlite3.Error as exc:
+                    out.append(_translate(exc))
+            return out
+
+    def _transaction(self, ops: list[Op], *, isolate: bool) -> list[Any]:
+        con = self._con
+        if con is None:
+            raise OutboxClosedError("outbox is closed")
+        start_seq = self._next_seq
+        results: list[Any] = []
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            for op in ops:
+                try:
+                    results.append(op(con))
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:  # a render() failure: that caller's problem only
+                    results.append(exc)
+            if self._next_seq != start_seq:
+                con.execute("UPDATE meta SET value=? WHERE key='next_seq'", (str(self._next_seq),))
+                self._enforce_caps(con)
+            con.execute("COMMIT")
+        except sqlite3.Error:
+            self._next_seq = start_seq
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        return results
+
+    def _enforce_caps(self, con: sqlite3.Connection) -> None:
+        for stream in self.droppable:
+            cap = self.caps.get(stream)
+            if cap is None:
+                continue
+            (live,) = con.execute(
+                "SELECT COUNT(*) FROM rows WHERE stream=? AND dropped=0", (stream,)
+            ).fetchone()
+            over = int(live) - cap
+            if over <= 0:
+                continue
+            con.execute(
+                "UPDATE rows SET payload=NULL, dropped=1 WHERE seq IN "
+                "(SELECT seq FROM rows WHERE stream=? AND dropped=0 ORDER BY seq LIMIT ?)",
+                (stream, over),
+            )
+            key = f"dropped:{stream}"
+            con.execute("INSERT OR IGNORE INTO meta VALUES (?, '0')", (key,))
+            con.execute("UPDATE meta SET value=CAST(value AS INTEGER)+? WHERE key=?", (over, key))
+
+    # --- writes ------------------------------------------------------------------------
+
+    async def put(
+        self, stream: str, topic: str, render: Render, *, retain: bool = False, reserve: bool = False
+    ) -> int:
+        """Commit one record; return its seq. `render(seq, epoch)` builds the payload."""
+        return await self._put(stream, topic, render, retain=retain, reserve=reserve, state=PENDING)
+
+    async def hold(self, stream: str, topic: str, render: Render, *, retain: bool = False) -> int:
+        """Commit a row that is not sent until `release_held` (the link's birth)."""
+        return await self._put(stream, topic, render, retain=retain, reserve=True, state=HELD)
+
+    async def _put(
+        self, stream: str, topic: str, render: Render, *, retain: bool, reserve: bool, state: int
+    ) -> int:
+        if self._full and not reserve:
+            raise OutboxFullError("outbox is full (disk or size limit): new records refused, old kept")
+
+        def op(con: sqlite3.Connection) -> int:
+            seq = self._next_seq
+            payload = render(seq, self.epoch)
+            if len(payload) > self.max_payload:
+                raise PayloadTooLargeError(
+                    f"payload of {len(payload)} bytes exceeds the {self.max_payload}-byte limit"
+                )
+            if reserve and self._max_pages:
+                con.execute(f"PRAGMA max_page_count={self._max_pages + _RESERVE_PAGES}")
+            try:
+                con.execute(
+                    "INSERT INTO rows (seq, stream, topic, payload, retain, created, state) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (seq, stream, topic, payload, int(retain), self.clock(), state),
+                )
+            finally:
+                if reserve and self._max_pages:
+                    con.execute(f"PRAGMA max_page_count={self._max_pages}")
+            self._next_seq = seq + 1
+            return seq
+
+        try:
+            seq: int = await self._submit(op)
+        except OutboxFullError:
+            self._full = True
+            raise
+        if state == PENDING:
+            self.changed.set()
+        return seq
+
+    async def release_held(self) -> int:
+        """Turn every held row into a pending one (after the session it guarded ended)."""
+        n = await self._update("UPDATE rows SET state=? WHERE state=?", (PENDING, HELD))
+        if n:
+            self.changed.set()
+        return n
+
+    async def drop_held(self) -> int:
+        """Turn every held row into a tombstone (a birth whose connection never came up):
+        its seq is still delivered, as a declared gap, so the backend does not wait for it."""
+        n = await self._update(
+            "UPDATE rows SET state=?, payload=NULL, dropped=1 WHERE state=?", (PENDING, HELD)
+        )
+        if n:
+            self.changed.set()
+        return n
+
+    async def mark_sent(self, seqs: Iterable[int]) -> int:
+        """The broker acknowledged these rows (PUBACK)."""
+        params = [(SENT, self.clock(), s) for s in seqs]
+        if not params:
+            return 0
+
+        def op(con: sqlite3.Connection) -> int:
+            cur = con.executemany(
+                "UPDATE rows SET state=?, acked_at=?, attempts=attempts+1 WHERE seq=? AND state=0",
+                params,
+            )
+            return int(cur.rowcount)
+
+        n: int = await self._submit(op)
+        return n
+
+    async def delete_through(self, seq: int) -> int:
+        """The backend committed everything up to `seq`: those rows go."""
+        n = await self._update("DELETE FROM rows WHERE seq<=? AND state!=?", (seq, HELD))
+        if n:
+            self._full = False
+        return n
+
+    async def delete_acked_before(self, age_s: float) -> int:
+        """Retention mode: delete rows the broker acked more than `age_s` ago."""
+        cutoff = self.clock() - age_s
+        n = await self._update("DELETE FROM rows WHERE state=? AND acked_at<=?", (SENT, cutoff))
+        if n:
+            self._full = False
+        return n
+
+    async def requeue(self, from_seq: int = 0) -> int:
+        """Make broker-acked rows with seq >= from_seq pending again (resend / replay)."""
+        n = await self._update("UPDATE rows SET state=? WHERE state=? AND seq>=?", (PENDING, SENT, from_seq))
+        self.changed.set()
+        return n
+
+    async def requeue_stale(self, age_s: float) -> int | None:
+        """Make rows the broker acked more than `age_s` ago pending again (the backend
+        never confirmed them); return the lowest such seq, or None."""
+        cutoff = self.clock() - age_s
+
+        def op(con: sqlite3.Connection) -> int | None:
+            (low,) = con.execute(
+                "SELECT MIN(seq) FROM rows WHERE state=? AND acked_at<=?", (SENT, cutoff)
+            ).fetchone()
+            con.execute("UPDATE rows SET state=? WHERE state=? AND acked_at<=?", (PENDING, SENT, cutoff))
+            return None if low is None else int(low)
+
+        low: int | None = await self._submit(op)
+        if low is not None:
+            self.changed.set()
+        return low
+
+    async def next_counter(self, name: str) -> int:
+        """Increment and return a persistent counter (the link's session number)."""
+        key = f"counter:{name}"
+
+        def op(con: sqlite3.Connection) -> int:
+            con.execute("INSERT OR IGNORE INTO meta VALUES (?, '0')", (key,))
+            con.execute("UPDATE meta SET value=CAST(value AS INTEGER)+1 WHERE key=?", (key,))
+            return int(con.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()[0])
+
+        n: int = await self._submit(op)
+        return n
+
+    async def _update(self, sql: str, params: tuple[Any, ...]) -> int:
+        def op(con: sqlite3.Connection) -> int:
+            return int(con.execute(sql, params).rowcount)
+
+        n: int = await self._submit(op)
+        return n
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def pending(self, after: int = 0, limit: int = 100) -> list[Row]:
+        """Pending rows with seq > after, oldest first."""
+
+        def read() -> list[Row]:
+            assert self._reader is not None
+            cur = self._reader.execute(
+                "SELECT seq, stream, topic, payload, retain, created, attempts, dropped FROM rows "
+                "WHERE state=0 AND seq>? ORDER BY seq LIMIT ?",
+                (after, limit),
+            )
+            return [Row(s, st, t, bytes(p or b""), bool(r), c, a, bool(d)) for s, st, t, p, r, c, a, d in cur]
+
+        if self._closed or self._read_executor is None:
+            raise OutboxClosedError("outbox is closed")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._read_executor, read)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from None
+
+    async def held_seqs(self) -> set[int]:
+        """Every seq the outbox still holds (any state)."""
+
+        def read() -> set[int]:
+            assert self._con is not None
+            return {int(s) for (s,) in self._con.execute("SELECT seq FROM rows")}
+
+        return await self._read(read)
+
+    async def stats(self) -> OutboxStats:
+        def read() -> OutboxStats:
+            con = self._con
+            assert con is not None
+            counts = dict.fromkeys((PENDING, SENT, HELD), 0)
+            for state, n in con.execute("SELECT state, COUNT(*) FROM rows GROUP BY state"):
+                counts[int(state)] = int(n)
+            (oldest,) = con.execute("SELECT MIN(created) FROM rows WHERE state=0").fetchone()
+            (sent_at,) = con.execute("SELECT MIN(acked_at) FROM rows WHERE state=1").fetchone()
+            dropped = {
+                str(k)[8:]: int(v)
+                for k, v in con.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped:%'")
+            }
+            return OutboxStats(
+                epoch=self.epoch,
+                last_seq=self._next_seq - 1,
+                depth=sum(counts.values()),
+                pending=counts[PENDING],
+                sent=counts[SENT],
+                held=counts[HELD],
+                oldest_pending_age_s=None if oldest is None else max(0.0, self.clock() - float(oldest)),
+                oldest_sent_age_s=None if sent_at is None else max(0.0, self.clock() - float(sent_at)),
+                dropped=dropped,
+                full=self._full,
+            )
+
+        return await self._read(read)
+
+    async def _read(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise OutboxClosedError("outbox is closed")
+        try:
+            return await self._in_thread(fn)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from None

@@ -1,0 +1,318 @@
+"""The backend's record store: SQLite (embedded default) or PostgreSQL (psycopg 3).
+
+One transaction per batch: each record is inserted if absent, keyed by
+(agent, epoch, seq), and the agent's stream row (high-water mark, highest seq seen,
+counts, lag) is updated in the same transaction, so a crash between the two cannot
+make the backend ack something it has not stored. The high-water mark `hw` is the
+highest seq with every seq <= hw present (a tombstone counts): that is what the
+backend acks and what lets the agent delete rows.
+Malformed messages go to `rejects` (kept for inspection, never silently lost).
+
+Not thread-safe: the ingest calls it from one worker thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sync.envelope import Incoming
+from sync.errors import StoreError
+
+__all__ = ["AgentStats", "BatchResult", "Reject", "Store", "StreamState", "open_store"]
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS records (
+    agent TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL,
+    shop TEXT NOT NULL, kind TEXT NOT NULL, payload {blob}, dropped BOOLEAN NOT NULL,
+    historical BOOLEAN NOT NULL, received {real} NOT NULL,
+    PRIMARY KEY (agent, epoch, seq));
+CREATE TABLE IF NOT EXISTS streams (
+    agent TEXT NOT NULL, epoch TEXT NOT NULL, shop TEXT NOT NULL,
+    hw BIGINT NOT NULL DEFAULT 0, max_seq BIGINT NOT NULL DEFAULT 0,
+    count BIGINT NOT NULL DEFAULT 0, dropped BIGINT NOT NULL DEFAULT 0,
+    duplicates BIGINT NOT NULL DEFAULT 0, last_received {real}, lag_s {real},
+    PRIMARY KEY (agent, epoch));
+CREATE TABLE IF NOT EXISTS presence (
+    agent TEXT PRIMARY KEY, shop TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL,
+    session BIGINT NOT NULL, state TEXT NOT NULL, received {real} NOT NULL);
+CREATE TABLE IF NOT EXISTS rejects (
+    id {serial}, topic TEXT NOT NULL, payload {blob}, reason TEXT NOT NULL, received {real} NOT NULL)
+"""
+
+
+@dataclass(frozen=True)
+class Reject:
+    topic: str
+    payload: bytes
+    reason: str
+
+
+@dataclass(frozen=True)
+class StreamState:
+    shop: str
+    agent: str
+    epoch: str
+    hw: int
+    max_seq: int
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    inserted: int
+    duplicates: int
+    rejected: int
+    streams: list[StreamState]
+
+
+@dataclass(frozen=True)
+class AgentStats:
+    shop: str
+    agent: str
+    epoch: str
+    count: int
+    hw: int
+    max_seq: int
+    missing: int  # seqs between hw and max_seq not received yet
+    dropped: int
+    duplicates: int
+    lag_s: float | None  # received - record ts, for the latest batch
+    last_received: float | None
+
+
+class Store:
+    def __init__(self, con: Any, dialect: str) -> None:
+        self._con = con
+        self.dialect = dialect
+        self._lock = " FOR UPDATE" if dialect == "postgresql" else ""
+
+    def _sql(self, q: str) -> str:
+        return q.replace("?", "%s") if self.dialect == "postgresql" else q
+
+    def _x(self, q: str, params: Sequence[Any] = ()) -> Any:
+        return self._con.execute(self._sql(q), params)
+
+    def init(self) -> None:
+        if self.dialect == "postgresql":
+            ddl = _TABLES.format(blob="BYTEA", real="DOUBLE PRECISION", serial="BIGSERIAL PRIMARY KEY")
+        else:
+            ddl = _TABLES.format(blob="BLOB", real="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
+        with self._tx():
+            for stmt in ddl.split(";"):
+                self._x(stmt)
+
+    def _tx(self) -> Any:
+        if self.dialect == "postgresql":
+            return self._con.transaction()
+        return _SqliteTx(self._con)
+
+    def commit(self, records: Sequence[Incoming], rejects: Sequence[Reject] = ()) -> BatchResult:
+        """Store a batch in one transaction; returns the streams whose state moved."""
+        try:
+            return self._commit(records, rejects)
+        except (sqlite3.Error, _pg_error()) as exc:
+            raise StoreError(f"storing a batch of {len(records)} records failed: {exc}") from None
+
+    def _commit(self, records: Sequence[Incoming], rejects: Sequence[Reject]) -> BatchResult:
+        now = time.time()
+        inserted = dups = 0
+        touched: dict[tuple[str, str], list[Incoming]] = {}
+        dup_by: dict[tuple[str, str], int] = {}
+        with self._tx():
+            for r in records:
+                cur = self._x(
+                    "INSERT INTO records (agent, epoch, seq, shop, kind, payload, dropped, historical, "
+                    "received) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                    (
+                        r.agent,
+                        r.epoch,
+                        r.seq,
+                        r.shop,
+                        r.kind,
+                        r.payload or None,
+                        r.dropped,
+                        r.historical,
+                        now,
+                    ),
+                )
+                key = (r.agent, r.epoch)
+                touched.setdefault(key, [])
+                if cur.rowcount == 1:
+                    inserted += 1
+                    touched[key].append(r)
+                else:
+                    dups += 1
+                    dup_by[key] = dup_by.get(key, 0) + 1
+            for r in records:
+                if r.state is not None and r.session is not None:
+                    self._presence(r, now)
+            for rej in rejects:
+                self._x(
+                    "INSERT INTO rejects (topic, payload, reason, received) VALUES (?,?,?,?)",
+                    (rej.topic, rej.payload, rej.reason, now),
+                )
+            states = [
+                self._advance(key, new_recs, dup_by.get(key, 0), records, now)
+                for key, new_recs in sorted(touched.items())
+            ]
+        return BatchResult(inserted, dups, len(rejects), states)
+
+    def _presence(self, r: Incoming, now: float) -> None:
+        """Latest liveness per agent: a later session wins; within one, offline wins."""
+        self._x(
+            "INSERT INTO presence (agent, shop, epoch, seq, session, state, received) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (agent) DO UPDATE SET epoch=excluded.epoch, "
+            "seq=excluded.seq, session=excluded.session, state=excluded.state, received=excluded.received "
+            "WHERE excluded.session > presence.session OR excluded.epoch != presence.epoch "
+            "OR (excluded.session = presence.session AND excluded.state = 'offline')",
+            (r.agent, r.shop, r.epoch, r.seq, r.session, r.state, now),
+        )
+
+    def presence(self) -> dict[str, tuple[str, int]]:
+        """agent -> (state, session)."""
+        rows = self._x("SELECT agent, state, session FROM presence").fetchall()
+        return {a: (st, int(se)) for a, st, se in rows}
+
+    def _advance(
+        self, key: tuple[str, str], new: list[Incoming], dups: int, batch: Sequence[Incoming], now: float
+    ) -> StreamState:
+        agent, epoch = key
+        shop = next(r.shop for r in batch if (r.agent, r.epoch) == key)
+        self._x(
+            "INSERT INTO streams (agent, epoch, shop) VALUES (?,?,?) ON CONFLICT DO NOTHING",
+            (agent, epoch, shop),
+        )
+        hw, max_seq = self._x(
+            "SELECT hw, max_seq FROM streams WHERE agent=? AND epoch=?" + self._lock, (agent, epoch)
+        ).fetchone()
+        hw = int(hw)
+        max_seq = max([int(max_seq), *(r.seq for r in new)])
+        while True:  # walk forward over contiguous seqs, 1000 at a time
+            seqs = [
+                int(s)
+                for (s,) in self._x(
+                    "SELECT seq FROM records WHERE agent=? AND epoch=? AND seq>? ORDER BY seq LIMIT 1000",
+                    (agent, epoch, hw),
+                )
+            ]
+            start = hw
+            for s in seqs:
+                if s != hw + 1:
+                    break
+                hw = s
+            if len(seqs) < 1000 or hw - start < len(seqs):
+                break
+        lags = [now - r.ts for r in new if r.ts is not None]
+        self._x(
+            "UPDATE streams SET hw=?, max_seq=?, count=count+?, dropped=dropped+?, duplicates=duplicates+?, "
+            "last_received=?, "
+            "lag_s=COALESCE(?, lag_s) WHERE agent=? AND epoch=?",
+            (
+                hw,
+                max_seq,
+                sum(not r.dropped for r in new),
+                sum(r.dropped for r in new),
+                dups,
+                now,
+                max(lags) if lags else None,
+                agent,
+                epoch,
+            ),
+        )
+        return StreamState(shop, agent, epoch, hw, max_seq)
+
+    def stats(self) -> list[AgentStats]:
+        rows = self._x(
+            "SELECT shop, agent, epoch, count, hw, max_seq, dropped, duplicates, lag_s, last_received "
+            "FROM streams ORDER BY shop, agent, last_received"
+        ).fetchall()
+        out = []
+        for shop, agent, epoch, count, hw, max_seq, dropped, dups, lag, last in rows:
+            (above,) = self._x(
+                "SELECT COUNT(*) FROM records WHERE agent=? AND epoch=? AND seq>?", (agent, epoch, hw)
+            ).fetchone()
+            missing = int(max_seq) - int(hw) - int(above)
+            out.append(
+                AgentStats(
+                    shop,
+                    agent,
+                    epoch,
+                    int(count),
+                    int(hw),
+                    int(max_seq),
+                    missing,
+                    int(dropped),
+                    int(dups),
+                    lag,
+                    last,
+                )
+            )
+        return out
+
+    def records(self, agent: str | None = None) -> list[tuple[str, str, int, str, bytes | None]]:
+        """(agent, epoch, seq, kind, payload) in order — for tests, the demo and exports."""
+        q = "SELECT agent, epoch, seq, kind, payload FROM records"
+        params: tuple[Any, ...] = ()
+        if agent is not None:
+            q, params = q + " WHERE agent=?", (agent,)
+        rows = self._x(q + " ORDER BY agent, epoch, seq", params).fetchall()
+        return [(a, e, int(s), k, None if p is None else bytes(p)) for a, e, s, k, p in rows]
+
+    def rejects(self) -> list[Reject]:
+        rows = self._x("SELECT topic, payload, reason FROM rejects ORDER BY id").fetchall()
+        return [Reject(t, bytes(p or b""), r) for t, p, r in rows]
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class _SqliteTx:
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self._con = con
+
+    def __enter__(self) -> None:
+        self._con.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._con.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _pg_error() -> type[Exception]:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a declared dependency
+        return sqlite3.Error
+    return psycopg.Error  # type: ignore[no-any-return]
+
+
+def open_store(db: str) -> Store:
+    """`postgresql://...` (psycopg 3) or a SQLite file path (`sqlite:///path` also accepted)."""
+    try:
+        if db.startswith(("postgresql://", "postgres://")):
+            import psycopg
+
+            con: Any = psycopg.connect(db, autocommit=True)
+            store = Store(con, "postgresql")
+        else:
+            path = Path(db.removeprefix("sqlite://"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            con.execute("PRAGMA busy_timeout=5000")
+            store = Store(con, "sqlite")
+        store.init()
+    except (sqlite3.Error, OSError, _pg_error()) as exc:
+        raise StoreError(f"cannot open backend store {_redact(db)}: {exc}") from None
+    return store
+
+
+def _redact(db: str) -> str:
+    """Hide a password in a postgresql:// URL."""
+    import re
+
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", db)

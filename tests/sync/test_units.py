@@ -1,0 +1,127 @@
+"""Sans-IO parts of sync: envelope checks, the command registry, backoff."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import Field
+
+from sync.commands import CommandArgs, CommandChannel, encode_reply
+from sync.envelope import parse_incoming, split_topic
+from sync.errors import BadMessageError, CommandError, LinkError
+from sync.link import backoff_delay
+from sync.mqtt import parse_url
+
+TOPIC = "baygate/v1/s1/a1/scan"
+GOOD = {
+    "shop": "s1",
+    "agent": "a1",
+    "kind": "scan",
+    "epoch": "e-1",
+    "seq": 3,
+    "ts": "2026-01-01T00:00:00+00:00",
+}
+
+
+def test_a_good_envelope_and_a_tombstone_parse() -> None:
+    inc = parse_incoming(TOPIC, json.dumps(GOOD).encode(), {"historical": "1"})
+    assert (inc.agent, inc.epoch, inc.seq, inc.kind, inc.historical, inc.dropped) == (
+        "a1",
+        "e-1",
+        3,
+        "scan",
+        True,
+        False,
+    )
+    assert inc.ts == 1767225600.0
+    tomb = parse_incoming("baygate/v1/s1/a1/telemetry", b"", {"dropped": "1", "epoch": "e-1", "seq": "9"})
+    assert (tomb.seq, tomb.dropped, tomb.payload) == (9, True, b"")
+
+
+@pytest.mark.parametrize(
+    ("topic", "body", "why"),
+    [
+        ("baygate/v1/s1/a1", GOOD, "is not baygate/v1"),
+        ("other/v1/s1/a1/scan", GOOD, "is not baygate/v1"),
+        (TOPIC, {**GOOD, "seq": 0}, "out of range"),
+        (TOPIC, {**GOOD, "seq": True}, "not an integer"),
+        (TOPIC, {**GOOD, "shop": "s2"}, "does not match"),
+        (TOPIC, {**GOOD, "epoch": "bad epoch!"}, "no valid epoch"),
+    ],
+)
+def test_bad_envelopes_say_why(topic: str, body: dict[str, object], why: str) -> None:
+    with pytest.raises(BadMessageError, match=why):
+        parse_incoming(topic, json.dumps(body).encode(), {})
+
+
+@given(
+    topic=st.text(max_size=60),
+    payload=st.binary(max_size=300),
+    user=st.dictionaries(st.sampled_from(["dropped", "epoch", "seq", "historical"]), st.text(max_size=20)),
+)
+def test_no_input_crashes_the_envelope_parser(topic: str, payload: bytes, user: dict[str, str]) -> None:
+    # anything but BadMessageError (ValueError, KeyError, ...) fails the test
+    with contextlib.suppress(BadMessageError):
+        parse_incoming(topic, payload, user)
+
+
+def test_split_topic_rejects_wildcards_and_empty_levels() -> None:
+    for bad in ("baygate/v1/+/a/scan", "baygate/v1//a/scan", "baygate/v1/s/a/scan/x"):
+        with pytest.raises(BadMessageError):
+            split_topic(bad)
+
+
+class Args(CommandArgs):
+    n: int = Field(ge=1)
+
+
+@pytest.mark.anyio
+async def test_channel_runs_only_allow_listed_names_with_valid_args() -> None:
+    ran: list[int] = []
+
+    async def handler(args: Args) -> dict[str, int]:
+        ran.append(args.n)
+        return {"n": args.n}
+
+    async def broken(args: Args) -> dict[str, int]:
+        raise RuntimeError("boom")
+
+    ch = CommandChannel()
+    ch.register("go", Args, handler)
+    ch.register("broken", Args, broken)
+    with pytest.raises(CommandError):
+        ch.register("go", Args, handler)
+    assert (await ch.handle("go", b'{"n": 2}')).result == {"n": 2}
+    for name, payload in [
+        ("nope", b"{}"),
+        ("go", b'{"n": 0}'),
+        ("go", b'{"n": 1, "x": 1}'),
+        ("go", b"[1]"),
+        ("go", b"\xff"),
+        ("go", b"x" * 70_000),
+    ]:
+        reply = await ch.handle(name, payload)
+        assert not reply.ok and reply.error
+    assert ran == [2]
+    assert ch.refused == 6
+    bad = await ch.handle("broken", b'{"n": 1}')
+    assert not bad.ok and "boom" in (bad.error or "") and ch.failed == 1
+    assert json.loads(encode_reply(bad)) == {"ok": False, "error": bad.error}
+
+
+def test_backoff_is_capped_exponential_with_jitter() -> None:
+    assert backoff_delay(0, 0.5, 30, rng=lambda: 0.0) == 0.25
+    assert backoff_delay(3, 0.5, 30, rng=lambda: 1.0) == 4.0
+    assert backoff_delay(50, 0.5, 30, rng=lambda: 1.0) == 30.0
+    assert backoff_delay(50, 0.5, 30, rng=lambda: 0.0) == 15.0
+
+
+def test_urls() -> None:
+    assert parse_url("mqtts://b.example").port == 8883
+    assert parse_url("mqtt://127.0.0.1:1999/").port == 1999
+    with pytest.raises(LinkError, match="bad MQTT URL"):
+        parse_url("http://x")
