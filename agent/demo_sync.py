@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from agent.errors import AgentError
 from agent.localbroker import LocalBroker
 from agent.runtime import Runtime
+from agent.sink import TeeSink
 from sync.ingest import Ingest, IngestSettings
 from sync.store import open_store
 
@@ -58,7 +59,8 @@ async def step(ctx: DemoContext) -> None:
             raise AgentError(f"link/ingest not up: {runtime.link and runtime.link.last_error}")
         await asyncio.sleep(0.02)
     assert runtime.sink is not None and runtime.outbox is not None
-    ctx.sink = runtime.sink
+    # A tee, so later steps can narrate what went through the durable outbox.
+    ctx.sink = TeeSink(runtime.sink)
     ctx.services["mqtt"] = broker.url
     ctx.services[_BACKEND] = str(db)
     ctx.services["sync.epoch"] = runtime.outbox.epoch

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from agent.records import KINDS, Envelope, record_id, utcnow
 
-__all__ = ["MemorySink", "RecordSink", "build_record"]
+__all__ = ["MemorySink", "RecordSink", "TeeSink", "build_record"]
 
 
 class RecordSink(Protocol):
@@ -67,6 +67,29 @@ class MemorySink:
         )
         self.records.append(rec)
         return rec.id
+
+    def of_kind(self, kind: str) -> list[Envelope]:
+        return [r for r in self.records if getattr(r, "kind", None) == kind]
+
+
+class TeeSink:
+    """Forwards to another sink and keeps the validated record of everything that
+    passed, so a caller can narrate or inspect whichever sink is underneath (the demo
+    shows what the durable outbox carried)."""
+
+    def __init__(self, inner: RecordSink) -> None:
+        self.inner = inner
+        self.records: list[Envelope] = []
+
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
+        ts = ts or utcnow()
+        rid = await self.inner.emit(kind, body, ts)
+        agent, epoch, seq = rid.rsplit(":", 2)
+        shop = getattr(self.inner, "shop", "")
+        self.records.append(
+            build_record(kind, body, shop=shop or "unknown", agent=agent, epoch=epoch, seq=int(seq), ts=ts)
+        )
+        return rid
 
     def of_kind(self, kind: str) -> list[Envelope]:
         return [r for r in self.records if getattr(r, "kind", None) == kind]

@@ -169,7 +169,12 @@ def _model_year(vin: str, today: date) -> tuple[int | None, tuple[int, ...]]:
     if vin[0] in _NORTH_AMERICA and len(vin) >= 7 and vin[6] != "*":
         # Light vehicles for North America: position 7 numeric -> 1980-2009 cycle,
         # alphabetic -> 2010-2039 cycle.
-        return (cands[0] if vin[6].isdigit() else cands[1]), cands
+        year = cands[0] if vin[6].isdigit() else cands[1]
+        # A year more than one ahead of today cannot be a real car: the VIN breaks
+        # the position-7 convention (imports, misprints), so the other cycle is meant.
+        if year > today.year + 1:
+            year = cands[0]
+        return year, cands
     # Elsewhere position 7 carries no year meaning: take the latest plausible year.
     plausible = [y for y in cands if y <= today.year + 1]
     return (max(plausible) if plausible else None), cands

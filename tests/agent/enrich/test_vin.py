@@ -75,3 +75,13 @@ def test_every_single_character_change_breaks_the_check_digit(vin: str) -> None:
 def test_any_input_gives_an_answer_never_an_exception(text: str) -> None:
     info = decode_offline(text)
     assert info.valid in (True, False)
+
+
+def test_north_american_year_never_lands_in_the_future() -> None:
+    from datetime import date
+
+    from agent.enrich.vin import decode_offline
+
+    # Position 7 'W' (letter) says 2010-2039, position 10 '8' -> 2038: impossible in 2026.
+    info = decode_offline("1G1TPMWV98W673017", today=date(2026, 11, 23))
+    assert info.model_year == 2008
