@@ -3,8 +3,10 @@ channel, the status record and every pipeline.
 
 A pipeline is any `Callable[[RecordSink], Coroutine[Any, Any, None]]`: it gets the outbox sink
 and runs until cancelled (vehicle sessions, scan stations, enrichment are added to
-the list by `pipelines_from_config` as they land). If any task fails, the TaskGroup
-cancels the others and `run` raises: systemd restarts the agent, and the outbox keeps
+the list by `pipelines_from_config`). It also serves /health and /metrics, tells systemd
+READY=1 once the outbox is open, and pings the watchdog while health is not failing.
+If any task fails, the TaskGroup cancels the others and `run` raises: systemd restarts
+the agent, and the outbox keeps
 everything that was committed.
 """
 
@@ -21,11 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
+from agent.api import serve_api
 from agent.commands import register_commands
 from agent.config import Config
+from agent.health import HealthRegistry, Status
+from agent.metrics import AgentMetrics
 from agent.outbox_sink import OutboxSink
 from agent.records import utcnow
+from agent.sdnotify import notify, watchdog_interval_s
 from agent.sink import RecordSink, build_record
+from agent.watchdog import watchdog
 from sync.commands import CommandChannel
 from sync.link import Link, LinkSettings, StatusInfo, StatusRender
 from sync.mqtt import TlsFiles
@@ -91,16 +98,30 @@ def status_renderer(config: Config) -> StatusRender:
     return render
 
 
-def pipelines_from_config(config: Config) -> list[Pipeline]:
-    """The pipelines this config asks for. Dongle and camera pipelines land from their
-    own branches; until then the runtime runs sync (outbox, link, commands) alone."""
-    return []
+def pipelines_from_config(config: Config, health: HealthRegistry | None = None) -> list[Pipeline]:
+    """The pipelines this config asks for: every dongle, camera and the enrichment
+    service, run together by `agent.pipelines.agent_pipeline`."""
+    if not (config.obd.dongles or config.cameras or config.enrich.enabled):
+        return []
+    from agent.pipelines import agent_pipeline  # heavy (OpenCV, bleak): only when needed
+
+    return [agent_pipeline(config, health)]
 
 
 class Runtime:
-    def __init__(self, config: Config, pipelines: Sequence[Pipeline] = (), **link_overrides: Any) -> None:
+    def __init__(
+        self,
+        config: Config,
+        pipelines: Sequence[Pipeline] = (),
+        *,
+        health: HealthRegistry | None = None,
+        api: bool = False,
+        **link_overrides: Any,
+    ) -> None:
         self.config = config
         self.pipelines = list(pipelines)
+        self.health = health or HealthRegistry(version=__version__)
+        self.api = api  # serve /health and /metrics ([api] bind/port)
         self.link_overrides = link_overrides
         self.outbox: Outbox | None = None
         self.link: Link | None = None
@@ -126,10 +147,29 @@ class Runtime:
                 outbox.epoch,
                 len(self.pipelines),
             )
-            async with asyncio.TaskGroup() as tg:
+            self.health.register("link", lambda: self._link_check(link))
+            async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
+                if self.api:
+                    metrics = AgentMetrics(version=__version__)
+                    metrics.up.set(1)
+                    await stack.enter_async_context(
+                        serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
+                    )
                 tg.create_task(link.run())
                 for p in self.pipelines:
                     tg.create_task(p(sink))
+                # The outbox is open and every task started: records are taken from now on.
+                notify("READY=1")
+                interval = watchdog_interval_s()
+                if interval is not None:
+                    tg.create_task(watchdog(self.health, interval))
+
+    @staticmethod
+    def _link_check(link: Link) -> tuple[Status, str]:
+        # Offline is a normal state for a shop's Wi-Fi (the outbox keeps everything): warn.
+        if link.connected:
+            return "pass", "connected"
+        return "warn", f"disconnected: {link.last_error or 'connecting'}"
 
 
 def run_until_signalled(runtime: Runtime) -> None:

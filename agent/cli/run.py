@@ -17,8 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
+    from agent import __version__
+    from agent.health import HealthRegistry
     from agent.runtime import Runtime, pipelines_from_config, run_until_signalled
 
     assert config is not None
-    run_until_signalled(Runtime(config, pipelines_from_config(config)))
+    health = HealthRegistry(version=__version__)
+    run_until_signalled(Runtime(config, pipelines_from_config(config, health), health=health, api=True))
     return 0

@@ -6,6 +6,7 @@ when `persistence_location` is not writable, so the directory is ours.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -59,9 +60,12 @@ class Broker:
             "allow_anonymous true",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {data}/",
-            # Save on every change so a kill -9 loses only what the broker never wrote.
+            # Mosquitto started as root drops to the `mosquitto` user, which cannot write
+            # into pytest's 0700 temp dirs: persistence would silently do nothing.
+            f"user {getpass.getuser()}",
+            # Save once a second: saving on every change makes a persistent broker crawl,
+            # and a kill -9 losing up to 1 s of broker state is the realistic case.
             "autosave_interval 1",
-            "autosave_on_changes true",
             "max_queued_messages 0",
             "max_inflight_messages 0",
             f"log_dest file {self.workdir / 'mosquitto.log'}",

@@ -1,0 +1,126 @@
+"""The pipelines `baygate run` starts from the config: one vehicle session per dongle,
+one scan station per camera, and the enrichment service fed by what they emit.
+
+Every pipeline emits through the outbox sink. Enrichment hears about scans and vehicle
+reports through `EnrichmentFeed`, a sink wrapper that hands each committed record to a
+bounded queue (1,000 records): the scan is already durable when it is queued, so
+enrichment never holds a scan back, and a full queue slows producers instead of
+dropping anything (DESIGN.md: bounded queues, no silent drops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
+from typing import Any
+
+from agent.camera_sources import source_for
+from agent.config import Config
+from agent.enrich.service import EnrichmentService
+from agent.health import HealthRegistry, Status
+from agent.records import Envelope, utcnow
+from agent.scan_station import ScanStation
+from agent.serial_rules import load_serial_rules
+from agent.sink import RecordSink, build_record
+from agent.vehicle import VehicleSession, vehicle_session_for
+from drivers.camera.ocr import VinOcr
+from drivers.obd2.session import LinkState
+
+__all__ = ["EnrichmentFeed", "Pipeline", "agent_pipeline"]
+
+log = logging.getLogger("baygate.pipelines")
+
+Pipeline = Callable[[RecordSink], Coroutine[Any, Any, None]]
+_FEED_KINDS = ("scan", "vehicle_report")
+
+
+class EnrichmentFeed:
+    """A sink that forwards to `inner` and queues scans and vehicle reports for enrichment."""
+
+    def __init__(self, inner: RecordSink, maxsize: int = 1000) -> None:
+        self.inner = inner
+        self.queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize)
+        self.shop = str(getattr(inner, "shop", "unknown"))
+
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
+        ts = ts or utcnow()
+        rid = await self.inner.emit(kind, body, ts)
+        if kind in _FEED_KINDS:
+            agent, epoch, seq = rid.rsplit(":", 2)
+            rec = build_record(kind, body, shop=self.shop, agent=agent, epoch=epoch, seq=int(seq), ts=ts)
+            await self.queue.put(rec)
+        return rid
+
+    async def drain_into(self, service: EnrichmentService) -> None:
+        while True:
+            rec = await self.queue.get()
+            try:
+                await service.on_record(rec)
+            except Exception:  # one bad record must not stop enrichment of the rest
+                log.exception("enrichment intake failed for %s", rec.id)
+
+
+def _vehicle_check(name: str, vehicle: VehicleSession) -> Callable[[], tuple[Status, str]]:
+    def check() -> tuple[Status, str]:
+        s = vehicle.session.state
+        # An absent dongle is normal between cars: warn, never fail.
+        return ("pass" if s is LinkState.READY else "warn"), f"{name}: {s.value}"
+
+    return check
+
+
+def _camera_check(station: ScanStation) -> Callable[[], tuple[Status, str]]:
+    def check() -> tuple[Status, str]:
+        h = station.health()
+        if h is None:
+            return "warn", f"{station.camera}: not started"
+        status: Status = "pass" if h.state in ("ok", "ended") else "warn"
+        return status, f"{station.camera}: {h.state}, {h.frames} frames, {h.reopens} reopens"
+
+    return check
+
+
+async def _serve(service: EnrichmentService, feed: EnrichmentFeed) -> None:
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(service.run())
+            tg.create_task(feed.drain_into(service))
+    finally:
+        await service.aclose()
+
+
+def agent_pipeline(config: Config, health: HealthRegistry | None = None, **vehicle_kw: Any) -> Pipeline:
+    """One pipeline running every configured dongle, camera and the enrichment service
+    in its own TaskGroup (owned by the runtime's TaskGroup above it)."""
+
+    async def run(sink: RecordSink) -> None:
+        feed = EnrichmentFeed(sink) if config.enrich.enabled else None
+        out: RecordSink = feed or sink
+        rules = await asyncio.to_thread(load_serial_rules, config.enrich.manufacturers_dir)
+        async with asyncio.TaskGroup() as tg:
+            if feed is not None:
+                service = await EnrichmentService.open(
+                    config.enrich, config.agent.state_dir, sink, nhtsa_url=config.enrich.nhtsa.vpic_url
+                )
+                tg.create_task(_serve(service, feed))
+            for dongle in config.obd.dongles:
+                vehicle = vehicle_session_for(dongle, config.obd, out, config.agent.state_dir, **vehicle_kw)
+                if health is not None:
+                    health.register(f"dongle:{dongle.name}", _vehicle_check(dongle.name, vehicle))
+                tg.create_task(vehicle.run())
+            for cam in config.cameras:
+                station = ScanStation(
+                    cam.name, out, formats=list(cam.formats), rules=rules, ocr=VinOcr(),
+                    dedupe_window_s=cam.dedupe_window_s,
+                )  # fmt: skip
+                if health is not None:
+                    health.register(f"camera:{cam.name}", _camera_check(station))
+                tg.create_task(station.run(source_for(cam)))
+            log.info(
+                "pipelines: %d dongle(s), %d camera(s), enrichment %s",
+                len(config.obd.dongles), len(config.cameras), "on" if feed else "off",
+            )  # fmt: skip
+
+    return run
