@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,17 +165,9 @@ async def subscriber(url: str, topic: str) -> AsyncIterator[list[tuple[str, byte
 
 
 def make_broker(workdir: Path, *, persistence: bool = True, extra: str = "") -> Broker:
-    """A Broker that really persists when the tests run as root: mosquitto drops to the
-    `mosquitto` user and cannot write into pytest's 0700 tmp dirs, so `persistence`
-    would silently do nothing; `user root` keeps it root. Later config lines win."""
-    # Save once a second, like a production broker; the harness default (save on every
-    # change) rewrites the whole database per message and makes the broker the bottleneck.
-    lines = ["autosave_on_changes false", "autosave_interval 1"]
-    if extra:
-        lines.append(extra)
-    if os.geteuid() == 0:
-        lines.append("user root")
-    return Broker(workdir=workdir, persistence=persistence, extra_conf="\n".join(lines))
+    """A Broker for sync tests. The harness already keeps mosquitto's user (so it can
+    persist into pytest's 0700 tmp dirs as root) and saves once a second."""
+    return Broker(workdir=workdir, persistence=persistence, extra_conf=extra)
 
 
 def send_command(
