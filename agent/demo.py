@@ -53,7 +53,11 @@ async def _step_config(ctx: DemoContext) -> None:
 
 
 async def _step_doctor(ctx: DemoContext) -> None:
-    for c in run_checks(ctx.config):
+    # Check the broker the sync step started, not the example config's 127.0.0.1:1883.
+    cfg = ctx.config
+    if "mqtt" in ctx.services:
+        cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"url": ctx.services["mqtt"]})})
+    for c in run_checks(cfg):
         ctx.say(f"doctor {c.status:4} {c.name}: {c.detail}")
 
 
@@ -69,9 +73,9 @@ Step = Callable[[DemoContext], Awaitable[None]]
 
 STEPS: list[tuple[str, Step]] = [
     ("configuration", _step_config),
-    ("doctor", _step_doctor),
     ("record schemas", _step_schemas),
     ("sync: outbox -> mosquitto -> backend", demo_sync.step),
+    ("doctor", _step_doctor),
     ("OBD2 dongle (simulated BLE)", lambda ctx: importlib.import_module("agent.demo_obd").step(ctx)),
     ("camera scanning", demo_camera.step),
     ("enrichment: NHTSA + manufacturer connectors", demo_enrich.step),

@@ -6,8 +6,7 @@ and runs until cancelled (vehicle sessions, scan stations, enrichment are added 
 the list by `pipelines_from_config`). It also serves /health and /metrics, tells systemd
 READY=1 once the outbox is open, and pings the watchdog while health is not failing.
 If any task fails, the TaskGroup cancels the others and `run` raises: systemd restarts
-the agent, and the outbox keeps
-everything that was committed.
+the agent, and the outbox keeps everything that was committed.
 """
 
 from __future__ import annotations
