@@ -22,6 +22,7 @@ from drivers.obd2.errors import (
     CommandTimeout,
     ConnectFailed,
     LinkLost,
+    NegativeResponse,
     NoData,
     OBDError,
     ProtocolError,
@@ -184,6 +185,14 @@ class Session:
         raw = await self.command(text, wait_s)
         try:
             return parse_reply(raw, text, service, self.framing)
+        except NegativeResponse:
+            if count is None:
+                raise
+            # The count digit stops the adapter after `count` frames. If a slower ECU's
+            # positive answer came after another ECU's `7F` refusal, the refusal is all we
+            # saw: ask once more without the digit (one ATST wait, ~200 ms) before
+            # believing that every ECU refused.
+            return await self.request(service, payload, None, wait_s)
         except ProtocolError:
             if Quirk.ECHO_STUCK not in self.quirks and _squash(raw).startswith(text):
                 self.quirks.add(Quirk.ECHO_STUCK)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+import simulators.elm327 as sim_pkg
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.errors import ConnectFailed, DongleNotFound, LinkLost, NoData, OBDError
 from drivers.obd2.pids import BY_NAME
@@ -11,6 +15,7 @@ from drivers.obd2.session import LinkState, Quirk, Session
 from drivers.obd2.store import MemoryStore
 from drivers.obd2.transports import transport_for_url
 from simulators.elm327 import serve_tcp
+from simulators.elm327.profile import parse_profile
 from tests.support.obd import FAST, PROFILES
 
 pytestmark = pytest.mark.anyio
@@ -160,3 +165,21 @@ async def test_ignition_off_is_a_clear_connect_error(warm: bool) -> None:
         with pytest.raises(ConnectFailed, match=r"UNABLE TO CONNECT|CAN ERROR"):
             await s.connect()
         assert s.state is LinkState.LOST
+
+
+async def test_a_refusal_from_a_faster_ecu_does_not_hide_the_engines_answer() -> None:
+    # The gearbox answers `7F 01 12` 12 ms before the engine's positive reply; with the
+    # count digit the adapter may stop after the refusal. The driver must still get data.
+    raw = json.loads((Path(sim_pkg.__file__).parent / "profiles" / "diesel-can.json").read_text())
+    raw["ecus"][0]["latency_ms"] = 12
+    slow_engine = parse_profile(raw, "diesel-slow-engine")
+    async with serve_tcp(profile=slow_engine, timing=FAST) as srv:
+        s = _session(srv.url)
+        await s.connect()
+        try:
+            readings = await diag.read_pids(s, [BY_NAME[n] for n in ("RPM", "SPEED", "COOLANT_TEMP")])
+            assert {r.pid.name for r in readings} == {"RPM", "SPEED", "COOLANT_TEMP"}
+            vin, valid = await diag.read_vin(s)
+            assert (vin, valid) == (slow_engine.vin, True)
+        finally:
+            await s.close()
