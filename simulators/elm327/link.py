@@ -10,17 +10,32 @@ import copy
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from .engine import DEFAULT_VERSION, Elm327
 from .faults import Close, FaultSet, parse_faults
 from .profile import Profile, load_profile
 from .timing import Reply, Timing
 
-__all__ = ["Session", "Simulation", "Sleep"]
+__all__ = ["Session", "SimOptions", "Simulation", "Sleep"]
 
 Sleep = Callable[[float], Awaitable[None]]
 Write = Callable[[bytes], Awaitable[None]]
 INBOX = 1024  # chunks of input buffered per connection
+
+
+class SimOptions(TypedDict, total=False):
+    """The keyword options of `Simulation.build`, which every server forwards as is."""
+
+    profile: str | Profile
+    rtt_ms: float
+    ecu_ms: float
+    faults: Iterable[str]
+    timing: Timing | None
+    clock: Callable[[], float]
+    sleep: Sleep
+    seed: int
+    version: str
 
 
 @dataclass

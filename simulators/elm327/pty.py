@@ -10,15 +10,12 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 import tty
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Unpack
 
-from .engine import DEFAULT_VERSION
-from .link import Simulation, Sleep
-from .profile import Profile
-from .timing import Timing
+from .link import SimOptions, Simulation
 
 __all__ = ["PtyServer", "serve_pty"]
 
@@ -74,29 +71,10 @@ async def _pump(master: int, sim: Simulation) -> None:
 
 @contextlib.asynccontextmanager
 async def serve_pty(
-    *,
-    profile: str | Profile = "petrol-can",
-    rtt_ms: float = 0.0,
-    ecu_ms: float = 0.0,
-    faults: Iterable[str] = (),
-    timing: Timing | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Sleep = asyncio.sleep,
-    seed: int = 0,
-    version: str = DEFAULT_VERSION,
+    **options: Unpack[SimOptions],
 ) -> AsyncIterator[PtyServer]:
     """Open a pty, serve the simulator on it; yields the slave device path."""
-    sim = Simulation.build(
-        profile,
-        rtt_ms=rtt_ms,
-        ecu_ms=ecu_ms,
-        faults=faults,
-        timing=timing,
-        clock=clock,
-        sleep=sleep,
-        seed=seed,
-        version=version,
-    )
+    sim = Simulation.build(**options)
     master, slave = os.openpty()
     # Raw mode on the slave: no echo, no CR->LF translation by the line discipline,
     # which would otherwise alter the ELM327's \r line endings.

@@ -6,14 +6,11 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Unpack
 
-from .engine import DEFAULT_VERSION
-from .link import Simulation, Sleep
-from .profile import Profile
-from .timing import Timing
+from .link import SimOptions, Simulation
 
 __all__ = ["TcpServer", "serve_tcp"]
 
@@ -75,29 +72,10 @@ async def _serve_client(sim: Simulation, reader: asyncio.StreamReader, writer: a
 async def serve_tcp(
     host: str = "127.0.0.1",
     port: int = 0,
-    *,
-    profile: str | Profile = "petrol-can",
-    rtt_ms: float = 0.0,
-    ecu_ms: float = 0.0,
-    faults: Iterable[str] = (),
-    timing: Timing | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Sleep = asyncio.sleep,
-    seed: int = 0,
-    version: str = DEFAULT_VERSION,
+    **options: Unpack[SimOptions],
 ) -> AsyncIterator[TcpServer]:
     """Serve one simulated dongle; port 0 picks a free port (see `.port`)."""
-    sim = Simulation.build(
-        profile,
-        rtt_ms=rtt_ms,
-        ecu_ms=ecu_ms,
-        faults=faults,
-        timing=timing,
-        clock=clock,
-        sleep=sleep,
-        seed=seed,
-        version=version,
-    )
+    sim = Simulation.build(**options)
     sessions: set[asyncio.Task[None]] = set()
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
