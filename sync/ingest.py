@@ -35,7 +35,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from sync.envelope import TOPIC_ROOT, Incoming, parse_incoming
 from sync.errors import BadMessageError, LinkError, StoreError, SyncError
-from sync.link import backoff_delay
+from sync.link_settings import backoff_delay
 from sync.mqtt import (
     TlsFiles,
     connack_error,

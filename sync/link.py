@@ -43,7 +43,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -55,8 +55,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sync.commands import CommandChannel, Reply, encode_reply
 from sync.errors import BadMessageError, LinkError, SyncError
-from sync.mqtt import TlsFiles, connack_error, connect_error, make_client, parse_url, properties
-from sync.outbox import Outbox, Row
+from sync.link_settings import LinkCounters, LinkSettings, StatusInfo, StatusRender, backoff_delay
+from sync.mqtt import connack_error, connect_error, make_client, parse_url, properties
+from sync.outbox import Outbox
+from sync.outbox_schema import Row
 
 __all__ = ["Link", "LinkCounters", "LinkSettings", "StatusInfo", "StatusRender", "backoff_delay"]
 
@@ -66,55 +68,6 @@ _NO_SUBSCRIBERS = 0x10  # PUBACK reason: accepted but no subscriber, i.e. droppe
 _RETRY_S = 1.0
 _READ_AHEAD = 500
 _PACKET_OVERHEAD = 256  # fixed header, topic length, properties: generous upper bound
-
-
-@dataclass(frozen=True)
-class StatusInfo:
-    state: str  # "online" (birth) or "offline" (Last Will)
-    session: int
-    outbox_depth: int
-    oldest_pending_s: float | None
-
-
-StatusRender = Callable[[int, str, StatusInfo], bytes]
-
-
-@dataclass(frozen=True)
-class LinkSettings:
-    url: str
-    client_id: str
-    base_topic: str  # baygate/v1/{shop}/{agent}
-    username: str | None = None
-    password: str | None = None
-    tls: TlsFiles | None = None
-    keepalive_s: int = 30
-    inflight: int = 100
-    ack_retention_s: float | None = None
-    ack_timeout_s: float = 30.0
-    backoff_min_s: float = 0.5
-    backoff_max_s: float = 30.0
-    connect_timeout_s: float = 10.0
-
-
-@dataclass
-class LinkCounters:
-    connects: int = 0
-    published: int = 0
-    historical: int = 0
-    broker_acks: int = 0
-    refused_pubacks: int = 0
-    backend_acks: int = 0
-    bad_acks: int = 0
-    oversize: int = 0
-    no_subscribers: int = 0
-    ack_timeouts: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-
-def backoff_delay(failures: int, lo: float, hi: float, rng: Callable[[], float] = random.random) -> float:
-    """Capped exponential backoff with 'equal jitter': half fixed, half random."""
-    cap = min(hi, lo * float(2 ** min(failures, 30)))
-    return cap / 2 + rng() * cap / 2
 
 
 class _PackedProperties(Properties):

@@ -37,74 +37,26 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
-from sync.errors import OutboxClosedError, OutboxError, OutboxFullError, PayloadTooLargeError
+from sync.errors import OutboxClosedError, OutboxFullError, PayloadTooLargeError
+from sync.outbox_schema import (
+    HELD,
+    PENDING,
+    RESERVE_PAGES,
+    SCHEMA,
+    SENT,
+    OutboxStats,
+    Row,
+    translate_sqlite_error,
+)
 
 __all__ = ["HELD", "PENDING", "SENT", "Outbox", "OutboxStats", "Render", "Row"]
 
 T = TypeVar("T")
 Render = Callable[[int, str], bytes]
 Op = Callable[[sqlite3.Connection], Any]
-
-PENDING: Final = 0  # waiting to be handed to the broker
-SENT: Final = 1  # the broker acknowledged it (PUBACK); kept until the backend acks
-HELD: Final = 2  # allocated but not to be sent yet (the link's birth, until CONNACK)
-
-_SQLITE_FULL = 13
-_RESERVE_PAGES = 64  # room for an alert record when the size limit is reached
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rows (
-    seq INTEGER PRIMARY KEY,
-    stream TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    payload BLOB,
-    retain INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL,
-    state INTEGER NOT NULL DEFAULT 0,
-    acked_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    dropped INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS rows_state ON rows (state, seq);
-CREATE INDEX IF NOT EXISTS rows_stream ON rows (stream, dropped, seq);
-"""
-
-
-@dataclass(frozen=True)
-class Row:
-    seq: int
-    stream: str
-    topic: str
-    payload: bytes  # b"" for a tombstone (dropped telemetry)
-    retain: bool
-    created: float
-    attempts: int
-    dropped: bool
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    epoch: str
-    last_seq: int
-    depth: int
-    pending: int
-    sent: int
-    held: int
-    oldest_pending_age_s: float | None
-    oldest_sent_age_s: float | None = None
-    dropped: dict[str, int] = field(default_factory=dict)
-    full: bool = False
-
-
-def _translate(exc: sqlite3.Error) -> OutboxError:
-    if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:
-        return OutboxFullError("outbox is full (disk or size limit): new records refused, old kept")
-    return OutboxError(f"outbox database error: {exc}")
 
 
 class Outbox:
@@ -177,13 +129,13 @@ class Outbox:
             con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut
-            con.executescript(_SCHEMA)
+            con.executescript(SCHEMA)
             con.execute("BEGIN IMMEDIATE")
             con.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (str(uuid.uuid4()),))
             con.execute("INSERT OR IGNORE INTO meta VALUES ('next_seq', '1')")
             con.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise _translate(exc) from None
+            raise translate_sqlite_error(exc) from None
         self._con = con
         self.epoch = self._meta("epoch") or ""
         self._next_seq = int(self._meta("next_seq") or 1)
@@ -266,7 +218,7 @@ class Outbox:
                 try:
                     out.extend(self._transaction([op], isolate=True))
                 except sqlite3.Error as exc:
-                    out.append(_translate(exc))
+                    out.append(translate_sqlite_error(exc))
             return out
 
     def _transaction(self, ops: list[Op], *, isolate: bool) -> list[Any]:
@@ -342,7 +294,7 @@ class Outbox:
                     f"payload of {len(payload)} bytes exceeds the {self.max_payload}-byte limit"
                 )
             if reserve and self._max_pages:
-                con.execute(f"PRAGMA max_page_count={self._max_pages + _RESERVE_PAGES}")
+                con.execute(f"PRAGMA max_page_count={self._max_pages + RESERVE_PAGES}")
             try:
                 con.execute(
                     "INSERT INTO rows (seq, stream, topic, payload, retain, created, state) "
@@ -473,7 +425,7 @@ class Outbox:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._read_executor, read)
         except sqlite3.Error as exc:
-            raise _translate(exc) from None
+            raise translate_sqlite_error(exc) from None
 
     async def held_seqs(self) -> set[int]:
         """Every seq the outbox still holds (any state)."""
@@ -518,4 +470,4 @@ class Outbox:
         try:
             return await self._in_thread(fn)
         except sqlite3.Error as exc:
-            raise _translate(exc) from None
+            raise translate_sqlite_error(exc) from None

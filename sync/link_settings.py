@@ -1,0 +1,62 @@
+"""The link's settings, its counters, the status info a birth/Last Will is rendered
+from, and the reconnect backoff policy: the plain data around `sync.link.Link`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sync.mqtt import TlsFiles
+
+__all__ = ["LinkCounters", "LinkSettings", "StatusInfo", "StatusRender", "backoff_delay"]
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    state: str  # "online" (birth) or "offline" (Last Will)
+    session: int
+    outbox_depth: int
+    oldest_pending_s: float | None
+
+
+StatusRender = Callable[[int, str, StatusInfo], bytes]
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    url: str
+    client_id: str
+    base_topic: str  # baygate/v1/{shop}/{agent}
+    username: str | None = None
+    password: str | None = None
+    tls: TlsFiles | None = None
+    keepalive_s: int = 30
+    inflight: int = 100
+    ack_retention_s: float | None = None
+    ack_timeout_s: float = 30.0
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 30.0
+    connect_timeout_s: float = 10.0
+
+
+@dataclass
+class LinkCounters:
+    connects: int = 0
+    published: int = 0
+    historical: int = 0
+    broker_acks: int = 0
+    refused_pubacks: int = 0
+    backend_acks: int = 0
+    bad_acks: int = 0
+    oversize: int = 0
+    no_subscribers: int = 0
+    ack_timeouts: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def backoff_delay(failures: int, lo: float, hi: float, rng: Callable[[], float] = random.random) -> float:
+    """Capped exponential backoff with 'equal jitter': half fixed, half random."""
+    cap = min(hi, lo * float(2 ** min(failures, 30)))
+    return cap / 2 + rng() * cap / 2
