@@ -25,6 +25,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -114,6 +115,8 @@ class Ingest:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self._msgs: list[Message] = []
+        self._arrivals: deque[tuple[Any, Any]] = deque()  # from paho's thread
+        self._arrivals_scheduled = False
         self._wake = asyncio.Event()
         self._connack: asyncio.Future[tuple[Any, Any]] | None = None
         self._gaps: dict[tuple[str, str, str], _Gap] = {}
@@ -159,7 +162,7 @@ class Ingest:
         )
         client.on_connect = lambda c, _u, _f, rc, props: self._call(self._on_connack, c, rc, props)
         client.on_disconnect = lambda c, _u, _f, rc, _p: self._call(self._on_lost, c, rc)
-        client.on_message = lambda c, _u, m: self._call(self._on_message, c, m)
+        client.on_message = self._cb_message
         self._client, self._msgs = client, []
         self._connack = asyncio.get_running_loop().create_future()
         props = properties(
@@ -286,6 +289,19 @@ class Ingest:
         log.warning("backend ingest connection lost: %s", reason)
         self._client = None
         self._wake.set()
+
+    def _cb_message(self, client: Any, _u: Any, msg: Any) -> None:
+        # One loop wake-up per burst of messages, not per message: measured, waking
+        # the loop for each one cost a quarter of the ingest's CPU at ~10k msg/s.
+        self._arrivals.append((client, msg))
+        if not self._arrivals_scheduled:
+            self._arrivals_scheduled = True
+            self._call(self._drain_arrivals)
+
+    def _drain_arrivals(self) -> None:
+        self._arrivals_scheduled = False  # before draining: a racing append schedules anew
+        while self._arrivals:
+            self._on_message(*self._arrivals.popleft())
 
     def _on_message(self, client: Any, msg: Any) -> None:
         if client is not self._client:

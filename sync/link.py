@@ -180,9 +180,10 @@ class Link:
             session = await self.outbox.next_counter("session")
             self._birth = (session, await self._hold_birth(session))
         session, will = self._birth or (0, None)
-        client = make_client(
-            s.client_id, username=s.username, password=s.password, tls=s.tls, inflight=s.inflight + 16
-        )
+        # The window is ours (`_sender`); paho's own limit would only add cost: with
+        # max_inflight > 0 paho rescans every unacked message on each PUBACK (measured:
+        # a third of the link's CPU at 100 in flight, 13.8k vs 11.2k msg/s without it).
+        client = make_client(s.client_id, username=s.username, password=s.password, tls=s.tls, inflight=0)
         if will is not None:
             client.will_set(self.status_topic, will, qos=1, retain=True)
         client.on_connect = self._cb_connect

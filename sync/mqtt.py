@@ -8,6 +8,7 @@ durable store (outbox / broker session) is the only queue, and a dead client is 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -88,11 +89,22 @@ def make_client(
         manual_ack=manual_ack,
     )
     client.max_inflight_messages_set(inflight)
+    client.on_socket_open = _no_delay
     if username is not None:
         client.username_pw_set(username, password)
     if tls is not None:
         _setup_tls(client, tls)
     return client
+
+
+def _no_delay(_client: Any, _userdata: Any, sock: Any) -> None:
+    """MQTT is request/response: with Nagle on, a PUBACK or the tail of a burst of
+    publishes waits for the peer's delayed ACK (40 ms on Linux). Measured on the link,
+    100-message windows turned over every ~33 ms: 2,900 msg/s end to end, 9,300 with
+    TCP_NODELAY. paho 2.2 does not set it; Mosquitto's `set_tcp_nodelay` is the
+    broker-side half (docs/operations.md)."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _setup_tls(client: Any, tls: TlsFiles) -> None:
