@@ -302,9 +302,11 @@ class Link:
                 continue
             if not buf:
                 self.outbox.changed.clear()
-                rows = await self.outbox.pending(after=cursor, limit=max(room, _READ_AHEAD))
-                if self._rewind is not None:
-                    continue  # read before a rewind: stale
+                rows = self.outbox.fresh(after=cursor, limit=_READ_AHEAD)
+                if rows is None:  # behind the in-memory tail: read SQLite
+                    rows = await self.outbox.pending(after=cursor, limit=max(room, _READ_AHEAD))
+                    if self._rewind is not None:
+                        continue  # read before a rewind: stale
                 if not rows:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.outbox.changed.wait(), 1.0)

@@ -12,12 +12,11 @@ caller and the seq is not consumed: seqs stay gap-free and are never reused, eve
 after rows are deleted or the process is killed (the next seq is stored in the same
 transaction as the rows).
 
-Group commit. Operations queue up while a commit is running; the next commit waits
-`linger_s` (5 ms) for company unless `max_batch` (100) are already queued, then takes
-up to 100 in one transaction. So an operation waits at most one linger plus one
-commit (a few ms of fsync on an SD card), well under the 50 ms budget, and N
-concurrent puts cost one fsync instead of N (measured: ~1,100 rows/s committing each
-row vs ~7,900 rows/s with 100-row groups).
+Group commit (`sync.outbox_commit`): concurrent operations share one transaction and
+one fsync, at most 100 per commit, a record waits at most ~5 ms plus one commit.
+Every commit also appends its new pending rows to an in-memory tail
+(`sync.outbox_tail`), from which the link takes them while it keeps up, instead of
+reading them back from SQLite.
 
 Per-stream caps. Streams named in `droppable` (telemetry) keep at most `caps[stream]`
 live rows: the oldest are turned into tombstones (payload dropped, seq kept so the
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sync.errors import OutboxClosedError, OutboxFullError, PayloadTooLargeError
+from sync.outbox_commit import GroupCommitter
 from sync.outbox_schema import (
     HELD,
     PENDING,
@@ -51,15 +51,16 @@ from sync.outbox_schema import (
     Row,
     translate_sqlite_error,
 )
+from sync.outbox_tail import Tail
 
 __all__ = ["HELD", "PENDING", "SENT", "Outbox", "OutboxStats", "Render", "Row"]
 
 T = TypeVar("T")
 Render = Callable[[int, str], bytes]
-Op = Callable[[sqlite3.Connection], Any]
+_MARK_SENT = "UPDATE rows SET state=?, acked_at=?, attempts=attempts+1 WHERE state=0 AND "
 
 
-class Outbox:
+class Outbox(GroupCommitter):
     """One SQLite outbox. Use as `async with Outbox(path) as ob:` or open()/close()."""
 
     def __init__(
@@ -74,29 +75,25 @@ class Outbox:
         linger_s: float = 0.005,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(max_batch=max_batch, linger_s=linger_s)
         self.path = Path(path)
         self.caps = dict(caps or {"telemetry": 20_000})
         self.droppable = frozenset(droppable)
         self.max_payload = max_payload
         self.max_bytes = max_bytes
-        self.max_batch = max_batch
-        self.linger_s = linger_s
         self.clock = clock
         self.epoch = ""
-        self.commits = 0  # transactions committed (for tests and metrics)
         self.changed = asyncio.Event()  # set when rows become pending
-        self._con: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
         # The sender's reads use their own connection and thread: under WAL they never
         # wait behind a commit's fsync (a few ms each), which would gate sending.
         self._reader: sqlite3.Connection | None = None
         self._read_executor: ThreadPoolExecutor | None = None
-        self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
-        self._flusher: asyncio.Task[None] | None = None
         self._next_seq = 1
+        self._start_seq = 1  # of the running transaction
+        self._fresh: list[Row] = []  # its new pending rows, for the tail
         self._full = False
-        self._closed = True
         self._max_pages = 0
+        self.tail = Tail()
 
     @property
     def last_seq(self) -> int:
@@ -120,6 +117,7 @@ class Outbox:
         self._reader = await loop.run_in_executor(
             self._read_executor, functools.partial(sqlite3.connect, self.path, check_same_thread=False)
         )
+        self.tail = Tail(floor=self.last_seq)  # rows already on disk are read from it
         self._closed = False
         self.changed.set()
 
@@ -170,83 +168,24 @@ class Outbox:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    async def _in_thread(self, fn: Callable[[], T]) -> T:
-        if self._executor is None:
-            raise OutboxClosedError("outbox is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+    # --- transaction hooks (writer thread) ---------------------------------------------
 
-    # --- group commit ------------------------------------------------------------------
+    def _on_begin(self) -> None:
+        self._start_seq = self._next_seq
+        self._fresh = []
 
-    async def _submit(self, op: Op) -> Any:
-        if self._closed:
-            raise OutboxClosedError("outbox is closed")
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append((op, fut))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        # No shield: a caller cancelled while waiting leaves its op queued; it is still
-        # committed (so no seq gap) and delivered, the caller just does not hear of it.
-        return await fut
+    def _on_commit(self, con: sqlite3.Connection) -> None:
+        if self._fresh:  # one effect per transaction, not per row
+            self._after_commit(functools.partial(self.tail.extend, self._fresh))
+        if self._next_seq != self._start_seq:
+            con.execute("UPDATE meta SET value=? WHERE key='next_seq'", (str(self._next_seq),))
+            self._enforce_caps(con)
 
-    async def _flush(self) -> None:
-        while self._queue:
-            if self.linger_s and len(self._queue) < self.max_batch:
-                await asyncio.sleep(self.linger_s)
-            batch = self._queue[: self.max_batch]
-            del self._queue[: self.max_batch]
-            ops = [op for op, _ in batch]
-            try:
-                results = await self._in_thread(functools.partial(self._commit, ops))
-            except BaseException as exc:
-                err = exc if isinstance(exc, Exception) else OutboxClosedError("outbox closed")
-                results = [err] * len(batch)
-            for (_, fut), res in zip(batch, results, strict=True):
-                if fut.done():
-                    continue
-                if isinstance(res, BaseException):
-                    fut.set_exception(res)
-                else:
-                    fut.set_result(res)
+    def _on_rollback(self) -> None:
+        self._next_seq = self._start_seq
 
-    def _commit(self, ops: list[Op]) -> list[Any]:
-        """Run ops in one transaction; on a database error, retry each in its own."""
-        try:
-            return self._transaction(ops, isolate=False)
-        except sqlite3.Error:
-            out: list[Any] = []
-            for op in ops:
-                try:
-                    out.extend(self._transaction([op], isolate=True))
-                except sqlite3.Error as exc:
-                    out.append(translate_sqlite_error(exc))
-            return out
-
-    def _transaction(self, ops: list[Op], *, isolate: bool) -> list[Any]:
-        con = self._con
-        if con is None:
-            raise OutboxClosedError("outbox is closed")
-        start_seq = self._next_seq
-        results: list[Any] = []
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            for op in ops:
-                try:
-                    results.append(op(con))
-                except sqlite3.Error:
-                    raise
-                except Exception as exc:  # a render() failure: that caller's problem only
-                    results.append(exc)
-            if self._next_seq != start_seq:
-                con.execute("UPDATE meta SET value=? WHERE key='next_seq'", (str(self._next_seq),))
-                self._enforce_caps(con)
-            con.execute("COMMIT")
-        except sqlite3.Error:
-            self._next_seq = start_seq
-            with contextlib.suppress(sqlite3.Error):
-                con.execute("ROLLBACK")
-            raise
-        self.commits += 1
-        return results
+    def _invalidate_tail(self) -> None:
+        self._after_commit(lambda: self.tail.invalidate(self.last_seq))
 
     def _enforce_caps(self, con: sqlite3.Connection) -> None:
         for stream in self.droppable:
@@ -259,6 +198,7 @@ class Outbox:
             over = int(live) - cap
             if over <= 0:
                 continue
+            self._invalidate_tail()  # tail rows may have become tombstones
             con.execute(
                 "UPDATE rows SET payload=NULL, dropped=1 WHERE seq IN "
                 "(SELECT seq FROM rows WHERE stream=? AND dropped=0 ORDER BY seq LIMIT ?)",
@@ -295,16 +235,19 @@ class Outbox:
                 )
             if reserve and self._max_pages:
                 con.execute(f"PRAGMA max_page_count={self._max_pages + RESERVE_PAGES}")
+            created = self.clock()
             try:
                 con.execute(
                     "INSERT INTO rows (seq, stream, topic, payload, retain, created, state) "
                     "VALUES (?,?,?,?,?,?,?)",
-                    (seq, stream, topic, payload, int(retain), self.clock(), state),
+                    (seq, stream, topic, payload, int(retain), created, state),
                 )
             finally:
                 if reserve and self._max_pages:
                     con.execute(f"PRAGMA max_page_count={self._max_pages}")
             self._next_seq = seq + 1
+            if state == PENDING:
+                self._fresh.append(Row(seq, stream, topic, payload, retain, created, 0, False))
             return seq
 
         try:
@@ -318,7 +261,7 @@ class Outbox:
 
     async def release_held(self) -> int:
         """Turn every held row into a pending one (after the session it guarded ended)."""
-        n = await self._update("UPDATE rows SET state=? WHERE state=?", (PENDING, HELD))
+        n = await self._update("UPDATE rows SET state=? WHERE state=?", (PENDING, HELD), revives=True)
         if n:
             self.changed.set()
         return n
@@ -327,7 +270,7 @@ class Outbox:
         """Turn every held row into a tombstone (a birth whose connection never came up):
         its seq is still delivered, as a declared gap, so the backend does not wait for it."""
         n = await self._update(
-            "UPDATE rows SET state=?, payload=NULL, dropped=1 WHERE state=?", (PENDING, HELD)
+            "UPDATE rows SET state=?, payload=NULL, dropped=1 WHERE state=?", (PENDING, HELD), revives=True
         )
         if n:
             self.changed.set()
@@ -335,15 +278,23 @@ class Outbox:
 
     async def mark_sent(self, seqs: Iterable[int]) -> int:
         """The broker acknowledged these rows (PUBACK)."""
-        params = [(SENT, self.clock(), s) for s in seqs]
-        if not params:
+        acked = sorted(set(seqs))
+        if not acked:
             return 0
+        now = self.clock()
+        if acked[-1] - acked[0] + 1 == len(acked):
+            # PUBACKs come in order, so a burst is usually one unbroken run of seqs:
+            # one ranged UPDATE instead of one per row. Only when unbroken, or a row
+            # held back in between (oversize) would be marked too.
+            sql = _MARK_SENT + "seq BETWEEN ? AND ?"
+            params: list[tuple[Any, ...]] = [(SENT, now, acked[0], acked[-1])]
+        else:
+            sql = _MARK_SENT + "seq=?"
+            params = [(SENT, now, s) for s in acked]
 
         def op(con: sqlite3.Connection) -> int:
-            cur = con.executemany(
-                "UPDATE rows SET state=?, acked_at=?, attempts=attempts+1 WHERE seq=? AND state=0",
-                params,
-            )
+            cur = con.executemany(sql, params)
+            self._after_commit(functools.partial(self.tail.discard, acked))
             return int(cur.rowcount)
 
         n: int = await self._submit(op)
@@ -351,7 +302,12 @@ class Outbox:
 
     async def delete_through(self, seq: int) -> int:
         """The backend committed everything up to `seq`: those rows go."""
-        n = await self._update("DELETE FROM rows WHERE seq<=? AND state!=?", (seq, HELD))
+
+        def op(con: sqlite3.Connection) -> int:
+            self._after_commit(functools.partial(self.tail.trim_through, seq))
+            return int(con.execute("DELETE FROM rows WHERE seq<=? AND state!=?", (seq, HELD)).rowcount)
+
+        n: int = await self._submit(op)
         if n:
             self._full = False
         return n
@@ -366,7 +322,9 @@ class Outbox:
 
     async def requeue(self, from_seq: int = 0) -> int:
         """Make broker-acked rows with seq >= from_seq pending again (resend / replay)."""
-        n = await self._update("UPDATE rows SET state=? WHERE state=? AND seq>=?", (PENDING, SENT, from_seq))
+        n = await self._update(
+            "UPDATE rows SET state=? WHERE state=? AND seq>=?", (PENDING, SENT, from_seq), revives=True
+        )
         self.changed.set()
         return n
 
@@ -380,6 +338,8 @@ class Outbox:
                 "SELECT MIN(seq) FROM rows WHERE state=? AND acked_at<=?", (SENT, cutoff)
             ).fetchone()
             con.execute("UPDATE rows SET state=? WHERE state=? AND acked_at<=?", (PENDING, SENT, cutoff))
+            if low is not None:
+                self._invalidate_tail()
             return None if low is None else int(low)
 
         low: int | None = await self._submit(op)
@@ -399,14 +359,23 @@ class Outbox:
         n: int = await self._submit(op)
         return n
 
-    async def _update(self, sql: str, params: tuple[Any, ...]) -> int:
+    async def _update(self, sql: str, params: tuple[Any, ...], *, revives: bool = False) -> int:
+        """One statement; `revives` when it can make rows pending that were not."""
+
         def op(con: sqlite3.Connection) -> int:
-            return int(con.execute(sql, params).rowcount)
+            n = int(con.execute(sql, params).rowcount)
+            if revives and n:
+                self._invalidate_tail()
+            return n
 
         n: int = await self._submit(op)
         return n
 
     # --- reads -------------------------------------------------------------------------
+
+    def fresh(self, after: int, limit: int) -> list[Row] | None:
+        """Pending rows with seq > after from memory, or None: read them with `pending`."""
+        return self.tail.take(after, limit)
 
     async def pending(self, after: int = 0, limit: int = 100) -> list[Row]:
         """Pending rows with seq > after, oldest first."""
