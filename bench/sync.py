@@ -1,23 +1,28 @@
 """Sync benchmark: raw paho QoS 1 vs the full durable path, and the outage matrix.
 
-    .venv/bin/python bench/sync.py [--quick] [--n N] [--cycles C]
+    .venv/bin/python bench/sync.py [--quick] [--n N] [--rounds R] [--cycles C]
 
-1. Throughput, one Mosquitto (persistence on, saved once a second), N x 200-byte JSON:
+1. Throughput, one Mosquitto (persistence on, saved once a second), N x 200-byte JSON
+   records, each built when it is sent (as an agent would); R interleaved rounds of:
    - raw: plain paho, QoS 1, max_inflight 100, publish as fast as paho takes them,
      time until the last PUBACK (a light subscriber, mosquitto_sub, consumes them);
-   - raw to backend: the same, consumed by the reference ingest, time until the
-     ingest committed the last record (same machine load as the durable run);
-   - durable: outbox (SQLite WAL, synchronous=FULL, group commit) + link (inflight
-     100) + reference ingest (SQLite, insert-if-absent) + backend acks; time until
-     the backend has committed and acked the last record and the outbox is empty.
+   - durable to broker: outbox (SQLite WAL, synchronous=FULL, group commit) + link
+     (inflight 100), time until every row is committed and broker-acked: what
+     durability costs the agent, against the same light subscriber;
+   - raw to backend: raw paho consumed by the reference ingest, time until the ingest
+     committed the last record;
+   - durable: outbox + link + reference ingest (SQLite, insert-if-absent) + backend
+     acks; time until the backend has committed and acked the last record.
+   Medians over the rounds (this 2-core machine varies +-20 % from run to run), and
+   the agent's CPU time per record for raw and durable.
 2. Outage matrix, the durable path while records are produced: kill -9 the broker with
    persistence, without persistence, kill -9 the agent (a subprocess), and both at
    once, C cycles each. Prints records committed, lost (committed but not in the
    backend) and duplicates after dedupe (rows sharing a record id) per scenario.
 
-The last line is one JSON object with the headline figures; `ratio` is durable over
-raw-to-backend (both pay for the same ingest on this machine), `ratio_vs_raw_puback`
-durable over raw-to-PUBACK.
+The last line is one JSON object with the headline figures: `ratio` is durable over
+raw to the same backend, `agent_ratio` durable-to-broker over raw (both to PUBACK),
+`ratio_vs_raw_puback` end-to-end durable over raw to PUBACK.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import os
 import random
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,11 +93,11 @@ def consumer(url: str, topic: str) -> subprocess.Popen[bytes]:
     return proc
 
 
-def raw_paho(url: str, n: int, work: Path | None = None) -> float:
-    """Plain paho QoS 1, inflight 100, publishing as fast as paho takes them. With
-    `work`, the reference ingest is the consumer and the clock stops when it has
-    committed every record; else a light subscriber (mosquitto_sub) consumes and the
-    clock stops at the last PUBACK."""
+def raw_paho(url: str, n: int, work: Path | None = None) -> tuple[float, float]:
+    """(msg/s, agent CPU us per message) for plain paho QoS 1, inflight 100, publishing
+    as fast as paho takes them. With `work`, the reference ingest is the consumer and
+    the clock stops when it has committed every record; else a light subscriber
+    (mosquitto_sub) consumes and the clock stops at the last PUBACK."""
     port = int(url.rsplit(":", 1)[1])
     db = (work / "raw-backend.sqlite3") if work else None
     sub = start_ingest(url, db) if db else consumer(url, "bench/raw/#")
@@ -107,12 +113,13 @@ def raw_paho(url: str, n: int, work: Path | None = None) -> float:
     pub.connect("127.0.0.1", port)
     pub.loop_start()
     topic = BASE + "/scan" if db else "bench/raw/scan"
-    bodies = [payload(s, "raw-epoch") for s in range(1, n + 1)]
-    t0 = time.perf_counter()
-    for body in bodies:
-        pub.publish(topic, body, qos=1)
+    epoch = "raw-epoch"
+    t0, c0 = time.perf_counter(), time.process_time()
+    for seq in range(1, n + 1):
+        pub.publish(topic, payload(seq, epoch), qos=1)
     while acked < n:
         time.sleep(0.001)
+    cpu = time.process_time() - c0
     while db is not None and backend_count(db) < n:
         time.sleep(0.01)
     dt = time.perf_counter() - t0
@@ -120,7 +127,7 @@ def raw_paho(url: str, n: int, work: Path | None = None) -> float:
     pub.loop_stop()
     sub.terminate()
     sub.wait()
-    return n / dt
+    return n / dt, cpu / n * 1e6
 
 
 def backend_count(db: Path) -> int:
@@ -166,13 +173,7 @@ async def durable(url: str, n: int, work: Path) -> tuple[float, int, int]:
             await until(lambda: link.backend_hw >= ob.last_seq, what="ingest up")
             start_seq = ob.last_seq
             t0 = time.perf_counter()
-
-            async def producer(count: int) -> None:  # pipelines emit concurrently
-                for _ in range(count):
-                    await ob.put("scan", BASE + "/scan", payload)
-
-            workers = 200
-            await asyncio.gather(*(producer(n // workers) for _ in range(workers)))
+            await produce(ob, n)
             last = ob.last_seq
             await until(lambda: link.backend_hw >= last, timeout=600, what="backend acks")
             dt = time.perf_counter() - t0
@@ -183,6 +184,39 @@ async def durable(url: str, n: int, work: Path) -> tuple[float, int, int]:
         await asyncio.to_thread(ing.wait)
     lost, dups = audit(db, epoch, set(range(start_seq + 1, last + 1)))
     return (last - start_seq) / dt, lost, dups
+
+
+async def durable_to_broker(url: str, n: int, work: Path) -> tuple[float, float]:
+    """(msg/s, agent CPU us per message) until every row is committed and broker-acked,
+    a light subscriber consuming: the agent's side of the durable path alone."""
+    sub = await asyncio.to_thread(consumer, url, BASE + "/#")
+    try:
+        async with Outbox(work / "outbox-broker.sqlite3") as ob:
+            # Retention mode: rows stay broker-acked (the backend is not in this run).
+            link = Link(ob, link_settings(url, ack_retention_s=3600.0))
+            link_task = asyncio.create_task(link.run())
+            await link.wait_connected()
+            acks0 = link.counters.broker_acks
+            t0, c0 = time.perf_counter(), time.process_time()
+            await produce(ob, n)
+            await until(lambda: link.counters.broker_acks - acks0 >= n, timeout=600, what="pubacks")
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+            await stop(link_task)
+    finally:
+        sub.terminate()
+        await asyncio.to_thread(sub.wait)
+    return n / dt, cpu / n * 1e6
+
+
+async def produce(ob: Outbox, n: int) -> None:
+    """200 concurrent producers, as pipelines emit records, each awaiting its commit."""
+
+    async def producer(count: int) -> None:
+        for _ in range(count):
+            await ob.put("scan", BASE + "/scan", payload)
+
+    workers = 200
+    await asyncio.gather(*(producer(n // workers + (i < n % workers)) for i in range(workers)))
 
 
 def audit(db: Path, epoch: str, committed: set[int]) -> tuple[int, int]:
@@ -290,36 +324,58 @@ async def scenario(name: str, cycles: int, work: Path) -> dict[str, object]:
     }
 
 
+async def throughput(url: str, n: int, rounds: int, work: Path) -> dict[str, float]:
+    """Interleaved rounds of the four runs; medians (and the worst loss seen)."""
+    keys = ("raw", "raw_cpu", "broker", "broker_cpu", "raw_e2e", "dur")
+    runs: dict[str, list[float]] = {k: [] for k in keys}
+    lost = dups = 0
+    for r in range(rounds):
+        rw = work / f"round{r}"
+        for d in ("r", "b", "d"):
+            (rw / d).mkdir(parents=True)
+        raw, raw_cpu = await asyncio.to_thread(raw_paho, url, n)
+        broker, broker_cpu = await durable_to_broker(url, n, rw / "b")
+        raw_e2e, _ = await asyncio.to_thread(raw_paho, url, n, rw / "r")
+        dur, lo, du = await durable(url, n, rw / "d")
+        lost, dups = lost + lo, dups + du
+        for k, v in zip(runs, (raw, raw_cpu, broker, broker_cpu, raw_e2e, dur), strict=True):
+            runs[k].append(v)
+        print(
+            f"round {r + 1}/{rounds}: raw {raw:,.0f} msg/s ({raw_cpu:.0f} us CPU/msg), durable to broker "
+            f"{broker:,.0f} ({broker_cpu:.0f} us/msg), raw to backend {raw_e2e:,.0f}, durable end to end "
+            f"{dur:,.0f}; lost {lo}, duplicates after dedupe {du}",
+            flush=True,
+        )
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    return {**med, "lost": lost, "dups": dups}
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     n = args.n or (10_000 if args.quick else 50_000)
+    rounds = args.rounds or (1 if args.quick else 3)
     cycles = args.cycles or (2 if args.quick else 10)
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         work = Path(tmp)
         b: Broker = make_broker(work / "tput")
         b.start()
         try:
-            raw = await asyncio.to_thread(raw_paho, b.url, n)
-            print(
-                f"raw paho QoS1 inflight 100, {n} x {PAYLOAD_PAD} B, to PUBACK (light subscriber): "
-                f"{raw:,.0f} msg/s",
-                flush=True,
-            )
-            (work / "r").mkdir()
-            raw_e2e = await asyncio.to_thread(raw_paho, b.url, n, work / "r")
-            print(
-                f"raw paho QoS1 inflight 100, to committed in the reference ingest: {raw_e2e:,.0f} msg/s",
-                flush=True,
-            )
-            (work / "d").mkdir()
-            dur, lost, dups = await durable(b.url, n, work / "d")
-            print(
-                f"durable (outbox FULL + group commit + link + ingest + backend ack): {dur:,.0f} msg/s "
-                f"= {dur / raw_e2e:.2f} x raw with the same ingest, {dur / raw:.2f} x raw to PUBACK; "
-                f"lost {lost}, duplicates after dedupe {dups}",
-                flush=True,
-            )
+            t = await throughput(b.url, n, rounds, work)
         finally:
             b.stop()
+        print(
+            f"medians of {rounds}, {n} x {PAYLOAD_PAD} B: raw paho QoS1 inflight 100 to PUBACK "
+            f"{t['raw']:,.0f} msg/s; durable to broker-acked {t['broker']:,.0f} msg/s "
+            f"= {t['broker'] / t['raw']:.2f} x raw; agent CPU {t['raw_cpu']:.0f} vs "
+            f"{t['broker_cpu']:.0f} us/msg",
+            flush=True,
+        )
+        print(
+            f"end to end, reference ingest: raw {t['raw_e2e']:,.0f} msg/s, durable (outbox FULL + group "
+            f"commit + link + ingest + backend ack) {t['dur']:,.0f} msg/s = "
+            f"{t['dur'] / t['raw_e2e']:.2f} x raw with the same ingest, "
+            f"{t['dur'] / t['raw']:.2f} x raw to PUBACK",
+            flush=True,
+        )
         rows = []
         for name in (
             "broker_kill_persistent",
@@ -338,13 +394,17 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             )
     return {
         "n": n,
-        "raw_msgs_per_s": round(raw),
-        "raw_to_backend_msgs_per_s": round(raw_e2e),
-        "durable_msgs_per_s": round(dur),
-        "ratio": round(dur / raw_e2e, 2),
-        "ratio_vs_raw_puback": round(dur / raw, 2),
-        "lost": lost + sum(int(str(r["lost"])) for r in rows),
-        "duplicates_after_dedupe": dups + sum(int(str(r["duplicates_after_dedupe"])) for r in rows),
+        "rounds": rounds,
+        "raw_msgs_per_s": round(t["raw"]),
+        "durable_to_broker_msgs_per_s": round(t["broker"]),
+        "agent_ratio": round(t["broker"] / t["raw"], 2),
+        "agent_cpu_us_per_msg": {"raw": round(t["raw_cpu"]), "durable": round(t["broker_cpu"])},
+        "raw_to_backend_msgs_per_s": round(t["raw_e2e"]),
+        "durable_msgs_per_s": round(t["dur"]),
+        "ratio": round(t["dur"] / t["raw_e2e"], 2),
+        "ratio_vs_raw_puback": round(t["dur"] / t["raw"], 2),
+        "lost": int(t["lost"]) + sum(int(str(r["lost"])) for r in rows),
+        "duplicates_after_dedupe": int(t["dups"]) + sum(int(str(r["duplicates_after_dedupe"])) for r in rows),
         "outage_cycles_per_scenario": cycles,
     }
 
@@ -354,6 +414,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smaller run, under a minute")
     p.add_argument("--n", type=int, default=0, help="records for the throughput run")
+    p.add_argument("--rounds", type=int, default=0, help="throughput rounds (medians reported)")
     p.add_argument("--cycles", type=int, default=0, help="kill cycles per outage scenario")
     result = asyncio.run(main(p.parse_args()))
     print(json.dumps(result))
