@@ -25,7 +25,6 @@ import json
 import logging
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from sync.mqtt import (
     properties,
     user_properties,
 )
+from sync.paho_loop import PahoLoop
 from sync.store import AgentStats, Reject, Store, StreamState, open_store
 
 __all__ = ["Ingest", "IngestCounters", "IngestSettings"]
@@ -115,8 +115,7 @@ class Ingest:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: Any = None
         self._msgs: list[Message] = []
-        self._arrivals: deque[tuple[Any, Any]] = deque()  # from paho's thread
-        self._arrivals_scheduled = False
+        self._net: PahoLoop | None = None  # the current client's network loop
         self._wake = asyncio.Event()
         self._connack: asyncio.Future[tuple[Any, Any]] | None = None
         self._gaps: dict[tuple[str, str, str], _Gap] = {}
@@ -162,7 +161,8 @@ class Ingest:
         )
         client.on_connect = lambda c, _u, _f, rc, props: self._call(self._on_connack, c, rc, props)
         client.on_disconnect = lambda c, _u, _f, rc, _p: self._call(self._on_lost, c, rc)
-        client.on_message = self._cb_message
+        client.on_message = lambda c, _u, m: self._call(self._on_message, c, m)
+        self._net = PahoLoop(client)
         self._client, self._msgs = client, []
         self._connack = asyncio.get_running_loop().create_future()
         props = properties(
@@ -175,7 +175,6 @@ class Ingest:
                 )
             except Exception as exc:
                 raise connect_error(exc, ep) from None
-            client.loop_start()
             try:
                 reason, _ = await asyncio.wait_for(self._connack, 10.0)
             except TimeoutError:
@@ -194,8 +193,8 @@ class Ingest:
             self._client = None
             with contextlib.suppress(Exception):
                 client.disconnect()
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(client.loop_stop)
+            self._net.flush()
+            await self._net.close()
 
     async def _serve(self, client: Any) -> None:
         gaps = asyncio.create_task(self._gap_watch(client))
@@ -269,13 +268,13 @@ class Ingest:
                 self.counters.replays_requested += 1
                 log.info("gap in %s/%s after seq %d: replay requested", shop, agent, hw)
 
-    # --- paho thread -> event loop -----------------------------------------------------
+    # --- paho callbacks -> event loop ---------------------------------------------------
+    # paho runs on the event loop (sync.paho_loop); only callbacks fired inside
+    # connect(), in its worker thread, are handed over with call_soon_threadsafe.
 
     def _call(self, fn: Any, *args: Any) -> None:
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(fn, *args)
+        if self._net is not None:
+            self._net.call(fn, *args)
 
     def _on_connack(self, client: Any, reason: Any, props: Any) -> None:
         if client is self._client and self._connack is not None and not self._connack.done():
@@ -289,19 +288,6 @@ class Ingest:
         log.warning("backend ingest connection lost: %s", reason)
         self._client = None
         self._wake.set()
-
-    def _cb_message(self, client: Any, _u: Any, msg: Any) -> None:
-        # One loop wake-up per burst of messages, not per message: measured, waking
-        # the loop for each one cost a quarter of the ingest's CPU at ~10k msg/s.
-        self._arrivals.append((client, msg))
-        if not self._arrivals_scheduled:
-            self._arrivals_scheduled = True
-            self._call(self._drain_arrivals)
-
-    def _drain_arrivals(self) -> None:
-        self._arrivals_scheduled = False  # before draining: a racing append schedules anew
-        while self._arrivals:
-            self._on_message(*self._arrivals.popleft())
 
     def _on_message(self, client: Any, msg: Any) -> None:
         if client is not self._client:

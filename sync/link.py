@@ -59,6 +59,7 @@ from sync.link_settings import LinkCounters, LinkSettings, StatusInfo, StatusRen
 from sync.mqtt import connack_error, connect_error, make_client, parse_url, properties
 from sync.outbox import Outbox
 from sync.outbox_schema import Row
+from sync.paho_loop import PahoLoop
 
 __all__ = ["Link", "LinkCounters", "LinkSettings", "StatusInfo", "StatusRender", "backoff_delay"]
 
@@ -115,14 +116,13 @@ class Link:
         base = settings.base_topic
         self.status_topic, self.ack_topic, self.cmd_prefix = f"{base}/status", f"{base}/ack", f"{base}/cmd/"
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._net: PahoLoop | None = None  # the current client's network loop
         self._client: Any = None
         self._connack: asyncio.Future[tuple[Any, Any]] | None = None
         self._lost = asyncio.Event()
         self._up = asyncio.Event()
         self._room = asyncio.Event()
         self._inflight: dict[int, int] = {}  # mid -> seq
-        self._pubacks: deque[tuple[Any, int, Any]] = deque()  # from paho's thread
-        self._puback_scheduled = False
         self._props_historical = _PackedProperties([("historical", "1")])
         self._acked: list[int] = []
         self._acked_event = asyncio.Event()
@@ -190,6 +190,7 @@ class Link:
         client.on_disconnect = self._cb_disconnect
         client.on_publish = self._cb_publish
         client.on_message = self._cb_message
+        self._net = PahoLoop(client)
         self._client, self._lost = client, asyncio.Event()
         self._connack = asyncio.get_running_loop().create_future()
         graceful = False
@@ -212,7 +213,6 @@ class Link:
             )
         except Exception as exc:
             raise connect_error(exc, ep) from None
-        client.loop_start()
         assert self._connack is not None
         try:
             reason, props = await asyncio.wait_for(self._connack, s.connect_timeout_s)
@@ -261,9 +261,11 @@ class Link:
             code = ReasonCode(PacketTypes.DISCONNECT, identifier=4 if graceful else 0)
             with contextlib.suppress(Exception):
                 client.disconnect(reasoncode=code)
+            if self._net is not None:
+                self._net.flush()  # the DISCONNECT leaves now, not never
         self._client = None
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(client.loop_stop)
+        if self._net is not None:
+            await self._net.close()
         self._inflight.clear()
         self._room.set()
 
@@ -434,13 +436,13 @@ class Link:
                 if rt:
                     self._reply(rt, corr, Reply(ok=False, error="busy: too many commands queued"))
 
-    # --- paho thread -> event loop -----------------------------------------------------
+    # --- paho callbacks -> event loop ---------------------------------------------------
+    # paho runs on the event loop (sync.paho_loop); only callbacks fired inside
+    # connect(), in its worker thread, are handed over with call_soon_threadsafe.
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-                loop.call_soon_threadsafe(fn, *args)
+        if self._net is not None:
+            self._net.call(fn, *args)
 
     def _cb_connect(self, client: Any, _u: Any, _f: Any, reason: Any, props: Any) -> None:
         self._call(self._on_connack, client, reason, props)
@@ -462,18 +464,7 @@ class Link:
         self._lost.set()
 
     def _cb_publish(self, client: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
-        # One loop wake-up per burst of PUBACKs, not per PUBACK: measured, waking the
-        # loop for each one halved throughput (one publish per loop iteration).
-        self._pubacks.append((client, mid, reason))
-        if not self._puback_scheduled:
-            self._puback_scheduled = True
-            self._call(self._drain_pubacks)
-
-    def _drain_pubacks(self) -> None:
-        self._puback_scheduled = False  # before draining: a racing append schedules anew
-        while self._pubacks:
-            self._on_puback(*self._pubacks.popleft())
-        self._room.set()
+        self._call(self._on_puback, client, mid, reason)
 
     def _on_puback(self, client: Any, mid: int, reason: Any) -> None:
         if client is not self._client:
@@ -481,6 +472,7 @@ class Link:
         seq = self._inflight.pop(mid, None)
         if seq is None:
             return
+        self._room.set()
         if getattr(reason, "value", 0) == _NO_SUBSCRIBERS:
             # The broker dropped it: nobody (no backend ingest) is subscribed yet.
             # Keep it pending and offer it again in a second.

@@ -201,7 +201,11 @@ async def test_tls_with_client_certs_and_a_wrong_ca_is_refused_clearly(tmp_path:
             ingest(url, tmp_path / "b.sqlite3", tls=right, client_id="ing"),
             agent_side(tmp_path / "a", url, tls=right) as (ob, link),
         ):
-            await until(lambda: link.backend_hw >= 2, what="delivery over TLS")
+            # Hundreds, not two: TLS records carry several MQTT packets, and what the
+            # TLS layer has already decrypted never shows as readable on the socket.
+            for _ in range(20):
+                await asyncio.gather(*(ob.put("scan", SCAN, render("scan")) for _ in range(50)))
+            await until(lambda: link.backend_hw >= ob.last_seq, what="delivery over TLS")
     finally:
         b.stop()
 
