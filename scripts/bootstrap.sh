@@ -13,6 +13,7 @@ declare -A probe=(
   [tesseract-ocr]=/usr/bin/tesseract
   [tesseract-ocr-eng]=/usr/share/tesseract-ocr/5/tessdata/eng.traineddata
   [libzbar0]=/usr/lib/$(uname -m)-linux-gnu/libzbar.so.0
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 )
 if [ "$mode" = dev ]; then
   probe[postgresql]=/usr/lib/postgresql

@@ -7,6 +7,13 @@ Each text line is read by up to seven independent preprocessings (Otsu-binarised
 A line whose first two passes hold no 17-character token is abandoned (not a VIN line),
 so non-VIN text costs two reads, not seven.
 
+Each 17-character word a pass reads is first put to glyphs.arbitrate: where the line
+read itself weighed an alternative for a character (lstm_choice_mode 2, ~10 % slower
+reads) and that glyph, cut out and read alone, is exactly that alternative, the pass
+votes with it. That is one reader agreeing with another, never the check digit; it
+fixed the leading '1'/'5' read as 'L'/'S' by every pass (held-out plates, per-cell 6:
+DejaVu 36 -> 39 of 42, Hershey 32 -> 40 of 42, 0 false VINs on 108 negatives).
+
 The whitelist is the VIN alphabet (no I, O, Q), as VIN plates use it: tesseract then
 never proposes a letter a VIN cannot hold. That is an alphabet constraint, not a
 correction: nothing is ever changed to satisfy the check digit.
@@ -30,9 +37,10 @@ import numpy as np
 import tesserocr
 
 from drivers.camera.errors import OcrError
+from drivers.camera.glyphs import GlyphReader, arbitrate
 from drivers.camera.textlines import find_text_lines
 
-__all__ = ["PASSES", "LineVotes", "VinOcr", "find_tessdata"]
+__all__ = ["PASSES", "LineVotes", "VinOcr", "Word", "find_tessdata"]
 
 _TESSDATA = (
     "/usr/share/tesseract-ocr/5/tessdata",
@@ -41,10 +49,14 @@ _TESSDATA = (
     "/usr/local/share/tessdata",
 )
 _WHITELIST = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+_CAPITALS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_ALPHABET = frozenset(_WHITELIST)
+_VIN_LEN = 17
 _TOKEN = re.compile(r"[A-Z0-9]+")
 _MAX_LINE_ASPECT = 40.0
 
 LineVotes = Counter[str]  # 17-character token -> number of passes that read it
+Word = list[tuple[str, frozenset[str]]]  # per symbol: the read character, its alternatives
 
 
 def find_tessdata(explicit: str | None = None, search_defaults: bool = True) -> str:
@@ -106,34 +118,67 @@ class VinOcr:
         self.tessdata = find_tessdata(tessdata)
         self._local = threading.local()
 
-    def _api(self) -> tesserocr.PyTessBaseAPI:
-        api = getattr(self._local, "api", None)
+    def _api(self, name: str = "api") -> tesserocr.PyTessBaseAPI:
+        api = getattr(self._local, name, None)
         if api is None:
             try:
                 api = tesserocr.PyTessBaseAPI(path=self.tessdata, lang="eng", psm=tesserocr.PSM.SINGLE_LINE)
             except RuntimeError as exc:
                 raise OcrError(f"tesseract cannot start with {self.tessdata}: {exc}") from None
-            api.SetVariable("tessedit_char_whitelist", _WHITELIST)
-            self._local.api = api
+            # Lines: the VIN alphabet. Single glyphs: all capitals and digits, so that
+            # an I, O or Q printed on a plate is read as what it is (glyphs.arbitrate).
+            api.SetVariable("tessedit_char_whitelist", _WHITELIST if name == "api" else _CAPITALS)
+            # Per-symbol alternatives from the LSTM (the characters it weighed at each
+            # position), for glyphs.arbitrate; the best path is unchanged.
+            api.SetVariable("lstm_choice_mode", "2")
+            setattr(self._local, name, api)
         return api
 
-    def read(self, img: np.ndarray) -> str:
-        """Raw text of one prepared line image (uint8, single channel)."""
-        api = self._api()
+    def _set(self, img: np.ndarray, name: str = "api") -> tesserocr.PyTessBaseAPI:
+        api = self._api(name)
         # Margin in the line's own background shade: a pure-white frame around a grey
         # (dim) line draws an edge next to the first character.
         bg = float(np.percentile(img, 90))
         img = np.ascontiguousarray(cv2.copyMakeBorder(img, 10, 10, 16, 16, cv2.BORDER_CONSTANT, value=bg))
         api.SetImageBytes(img.tobytes(), img.shape[1], img.shape[0], 1, img.shape[1])
-        return str(api.GetUTF8Text())
+        return api
+
+    def read(self, img: np.ndarray) -> str:
+        """Raw text of one prepared line image (uint8, single channel)."""
+        return str(self._set(img).GetUTF8Text())
+
+    def read_glyph(self, img: np.ndarray) -> str:
+        """One glyph alone, read over all capitals and digits (I, O, Q included)."""
+        return str(self._set(img, "glyph_api").GetUTF8Text())
+
+    def read_words(self, img: np.ndarray) -> list[Word]:
+        """The words of one prepared line image, each symbol with its alternatives."""
+        api = self._set(img)
+        api.Recognize()
+        words: list[Word] = []
+        if not _tokens(str(api.GetUTF8Text())):
+            return words  # no 17-character word: skip the per-symbol walk (~2 ms a line)
+        level = tesserocr.RIL.SYMBOL
+        for it in tesserocr.iterate_level(api.GetIterator(), level):
+            try:
+                text = it.GetUTF8Text(level)
+            except RuntimeError:  # tesserocr's way of saying: an empty result
+                continue
+            if it.IsAtBeginningOf(tesserocr.RIL.WORD) or not words:
+                words.append([])
+            alts = frozenset(c.GetUTF8Text() for c in it.GetChoiceIterator()) & _ALPHABET
+            words[-1].append((text, alts - {text}))
+        return words
 
     def line_votes(self, line: np.ndarray, passes: int = len(PASSES)) -> LineVotes:
         """How many of the first `passes` preprocessings read each 17-character token."""
         votes: LineVotes = Counter()
         if line.shape[0] < 6 or line.shape[1] > _MAX_LINE_ASPECT * line.shape[0]:
             return votes
+        glyphs = GlyphReader(line, self.read_glyph)
         for n, prep in enumerate(PASSES[: max(1, passes)], start=1):
-            votes.update(set(_tokens(self.read(prep(line)))))
+            words = [w for w in self.read_words(prep(line)) if len(w) == _VIN_LEN]
+            votes.update({arbitrate(w, glyphs) for w in words})
             if n == 2 and not votes:
                 break  # two passes without a 17-character token: not a VIN line
         return votes

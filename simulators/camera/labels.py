@@ -1,5 +1,5 @@
-"""Flat label artwork: barcodes drawn with zxing-cpp's writer, text with OpenCV's Hershey
-Simplex (tesseract reads it cleanly from ~20 px cap height up, measured 15/15 lines).
+"""Flat label artwork: barcodes drawn with zxing-cpp's writer, text with a face from
+fonts.py (Hershey Simplex by default; DejaVu TrueType faces for VIN plates, see scenes).
 
 Every function returns a grayscale uint8 image of the label only (no background); the
 scene composer places, warps and degrades it.
@@ -12,6 +12,7 @@ import numpy as np
 import zxingcpp
 
 from simulators.camera.errors import SimulatorError
+from simulators.camera.fonts import HERSHEY, render_line, text_size
 
 __all__ = ["FORMATS", "code_image", "code_label", "door_jamb_label", "stripes_label", "text_label"]
 
@@ -24,7 +25,6 @@ FORMATS: dict[str, zxingcpp.BarcodeFormat] = {
     "EAN13": zxingcpp.BarcodeFormat.EAN13,
     "UPCA": zxingcpp.BarcodeFormat.UPCA,
 }
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
 _MATRIX = ("QRCODE", "DATAMATRIX")
 
 
@@ -47,25 +47,17 @@ def code_image(symbology: str, payload: str, module_px: int, *, gs1: bool = Fals
     return img
 
 
-def _put(img: np.ndarray, text: str, org: tuple[int, int], scale: float, thickness: int) -> None:
-    cv2.putText(img, text, org, _FONT, scale, 0, thickness, cv2.LINE_AA)
-
-
-def _text_size(text: str, scale: float, thickness: int) -> tuple[int, int]:
-    (w, h), base = cv2.getTextSize(text, _FONT, scale, thickness)
-    return w, h + base
-
-
-def text_label(lines: list[str], scale: float = 1.0, background: int = 235) -> np.ndarray:
+def text_label(
+    lines: list[str], scale: float = 1.0, background: int = 235, font: str = HERSHEY
+) -> np.ndarray:
     """Lines of dark text on a light plate (a VIN plate or a plain text sticker)."""
-    thick = max(1, round(scale * 2))
-    sizes = [_text_size(line, scale, thick) for line in lines]
+    sizes = [text_size(line, scale, font) for line in lines]
     pad = int(30 * scale)
     width = max(w for w, _ in sizes) + 2 * pad
     line_h = max(h for _, h in sizes) + int(18 * scale)
     img = np.full((line_h * len(lines) + 2 * pad, width), background, np.uint8)
     for i, line in enumerate(lines):
-        _put(img, line, (pad, pad + (i + 1) * line_h - int(18 * scale)), scale, thick)
+        render_line(img, line, (pad, pad + (i + 1) * line_h - int(18 * scale)), scale, font)
     return img
 
 

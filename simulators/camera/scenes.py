@@ -4,6 +4,12 @@ scale), then degraded (blur, noise, glare, low light). Each scene carries its tr
 Degradations are sized so the label stays legible to a human at 720p: they test the
 pipeline's robustness, not its ability to read the unreadable — except `blur_heavy`
 (sigma 3.5), which no decoder reads and which the sharpness gate should skip.
+
+Text on VIN plates, near-miss plates and plain stickers is set in a DejaVu face drawn
+per scene (sans, sans bold, mono, mono bold), like the sans-serif faces real plates use;
+`font="hershey"` forces OpenCV's Hershey stroke font instead, the hard case that the
+benchmark reports separately (fonts.py). The font is drawn after the VIN, so the same
+seed gives the same VIN and placement in every font.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import numpy as np
 
 from simulators.camera import labels
 from simulators.camera.errors import SimulatorError
+from simulators.camera.fonts import HERSHEY, PLATE_FONTS
 from simulators.camera.vins import near_miss_vins, random_vin
 
-__all__ = ["DEGRADATIONS", "KINDS", "Scene", "make_scene", "scene_set"]
+__all__ = ["DEGRADATIONS", "FONTS", "KINDS", "Scene", "make_scene", "scene_set"]
 
 DEGRADATIONS = ("clean", "rotated", "tilt", "blur", "noise", "glare", "lowlight", "blur_heavy")
 KINDS = (
@@ -36,6 +43,7 @@ KINDS = (
     "stripes",
     "plain_text",
 )
+FONTS = (*PLATE_FONTS, HERSHEY)
 _MAKERS = ("HONDA OF AMERICA MFG", "TOYOTA MOTOR MFG", "FORD MOTOR CO", "TESLA INC")
 
 
@@ -50,6 +58,7 @@ class Scene:
     codes: list[dict[str, str]] = field(default_factory=list)
     vin: str | None = None
     text: str | None = None
+    font: str | None = None  # the face of the label's text, where it matters to OCR
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -59,6 +68,7 @@ class Scene:
             "codes": self.codes,
             "vin": self.vin,
             "text": self.text,
+            "font": self.font,
         }
 
 
@@ -119,7 +129,35 @@ def _degrade(img: np.ndarray, how: str, rng: random.Random) -> np.ndarray:
     return img
 
 
-def _content(
+_Content = tuple[np.ndarray, list[dict[str, str]], str | None, str | None, str | None]
+
+
+def _face(rng: random.Random, font: str | None) -> str:
+    drawn = rng.choice(PLATE_FONTS)  # always drawn: the rest of the scene is font-independent
+    return drawn if font is None else font
+
+
+def _content(kind: str, rng: random.Random, font: str | None) -> _Content:
+    """(label artwork, expected codes, expected VIN, text on the label, its font)."""
+    if kind in ("vin_plate", "negative_vin", "plain_text"):
+        return _text_content(kind, rng, font)
+    art, codes, vin, text = _code_content(kind, rng)
+    return art, codes, vin, text, None
+
+
+def _text_content(kind: str, rng: random.Random, font: str | None) -> _Content:
+    if kind == "plain_text":
+        text = ["OIL CHANGE DUE 12000 KM", "TIRE PRESSURE 2.4 BAR"]
+        face = _face(rng, font)
+        return labels.text_label(text, scale=1.0, font=face), [], None, " / ".join(text), face
+    vin = random_vin(rng)
+    shown = vin if kind == "vin_plate" else rng.choice(sorted(near_miss_vins(vin).items()))[1]
+    face = _face(rng, font)
+    art = labels.text_label(["VEHICLE IDENTIFICATION NO", shown], scale=1.3, font=face)
+    return art, [], vin if kind == "vin_plate" else None, shown, face
+
+
+def _code_content(
     kind: str, rng: random.Random
 ) -> tuple[np.ndarray, list[dict[str, str]], str | None, str | None]:
     """(label artwork, expected codes, expected VIN, text on the label)."""
@@ -157,31 +195,27 @@ def _content(
         total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits))
         ean = digits + str((10 - total % 10) % 10)
         return labels.code_label("EAN13", ean, 3), [{"symbology": "EAN13", "payload": ean}], None, None
-    if kind == "vin_plate":
-        vin = random_vin(rng)
-        return labels.text_label(["VEHICLE IDENTIFICATION NO", vin], scale=1.3), [], vin, vin
     if kind == "door_jamb":
         vin = random_vin(rng)
         payload = "I" + vin if rng.random() < 0.5 else vin
         art = labels.door_jamb_label(vin, payload, rng.choice(_MAKERS))
         return art, [{"symbology": "CODE39", "payload": payload}], vin, vin
-    if kind == "negative_vin":
-        bad = rng.choice(sorted(near_miss_vins(random_vin(rng)).items()))[1]
-        return labels.text_label(["VEHICLE IDENTIFICATION NO", bad], scale=1.3), [], None, bad
     if kind == "stripes":
         return labels.stripes_label(rng.randrange(1 << 30)), [], None, None
-    if kind == "plain_text":
-        text = ["OIL CHANGE DUE 12000 KM", "TIRE PRESSURE 2.4 BAR"]
-        return labels.text_label(text, scale=1.0), [], None, " / ".join(text)
     raise SimulatorError(f"unknown scene kind {kind!r} (known: {', '.join(KINDS)})")
 
 
-def make_scene(kind: str, degradation: str, seed: int, size: tuple[int, int] = (1280, 720)) -> Scene:
-    """One deterministic scene (same kind, degradation and seed -> same pixels)."""
+def make_scene(
+    kind: str, degradation: str, seed: int, size: tuple[int, int] = (1280, 720), font: str | None = None
+) -> Scene:
+    """One deterministic scene (same kind, degradation, seed and font -> same pixels).
+    `font` (one of FONTS) overrides the face drawn for text scenes."""
     if degradation not in DEGRADATIONS:
         raise SimulatorError(f"unknown degradation {degradation!r} (known: {', '.join(DEGRADATIONS)})")
+    if font is not None and font not in FONTS:
+        raise SimulatorError(f"unknown font {font!r} (known: {', '.join(FONTS)})")
     rng = random.Random(f"{kind}/{degradation}/{seed}")
-    art, codes, vin, text = _content(kind, rng)
+    art, codes, vin, text, face = _content(kind, rng, font)
     canvas = _background(rng, size)
     angle = rng.uniform(-4, 4)
     tilt = 0.0
@@ -192,7 +226,7 @@ def make_scene(kind: str, degradation: str, seed: int, size: tuple[int, int] = (
     frac = 0.3 if kind in ("qrcode", "datamatrix", "gs1_datamatrix") else 0.6
     _place(art, canvas, rng, angle=angle, tilt=tilt, frac=frac)
     image = _degrade(canvas, degradation, rng)
-    return Scene(f"{kind}-{degradation}-{seed}", kind, degradation, image, codes, vin, text)
+    return Scene(f"{kind}-{degradation}-{seed}", kind, degradation, image, codes, vin, text, face)
 
 
 def scene_set(
@@ -201,8 +235,13 @@ def scene_set(
     per_cell: int = 1,
     size: tuple[int, int] = (1280, 720),
     seed: int = 0,
+    *,
+    font: str | None = None,
 ) -> list[Scene]:
     """Every kind under every degradation, `per_cell` seeds each."""
     return [
-        make_scene(k, d, seed * 1000 + i, size) for k in kinds for d in degradations for i in range(per_cell)
+        make_scene(k, d, seed * 1000 + i, size, font=font)
+        for k in kinds
+        for d in degradations
+        for i in range(per_cell)
     ]

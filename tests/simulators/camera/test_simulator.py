@@ -11,6 +11,7 @@ import pytest
 
 from simulators.camera.cli import main
 from simulators.camera.errors import SimulatorError
+from simulators.camera.fonts import HERSHEY, PLATE_FONTS
 from simulators.camera.scenes import DEGRADATIONS, KINDS, make_scene
 from simulators.camera.stream import SceneStream
 from simulators.camera.vins import VIN_ALPHABET, check_digit, near_miss_vins, random_vin
@@ -73,3 +74,19 @@ def test_cli_usage_errors() -> None:
         main([])
     with pytest.raises(SystemExit):
         main(["--out", "/tmp/x", "--kinds", "nope"])
+
+
+def test_vin_plate_font_is_drawn_per_scene_and_can_be_forced() -> None:
+    faces = {make_scene("vin_plate", "clean", seed, (320, 240)).font for seed in range(12)}
+    assert faces <= set(PLATE_FONTS) and len(faces) >= 2  # realistic faces, varied
+    hard = make_scene("vin_plate", "clean", 3, (320, 240), font=HERSHEY)
+    soft = make_scene("vin_plate", "clean", 3, (320, 240))
+    # The same seed gives the same VIN whatever the face: the two subsets compare directly.
+    assert hard.font == HERSHEY and hard.vin == soft.vin and hard.manifest()["font"] == HERSHEY
+    assert not np.array_equal(hard.image, soft.image)
+    assert make_scene("qrcode", "clean", 3, (320, 240)).font is None
+
+
+def test_unknown_font_is_a_simulator_error() -> None:
+    with pytest.raises(SimulatorError, match="font"):
+        make_scene("vin_plate", "clean", 0, font="comic")
