@@ -9,8 +9,9 @@ The put API. The record id contains the epoch and the seq, which are only known 
 commit, so the caller passes a `render(seq, epoch) -> bytes` callback that runs inside
 the commit (in the outbox thread). If it raises, the exception goes back to that
 caller and the seq is not consumed: seqs stay gap-free and are never reused, even
-after rows are deleted or the process is killed (the next seq is stored in the same
-transaction as the rows).
+after rows are deleted or the process is killed: the next seq is max(seq) + 1 of the
+rows on disk, or the value every deleting transaction stores in `meta` (so a put
+transaction writes nothing but its rows).
 
 Group commit (`sync.outbox_commit`): concurrent operations share one transaction and
 one fsync, at most 100 per commit, a record waits at most ~5 ms plus one commit.
@@ -146,7 +147,8 @@ class Outbox(GroupCommitter):
             raise translate_sqlite_error(exc) from None
         self._con = con
         self.epoch = self._meta("epoch") or ""
-        self._next_seq = int(self._meta("next_seq") or 1)
+        (top,) = con.execute("SELECT MAX(seq) FROM rows").fetchone()
+        self._next_seq = max(int(self._meta("next_seq") or 1), int(top or 0) + 1)
         if self.max_bytes is not None:
             page = int(con.execute("PRAGMA page_size").fetchone()[0])
             self._max_pages = max(self.max_bytes // page, 16)
@@ -200,7 +202,6 @@ class Outbox(GroupCommitter):
         if self._fresh:  # one effect per transaction, not per row
             self._after_commit(functools.partial(self.tail.extend, self._fresh))
         if self._next_seq != self._start_seq:
-            con.execute("UPDATE meta SET value=? WHERE key='next_seq'", (str(self._next_seq),))
             self._enforce_caps(con)
 
     def _on_rollback(self) -> None:
@@ -327,7 +328,7 @@ class Outbox(GroupCommitter):
 
         def op(con: sqlite3.Connection) -> int:
             self._after_commit(functools.partial(self.tail.trim_through, seq))
-            return int(con.execute("DELETE FROM rows WHERE seq<=? AND state!=?", (seq, HELD)).rowcount)
+            return self._delete(con, "seq<=? AND state!=?", (seq, HELD))
 
         n: int = await self._submit(op)
         if n:
@@ -337,10 +338,17 @@ class Outbox(GroupCommitter):
     async def delete_acked_before(self, age_s: float) -> int:
         """Retention mode: delete rows the broker acked more than `age_s` ago."""
         cutoff = self.clock() - age_s
-        n = await self._update("DELETE FROM rows WHERE state=? AND acked_at<=?", (SENT, cutoff))
+        n: int = await self._submit(
+            lambda con: self._delete(con, "state=? AND acked_at<=?", (SENT, cutoff))
+        )
         if n:
             self._full = False
         return n
+
+    def _delete(self, con: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> int:
+        # The newest row may go: keep the next seq where the open() can find it.
+        con.execute("UPDATE meta SET value=? WHERE key='next_seq'", (str(self._next_seq),))
+        return int(con.execute("DELETE FROM rows WHERE " + where, params).rowcount)
 
     async def requeue(self, from_seq: int = 0) -> int:
         """Make broker-acked rows with seq >= from_seq pending again (resend / replay)."""

@@ -30,6 +30,27 @@ async def test_seqs_increase_and_are_never_reused_across_deletes_and_reopen(tmp_
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("how", ["kept", "backend_ack", "retention"])
+async def test_the_next_seq_survives_reopen_however_rows_left(tmp_path: Path, how: str) -> None:
+    # Put transactions store no counter: the next seq comes from the rows on disk,
+    # or from what a deleting transaction stored. Each way must resume after 7.
+    db = tmp_path / "o.sqlite3"
+    now = [1000.0]
+    async with Outbox(db, clock=lambda: now[0]) as ob:
+        for _ in range(7):
+            await ob.put("scan", T + "scan", render("scan"))
+        if how == "backend_ack":
+            await ob.delete_through(7)
+        elif how == "retention":
+            await ob.mark_sent(range(4, 8))
+            now[0] += 100
+            assert await ob.delete_acked_before(50) == 4  # the newest rows went, 1-3 stay
+    async with Outbox(db) as ob:
+        assert ob.last_seq == 7
+        assert await ob.put("scan", T + "scan", render("scan")) == 8
+
+
+@pytest.mark.anyio
 async def test_a_new_database_gets_a_new_epoch(tmp_path: Path) -> None:
     async with Outbox(tmp_path / "a.sqlite3") as a, Outbox(tmp_path / "b.sqlite3") as b:
         assert a.epoch and b.epoch and a.epoch != b.epoch
