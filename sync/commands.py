@@ -13,6 +13,7 @@ sync provides the channel; the agent registers the handlers (ping, status, repla
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,11 +24,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sync.errors import CommandError
 
-__all__ = ["CommandArgs", "CommandChannel", "Handler", "Reply", "encode_reply"]
+__all__ = ["CommandArgs", "CommandChannel", "Handler", "Reply", "Respond", "encode_reply"]
 
 log = logging.getLogger("baygate.sync.commands")
 
 MAX_COMMAND_BYTES = 64 * 1024
+QUEUE = 64  # commands waiting to run; beyond that the sender hears "busy"
 
 
 class CommandArgs(BaseModel):
@@ -46,6 +48,9 @@ class Reply:
     error: str | None = None
 
 
+Respond = Callable[[str, bytes | None, Reply], None]  # (response topic, correlation, reply)
+
+
 def encode_reply(reply: Reply) -> bytes:
     body: dict[str, Any] = {"ok": reply.ok}
     if reply.ok:
@@ -60,8 +65,35 @@ class CommandChannel:
 
     def __init__(self) -> None:
         self._handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
+        self._queue: asyncio.Queue[tuple[str, bytes, str | None, bytes | None]] = asyncio.Queue(QUEUE)
         self.refused = 0  # unknown names, invalid arguments, malformed payloads
         self.failed = 0  # handlers that raised
+
+    def offer(
+        self,
+        name: str,
+        payload: bytes,
+        response_topic: str | None,
+        correlation: bytes | None,
+        respond: Respond,
+    ) -> None:
+        """A command arrived (from the transport, on the event loop): queue it for
+        `serve`, or answer "busy" at once when QUEUE are already waiting."""
+        try:
+            self._queue.put_nowait((name, payload, response_topic, correlation))
+        except asyncio.QueueFull:
+            if response_topic:
+                respond(response_topic, correlation, Reply(ok=False, error="busy: too many commands queued"))
+
+    async def serve(self, respond: Respond) -> None:
+        """Run queued commands one at a time, forever; answer each through `respond`."""
+        while True:
+            name, payload, response_topic, correlation = await self._queue.get()
+            if not response_topic:
+                self.refused += 1
+                log.warning("command %r without a response topic refused", name)
+                continue
+            respond(response_topic, correlation, await self.handle(name, payload))
 
     def register(self, name: str, args: type[BaseModel], handler: Handler) -> None:
         if name in self._handlers:

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from sync.ack import encode_ack
 from sync.envelope import TOPIC_ROOT, Incoming, parse_incoming
 from sync.errors import BadMessageError, LinkError, StoreError, SyncError
 from sync.link_settings import backoff_delay
@@ -243,7 +244,7 @@ class Ingest:
         self.streams[key] = st
         if st.hw > self._acked_hw.get(key, 0):
             self._acked_hw[key] = st.hw
-            body = json.dumps({"epoch": st.epoch, "seq": st.hw}).encode()
+            body = encode_ack(st.epoch, st.hw)
             client.publish(f"{TOPIC_ROOT}/{st.shop}/{st.agent}/ack", body, qos=1, retain=True)
             self.counters.acks_published += 1
         gkey = (st.shop, st.agent, st.epoch)

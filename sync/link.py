@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -51,12 +50,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sync.ack import parse_ack
 from sync.commands import CommandChannel, Reply, encode_reply
 from sync.errors import BadMessageError, LinkError, SyncError
 from sync.link_settings import LinkCounters, LinkSettings, StatusInfo, StatusRender, backoff_delay
-from sync.mqtt import connack_error, connect_error, make_client, parse_url, properties
+from sync.mqtt import PackedProperties, connack_error, connect_error, make_client, parse_url, properties
 from sync.outbox import Outbox
 from sync.outbox_schema import Row
 from sync.paho_loop import PahoLoop
@@ -69,26 +68,6 @@ _NO_SUBSCRIBERS = 0x10  # PUBACK reason: accepted but no subscriber, i.e. droppe
 _RETRY_S = 1.0
 _READ_AHEAD = 500
 _PACKET_OVERHEAD = 256  # fixed header, topic length, properties: generous upper bound
-
-
-class _PackedProperties(Properties):
-    """Publish properties packed once: paho packs them again for every publish
-    (measured ~100 us each, a third of the link's CPU time when resending a backlog)."""
-
-    def __init__(self, user: list[tuple[str, str]]) -> None:
-        super().__init__(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        self.UserProperty = user
-        object.__setattr__(self, "_packed", Properties.pack(self))  # type: ignore[no-untyped-call]
-
-    def pack(self) -> bytes:
-        packed: bytes = object.__getattribute__(self, "_packed")
-        return packed
-
-
-class _Ack(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    epoch: str = Field(min_length=1, max_length=64)
-    seq: int = Field(ge=0)
 
 
 class Link:
@@ -123,12 +102,11 @@ class Link:
         self._up = asyncio.Event()
         self._room = asyncio.Event()
         self._inflight: dict[int, int] = {}  # mid -> seq
-        self._props_historical = _PackedProperties([("historical", "1")])
+        self._props_historical = PackedProperties([("historical", "1")])
         self._acked: list[int] = []
         self._acked_event = asyncio.Event()
         self._backend_ack: bytes | None = None
         self._backend_ack_event = asyncio.Event()
-        self._cmdq: asyncio.Queue[tuple[str, bytes, str | None, bytes | None]] = asyncio.Queue(64)
         self._rewind: int | None = None
         self._connected_at = 0.0
         self._max_packet: int | None = None
@@ -145,7 +123,7 @@ class Link:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._ack_writer())
             tg.create_task(self._backend_acks())
-            tg.create_task(self._command_worker())
+            tg.create_task(self.commands.serve(self._reply))
             tg.create_task(self._connection_loop())
 
     async def wait_connected(self) -> None:
@@ -324,12 +302,8 @@ class Link:
         if self._max_packet and len(row.payload) + len(row.topic) + _PACKET_OVERHEAD > self._max_packet:
             # Kept in the outbox (nothing lost); retried on the next connection.
             self.counters.oversize += 1
-            log.error(
-                "row %d (%d bytes) exceeds the broker's maximum packet size %d: held",
-                row.seq,
-                len(row.payload),
-                self._max_packet,
-            )
+            size, limit = len(row.payload), self._max_packet
+            log.error("row %d (%d bytes) exceeds the broker's packet limit %d: held", row.seq, size, limit)
             return
         historical = (row.created < self._connected_at and row.seq != self._birth_seq) or row.attempts > 0
         self.counters.historical += historical
@@ -379,38 +353,18 @@ class Link:
             raw, self._backend_ack = self._backend_ack, None
             if raw is None:
                 continue
+            ob = self.outbox
             try:
-                ack = self._parse_ack(raw)
+                seq = parse_ack(raw, epoch=ob.epoch, last_seq=ob.last_seq, topic=self.ack_topic)
             except BadMessageError as exc:
                 self.counters.bad_acks += 1
                 log.warning("%s", exc)
                 continue
-            if ack is None or ack.seq <= self.backend_hw:
+            if seq is None or seq <= self.backend_hw:
                 continue
-            self.backend_hw = ack.seq
+            self.backend_hw = seq
             self.counters.backend_acks += 1
-            await self.outbox.delete_through(ack.seq)
-
-    def _parse_ack(self, raw: bytes) -> _Ack | None:
-        try:
-            ack = _Ack.model_validate(json.loads(raw))
-        except (ValueError, ValidationError) as exc:
-            raise BadMessageError(f"malformed backend ack on {self.ack_topic} ignored: {exc}") from None
-        if ack.epoch != self.outbox.epoch:
-            return None  # an ack for a previous outbox database: nothing of ours
-        if ack.seq > self.outbox.last_seq:
-            raise BadMessageError(f"backend ack for seq {ack.seq} beyond our last seq ignored")
-        return ack
-
-    async def _command_worker(self) -> None:
-        while True:
-            name, payload, response_topic, correlation = await self._cmdq.get()
-            if not response_topic:
-                self.commands.refused += 1
-                log.warning("command %r without a response topic refused", name)
-                continue
-            reply = await self.commands.handle(name, payload)
-            self._reply(response_topic, correlation, reply)
+            await ob.delete_through(seq)
 
     def _reply(self, topic: str, correlation: bytes | None, reply: Reply) -> None:
         client = self._client
@@ -429,12 +383,7 @@ class Link:
         elif topic.startswith(self.cmd_prefix):
             rt = getattr(props, "ResponseTopic", None)
             corr = getattr(props, "CorrelationData", None)
-            item = (topic[len(self.cmd_prefix) :], payload, rt, corr)
-            try:
-                self._cmdq.put_nowait(item)
-            except asyncio.QueueFull:
-                if rt:
-                    self._reply(rt, corr, Reply(ok=False, error="busy: too many commands queued"))
+            self.commands.offer(topic[len(self.cmd_prefix) :], payload, rt, corr, self._reply)
 
     # --- paho callbacks -> event loop ---------------------------------------------------
     # paho runs on the event loop (sync.paho_loop); only callbacks fired inside

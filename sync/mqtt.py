@@ -26,6 +26,7 @@ from sync.errors import AuthRefusedError, ConnectRefusedError, LinkError, SyncEr
 
 __all__ = [
     "Endpoint",
+    "PackedProperties",
     "TlsFiles",
     "connack_error",
     "connect_error",
@@ -150,6 +151,20 @@ def connack_error(reason_code: Any) -> ConnectRefusedError:
     if code in _AUTH_CODES:
         return AuthRefusedError(name, code)
     return ConnectRefusedError(name, code)
+
+
+class PackedProperties(Properties):
+    """Publish properties packed once: paho packs them again for every publish
+    (measured ~100 us each, a third of the link's CPU time when resending a backlog)."""
+
+    def __init__(self, user: list[tuple[str, str]]) -> None:
+        super().__init__(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        self.UserProperty = user
+        object.__setattr__(self, "_packed", Properties.pack(self))  # type: ignore[no-untyped-call]
+
+    def pack(self) -> bytes:
+        packed: bytes = object.__getattribute__(self, "_packed")
+        return packed
 
 
 def properties(packet: int = PacketTypes.PUBLISH, **values: Any) -> Properties:

@@ -50,6 +50,8 @@ from sync.outbox_schema import (
     SENT,
     OutboxStats,
     Row,
+    read_pending,
+    read_stats,
     translate_sqlite_error,
 )
 from sync.outbox_tail import Tail
@@ -412,12 +414,7 @@ class Outbox(GroupCommitter):
 
         def read() -> list[Row]:
             assert self._reader is not None
-            cur = self._reader.execute(
-                "SELECT seq, stream, topic, payload, retain, created, attempts, dropped FROM rows "
-                "WHERE state=0 AND seq>? ORDER BY seq LIMIT ?",
-                (after, limit),
-            )
-            return [Row(s, st, t, bytes(p or b""), bool(r), c, a, bool(d)) for s, st, t, p, r, c, a, d in cur]
+            return read_pending(self._reader, after, limit)
 
         if self._closed or self._read_executor is None:
             raise OutboxClosedError("outbox is closed")
@@ -437,29 +434,9 @@ class Outbox(GroupCommitter):
 
     async def stats(self) -> OutboxStats:
         def read() -> OutboxStats:
-            con = self._con
-            assert con is not None
-            counts = dict.fromkeys((PENDING, SENT, HELD), 0)
-            for state, n in con.execute("SELECT state, COUNT(*) FROM rows GROUP BY state"):
-                counts[int(state)] = int(n)
-            (oldest,) = con.execute("SELECT MIN(created) FROM rows WHERE state=0").fetchone()
-            (sent_at,) = con.execute("SELECT MIN(acked_at) FROM rows WHERE state=1").fetchone()
-            dropped = {
-                str(k)[8:]: int(v)
-                for k, v in con.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped:%'")
-            }
-            return OutboxStats(
-                epoch=self.epoch,
-                last_seq=self._next_seq - 1,
-                depth=sum(counts.values()),
-                pending=counts[PENDING],
-                sent=counts[SENT],
-                held=counts[HELD],
-                oldest_pending_age_s=None if oldest is None else max(0.0, self.clock() - float(oldest)),
-                oldest_sent_age_s=None if sent_at is None else max(0.0, self.clock() - float(sent_at)),
-                dropped=dropped,
-                full=self._full,
-            )
+            assert self._con is not None
+            last = self._next_seq - 1
+            return read_stats(self._con, epoch=self.epoch, last_seq=last, now=self.clock(), full=self._full)
 
         return await self._read(read)
 

@@ -1,6 +1,6 @@
-"""The outbox's table: its SQLite schema, the row states, and the row/stats types
-the link reads. Kept apart from `sync.outbox` (the commit machinery) so the on-disk
-format is in one short place.
+"""The outbox's table: its SQLite schema, the row states, the row/stats types the
+link reads, and the read queries. Kept apart from `sync.outbox` (the commit
+machinery) so the on-disk format is in one short place.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ __all__ = [
     "SENT",
     "OutboxStats",
     "Row",
+    "read_pending",
+    "read_stats",
     "translate_sqlite_error",
 ]
 
@@ -81,3 +83,35 @@ def translate_sqlite_error(exc: sqlite3.Error) -> OutboxError:
     if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:
         return OutboxFullError("outbox is full (disk or size limit): new records refused, old kept")
     return OutboxError(f"outbox database error: {exc}")
+
+
+def read_pending(con: sqlite3.Connection, after: int, limit: int) -> list[Row]:
+    """Pending rows with seq > after, oldest first."""
+    cur = con.execute(
+        "SELECT seq, stream, topic, payload, retain, created, attempts, dropped FROM rows "
+        "WHERE state=0 AND seq>? ORDER BY seq LIMIT ?",
+        (after, limit),
+    )
+    return [Row(s, st, t, bytes(p or b""), bool(r), c, a, bool(d)) for s, st, t, p, r, c, a, d in cur]
+
+
+def read_stats(con: sqlite3.Connection, *, epoch: str, last_seq: int, now: float, full: bool) -> OutboxStats:
+    counts = dict.fromkeys((PENDING, SENT, HELD), 0)
+    for state, n in con.execute("SELECT state, COUNT(*) FROM rows GROUP BY state"):
+        counts[int(state)] = int(n)
+    (oldest,) = con.execute("SELECT MIN(created) FROM rows WHERE state=0").fetchone()
+    (sent_at,) = con.execute("SELECT MIN(acked_at) FROM rows WHERE state=1").fetchone()
+    meta = con.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped:%'")
+    dropped = {str(k)[8:]: int(v) for k, v in meta}
+    return OutboxStats(
+        epoch=epoch,
+        last_seq=last_seq,
+        depth=sum(counts.values()),
+        pending=counts[PENDING],
+        sent=counts[SENT],
+        held=counts[HELD],
+        oldest_pending_age_s=None if oldest is None else max(0.0, now - float(oldest)),
+        oldest_sent_age_s=None if sent_at is None else max(0.0, now - float(sent_at)),
+        dropped=dropped,
+        full=full,
+    )
