@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 
@@ -125,3 +126,51 @@ def test_urls() -> None:
     assert parse_url("mqtt://127.0.0.1:1999/").port == 1999
     with pytest.raises(LinkError, match="bad MQTT URL"):
         parse_url("http://x")
+
+
+@pytest.mark.anyio
+async def test_a_full_command_queue_answers_busy_and_runs_the_rest_in_order() -> None:
+    from sync.commands import QUEUE, Reply
+
+    class Args(CommandArgs):
+        n: int
+
+    gate, done = asyncio.Event(), asyncio.Event()
+    ran: list[int] = []
+
+    async def slow(args: Args) -> dict[str, int]:
+        await gate.wait()
+        ran.append(args.n)
+        if len(ran) == QUEUE:
+            done.set()
+        return {}
+
+    ch = CommandChannel()
+    ch.register("slow", Args, slow)
+    replies: list[tuple[str, bytes | None, Reply]] = []
+
+    def respond(topic: str, corr: bytes | None, reply: Reply) -> None:
+        replies.append((topic, corr, reply))
+
+    for n in range(QUEUE + 2):
+        ch.offer("slow", json.dumps({"n": n}).encode(), "rt", bytes([n]), respond)
+    ch.offer("slow", b'{"n": 99}', None, None, respond)  # full, and nobody to tell
+    busy = [(c, r.error) for _t, c, r in replies]
+    assert busy == [(bytes([QUEUE]), "busy: too many commands queued"), (bytes([QUEUE + 1]), busy[1][1])]
+    server = asyncio.create_task(ch.serve(respond))
+    gate.set()
+    await asyncio.wait_for(done.wait(), 10)
+    await asyncio.sleep(0)  # the last reply
+    server.cancel()
+    assert ran == list(range(QUEUE))
+    assert [c for _t, c, r in replies[2:]] == [bytes([n]) for n in range(QUEUE)]
+
+
+def test_backend_acks_are_parsed_strictly() -> None:
+    from sync.ack import encode_ack, parse_ack
+
+    assert parse_ack(encode_ack("e1", 7), epoch="e1", last_seq=9) == 7
+    assert parse_ack(encode_ack("old", 7), epoch="e1", last_seq=9) is None  # a wiped outbox's
+    for raw in (b"\xff", b"[]", b'{"epoch": 1}', b'{"epoch": "e1", "seq": -1}', encode_ack("e1", 10)):
+        with pytest.raises(BadMessageError):
+            parse_ack(raw, epoch="e1", last_seq=9)
