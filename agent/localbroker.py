@@ -44,7 +44,7 @@ class LocalBroker:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {data}/\nautosave_interval 1\nautosave_on_changes true\n"
-            f"max_queued_messages 0\nlog_dest file {self.workdir / 'mosquitto.log'}\n"
+            f"max_queued_messages 0\nset_tcp_nodelay true\nlog_dest file {self.workdir / 'mosquitto.log'}\n"
         )
         return exe, conf
 

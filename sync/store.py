@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS rejects (
 """
 
 
+_INSERT = "INSERT INTO records (agent, epoch, seq, shop, kind, payload, dropped, historical, received) "
+_ROW = "(?,?,?,?,?,?,?,?,?)"
+_CHUNK = 500  # x 9 parameters: under SQLite's 32,766 and PostgreSQL's 65,535
+
+
 @dataclass(frozen=True)
 class Reject:
     topic: str
@@ -123,25 +128,12 @@ class Store:
         touched: dict[tuple[str, str], list[Incoming]] = {}
         dup_by: dict[tuple[str, str], int] = {}
         with self._tx():
+            stored = self._insert(records, now)
             for r in records:
-                cur = self._x(
-                    "INSERT INTO records (agent, epoch, seq, shop, kind, payload, dropped, historical, "
-                    "received) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                    (
-                        r.agent,
-                        r.epoch,
-                        r.seq,
-                        r.shop,
-                        r.kind,
-                        r.payload or None,
-                        r.dropped,
-                        r.historical,
-                        now,
-                    ),
-                )
                 key = (r.agent, r.epoch)
                 touched.setdefault(key, [])
-                if cur.rowcount == 1:
+                if (r.agent, r.epoch, r.seq) in stored:
+                    stored.discard((r.agent, r.epoch, r.seq))  # a second copy in the batch is a dup
                     inserted += 1
                     touched[key].append(r)
                 else:
@@ -160,6 +152,23 @@ class Store:
                 for key, new_recs in sorted(touched.items())
             ]
         return BatchResult(inserted, dups, len(rejects), states)
+
+    def _insert(self, records: Sequence[Incoming], now: float) -> set[tuple[str, str, int]]:
+        """Insert if absent, a few hundred rows per statement; the keys actually stored.
+        One statement per chunk, not per record: the store runs in a worker thread and
+        each statement step gives the GIL back to the ingest's busy event loop, which
+        is slow to return it (measured on the agent's outbox: 5 ms vs 0.4 ms a batch)."""
+        stored: set[tuple[str, str, int]] = set()
+        for i in range(0, len(records), _CHUNK):
+            chunk = records[i : i + _CHUNK]
+            params: list[Any] = []
+            for r in chunk:
+                params += (r.agent, r.epoch, r.seq, r.shop, r.kind)
+                params += (r.payload or None, r.dropped, r.historical, now)
+            values = ",".join([_ROW] * len(chunk))
+            sql = f"{_INSERT}VALUES {values} ON CONFLICT DO NOTHING RETURNING agent, epoch, seq"
+            stored.update((str(a), str(e), int(q)) for a, e, q in self._x(sql, params).fetchall())
+        return stored
 
     def _presence(self, r: Incoming, now: float) -> None:
         """Latest liveness per agent: a later session wins; within one, offline wins."""

@@ -63,3 +63,12 @@ def test_rejects_are_kept_and_presence_tracks_latest_session(store: Store) -> No
     store.commit([rec(2, state="online", session=2)])
     store.commit([rec(1, state="offline", session=1)])  # a late will of the old session
     assert store.presence() == {"a1": ("online", 2)}
+
+
+def test_a_batch_larger_than_one_statement_is_stored_whole(store: Store) -> None:
+    # Inserts go a few hundred rows per statement; a duplicate may sit in another chunk.
+    batch = [rec(s) for s in range(1, 1201)] + [rec(7), rec(1150)]
+    r = store.commit(batch)
+    assert (r.inserted, r.duplicates) == (1200, 2)
+    assert r.streams[0].hw == 1200
+    assert len(store.records()) == 1200
