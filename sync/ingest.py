@@ -36,7 +36,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sync.ack import encode_ack
 from sync.envelope import TOPIC_ROOT, Incoming, parse_incoming
 from sync.errors import BadMessageError, LinkError, StoreError, SyncError
-from sync.link_settings import backoff_delay
+from sync.link_settings import reconnect_forever
 from sync.mqtt import (
     TlsFiles,
     connack_error,
@@ -138,22 +138,17 @@ class Ingest:
         try:
             if self._store is None:
                 self._store = await self._db(open_store, self.settings.db)
-            failures = 0
-            while True:
-                try:
-                    await self._session()
-                    failures = 0
-                except SyncError as exc:
-                    failures += 1
-                    self.last_error = exc
-                    log.warning("backend ingest: %s", exc)
-                s = self.settings
-                await asyncio.sleep(backoff_delay(failures, s.backoff_min_s, s.backoff_max_s))
+            s = self.settings
+            await reconnect_forever(self._session, self._failed, s.backoff_min_s, s.backoff_max_s)
         finally:
             if owned and self._store is not None:
                 store, self._store = self._store, None
                 await asyncio.get_running_loop().run_in_executor(self._executor, store.close)
             self._executor.shutdown(wait=True)
+
+    def _failed(self, exc: SyncError) -> None:
+        self.last_error = exc
+        log.warning("backend ingest: %s", exc)
 
     async def _session(self) -> None:
         s, ep = self.settings, self.endpoint

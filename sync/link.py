@@ -54,7 +54,14 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sync.ack import parse_ack
 from sync.commands import CommandChannel, Reply, encode_reply
 from sync.errors import BadMessageError, LinkError, SyncError
-from sync.link_settings import LinkCounters, LinkSettings, StatusInfo, StatusRender, backoff_delay
+from sync.link_settings import (
+    LinkCounters,
+    LinkSettings,
+    StatusInfo,
+    StatusRender,
+    backoff_delay,
+    reconnect_forever,
+)
 from sync.mqtt import PackedProperties, connack_error, connect_error, make_client, parse_url, properties
 from sync.outbox import Outbox
 from sync.outbox_schema import Row
@@ -124,7 +131,9 @@ class Link:
             tg.create_task(self._ack_writer())
             tg.create_task(self._backend_acks())
             tg.create_task(self.commands.serve(self._reply))
-            tg.create_task(self._connection_loop())
+            s = self.settings
+            lo, hi = s.backoff_min_s, s.backoff_max_s
+            tg.create_task(reconnect_forever(self._session, self._failed, lo, hi, self._rng))
 
     async def wait_connected(self) -> None:
         await self._up.wait()
@@ -137,20 +146,11 @@ class Link:
 
     # --- connection --------------------------------------------------------------------
 
-    async def _connection_loop(self) -> None:
-        failures = 0
-        while True:
-            try:
-                await self._session()
-                failures = 0
-            except SyncError as exc:
-                failures += 1
-                self.last_error = exc
-                name = type(exc).__name__
-                self.counters.errors[name] = self.counters.errors.get(name, 0) + 1
-                log.warning("mqtt link: %s", exc)
-            s = self.settings
-            await asyncio.sleep(backoff_delay(failures, s.backoff_min_s, s.backoff_max_s, self._rng))
+    def _failed(self, exc: SyncError) -> None:
+        self.last_error = exc
+        name = type(exc).__name__
+        self.counters.errors[name] = self.counters.errors.get(name, 0) + 1
+        log.warning("mqtt link: %s", exc)
 
     async def _session(self) -> None:
         s = self.settings

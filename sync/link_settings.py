@@ -4,13 +4,15 @@ from, and the reconnect backoff policy: the plain data around `sync.link.Link`.
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from sync.errors import SyncError
 from sync.mqtt import TlsFiles
 
-__all__ = ["LinkCounters", "LinkSettings", "StatusInfo", "StatusRender", "backoff_delay"]
+__all__ = ["LinkCounters", "LinkSettings", "StatusInfo", "StatusRender", "backoff_delay", "reconnect_forever"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +62,24 @@ def backoff_delay(failures: int, lo: float, hi: float, rng: Callable[[], float] 
     """Capped exponential backoff with 'equal jitter': half fixed, half random."""
     cap = min(hi, lo * float(2 ** min(failures, 30)))
     return cap / 2 + rng() * cap / 2
+
+
+async def reconnect_forever(
+    session: Callable[[], Awaitable[None]],
+    on_error: Callable[[SyncError], None],
+    lo: float,
+    hi: float,
+    rng: Callable[[], float] = random.random,
+) -> None:
+    """Run `session` again and again until cancelled: after a clean end at once-ish
+    (lo/2..lo), after failures with `backoff_delay`. Only SyncError is expected; the
+    rest propagates (a bug, not a network condition)."""
+    failures = 0
+    while True:
+        try:
+            await session()
+            failures = 0
+        except SyncError as exc:
+            failures += 1
+            on_error(exc)
+        await asyncio.sleep(backoff_delay(failures, lo, hi, rng))
