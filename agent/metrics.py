@@ -7,6 +7,7 @@ durations, no unbounded labels (no MAC addresses, VINs or serials).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-__all__ = ["AgentMetrics", "LinkCollector"]
+from sync.outbox_schema import read_stats
+
+__all__ = ["AgentMetrics", "LinkCollector", "OutboxCollector"]
 
 
 @dataclass
@@ -50,3 +53,45 @@ class LinkCollector:
         up = GaugeMetricFamily("baygate_mqtt_connected", "1 while the MQTT link is connected")
         up.add_metric([], 1.0 if self.link.connected else 0.0)
         yield up
+
+
+class OutboxCollector:
+    """The outbox's depth, age and losses at scrape time, read through a read-only
+    SQLite connection of its own (WAL: never waits behind the writer's commits; the
+    scrape runs in a worker thread, not on the event loop). A few ms per scrape."""
+
+    def __init__(self, outbox: Any) -> None:
+        self.outbox = outbox
+
+    def collect(self) -> Iterator[Metric]:
+        ob = self.outbox
+        uri = f"file:{ob.path}?mode=ro"
+        try:
+            con = sqlite3.connect(uri, uri=True)
+            try:
+                st = read_stats(con, epoch=ob.epoch, last_seq=ob.last_seq, now=ob.clock(), full=ob.full)
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return  # a scrape never fails the agent; the series are simply absent
+        rows = GaugeMetricFamily("baygate_outbox_rows", "Outbox rows by state", labels=["state"])
+        for state, n in (("pending", st.pending), ("sent", st.sent), ("held", st.held)):
+            rows.add_metric([state], n)
+        yield rows
+        age = GaugeMetricFamily(
+            "baygate_outbox_oldest_pending_age_seconds", "Age of the oldest record not yet sent (0 if none)"
+        )
+        age.add_metric([], st.oldest_pending_age_s or 0.0)
+        yield age
+        last = GaugeMetricFamily("baygate_outbox_last_seq", "Highest record seq committed")
+        last.add_metric([], st.last_seq)
+        yield last
+        dropped = CounterMetricFamily(
+            "baygate_outbox_dropped", "Records turned into tombstones by a stream cap", labels=["stream"]
+        )
+        for stream, n in sorted(st.dropped.items()):
+            dropped.add_metric([stream], n)
+        yield dropped
+        full = GaugeMetricFamily("baygate_outbox_full", "1 while new records are refused (disk full)")
+        full.add_metric([], 1.0 if st.full else 0.0)
+        yield full

@@ -26,7 +26,7 @@ from agent.api import serve_api
 from agent.commands import register_commands
 from agent.config import Config
 from agent.health import HealthRegistry, Status
-from agent.metrics import AgentMetrics, LinkCollector
+from agent.metrics import AgentMetrics, LinkCollector, OutboxCollector
 from agent.outbox_sink import OutboxSink
 from agent.records import utcnow
 from agent.sdnotify import notify, watchdog_interval_s
@@ -152,6 +152,7 @@ class Runtime:
                     metrics = AgentMetrics(version=__version__)
                     metrics.up.set(1)
                     metrics.registry.register(LinkCollector(link))
+                    metrics.registry.register(OutboxCollector(outbox))
                     await stack.enter_async_context(
                         serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
                     )

@@ -7,17 +7,14 @@ after the broker acknowledged them (`delete_acked_before`).
 
 The put API. The record id contains the epoch and the seq, which are only known at
 commit, so the caller passes a `render(seq, epoch) -> bytes` callback that runs inside
-the commit (in the outbox thread). If it raises, the exception goes back to that
-caller and the seq is not consumed: seqs stay gap-free and are never reused, even
-after rows are deleted or the process is killed: the next seq is max(seq) + 1 of the
-rows on disk, or the value every deleting transaction stores in `meta` (so a put
-transaction writes nothing but its rows).
+the commit (in the outbox thread). If it raises, that caller gets the exception and
+the seq is not consumed: seqs stay gap-free and are never reused, even after deletes
+or a kill: the next seq is max(seq) + 1 on disk, or what every deleting transaction
+stores in `meta` (a put transaction writes nothing but its rows).
 
-Group commit (`sync.outbox_commit`): concurrent operations share one transaction and
-one fsync, at most 100 per commit, a record waits at most ~5 ms plus one commit.
-Every commit also appends its new pending rows to an in-memory tail
-(`sync.outbox_tail`), from which the link takes them while it keeps up, instead of
-reading them back from SQLite.
+Group commit (`sync.outbox_commit`): up to 100 operations per transaction and fsync;
+each commit's new pending rows also go to an in-memory tail (`sync.outbox_tail`) that
+the link sends from while it keeps up, instead of reading them back from SQLite.
 
 Per-stream caps. Streams named in `droppable` (telemetry) keep at most `caps[stream]`
 live rows: the oldest are turned into tombstones (payload dropped, seq kept so the
@@ -112,6 +109,11 @@ class Outbox(GroupCommitter):
     def last_seq(self) -> int:
         """The highest seq handed out so far (0 before the first record)."""
         return self._next_seq - 1
+
+    @property
+    def full(self) -> bool:
+        """New records are being refused (disk or size limit) until acks free space."""
+        return self._full
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -425,7 +427,6 @@ class Outbox(GroupCommitter):
 
     async def held_seqs(self) -> set[int]:
         """Every seq the outbox still holds (any state)."""
-
         def read() -> set[int]:
             assert self._con is not None
             return {int(s) for (s,) in self._con.execute("SELECT seq FROM rows")}

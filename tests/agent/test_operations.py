@@ -70,3 +70,30 @@ async def test_api_serves_health_and_metrics_over_http() -> None:
         assert 'baygate_build_info{version="9.9.9"} 1.0' in m.text
         assert (await client.get(f"{base}/nope")).status_code == 404
         assert (await client.post(f"{base}/health")).status_code == 405
+
+
+@pytest.mark.anyio
+async def test_metrics_show_the_outbox_depth_age_and_dropped_telemetry(tmp_path: Path) -> None:
+    from prometheus_client import generate_latest
+
+    from agent.metrics import OutboxCollector
+    from sync.outbox import Outbox
+
+    def render(seq: int, epoch: str) -> bytes:
+        return b'{"seq": %d}' % seq
+
+    now = [1000.0]
+    async with Outbox(tmp_path / "o.sqlite3", caps={"telemetry": 2}, clock=lambda: now[0]) as ob:
+        for stream in ("scan", "scan", "telemetry", "telemetry", "telemetry"):
+            await ob.put(stream, f"t/{stream}", render)
+        await ob.mark_sent([1])
+        metrics = AgentMetrics(version="t")
+        metrics.registry.register(OutboxCollector(ob))
+        now[0] += 42.0
+        text = generate_latest(metrics.registry).decode()
+    assert 'baygate_outbox_rows{state="pending"} 4.0' in text
+    assert 'baygate_outbox_rows{state="sent"} 1.0' in text
+    assert 'baygate_outbox_dropped_total{stream="telemetry"} 1.0' in text
+    assert "baygate_outbox_last_seq 5.0" in text
+    assert "baygate_outbox_full 0.0" in text
+    assert "baygate_outbox_oldest_pending_age_seconds 42.0" in text

@@ -144,5 +144,6 @@ async def test_agent_end_to_end_on_simulators(own_broker: Broker, tmp_path: Path
     assert health.status_code == 200 and health.json()["checks"]["link"][0]["status"] == "pass"
     assert "baygate_build_info" in metrics.text
     assert "baygate_mqtt_connected 1.0" in metrics.text
+    assert "baygate_outbox_rows{state=\"pending\"}" in metrics.text
     published = next(ln for ln in metrics.text.splitlines() if ln.startswith("baygate_mqtt_published_total"))
     assert float(published.split()[-1]) >= len(recs) - 1  # all but possibly the live status
