@@ -123,6 +123,30 @@ async def test_a_frozen_broker_holds_at_most_one_window_of_unacked_rows(
         assert link.counters.published - before == 40
 
 
+@pytest.mark.anyio
+async def test_a_silent_broker_is_noticed_by_keepalive_and_the_link_recovers(
+    sync_broker: Broker, tmp_path: Path
+) -> None:
+    # A half-open connection (Wi-Fi gone, broker frozen): TCP says nothing, only the
+    # MQTT keepalive (PINGREQ without PINGRESP) can tell. paho's loop_misc runs on
+    # our event loop once a second (sync/paho_loop.py), so this is ours to keep working.
+    assert sync_broker.proc is not None
+    async with (
+        ingest(sync_broker.url, tmp_path / "b.sqlite3"),
+        agent_side(tmp_path, sync_broker.url, keepalive_s=1) as (ob, link),
+    ):
+        await link.wait_connected()
+        connects = link.counters.connects
+        os.kill(sync_broker.proc.pid, signal.SIGSTOP)
+        try:
+            await until(lambda: not link.connected, timeout=10, what="keepalive timeout noticed")
+            seq = await ob.put("scan", SCAN, render("scan"))  # taken while offline
+        finally:
+            os.kill(sync_broker.proc.pid, signal.SIGCONT)
+        await until(lambda: link.backend_hw >= seq, timeout=20, what="delivery after recovery")
+        assert link.counters.connects > connects
+
+
 def test_client_sockets_disable_nagle(broker: Broker) -> None:
     # With Nagle, a window's last publish or PUBACK waits for a 40 ms delayed ACK:
     # measured 2,900 vs 9,300 msg/s end to end.
