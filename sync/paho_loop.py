@@ -10,8 +10,8 @@ How it works:
 - `connect()` is the only blocking call (TCP connect, TLS handshake): the caller runs
   it in a worker thread. The socket callbacks it fires are handed to the event loop
   with `call_soon_threadsafe`; everything else already runs on the loop.
-- reads: `add_reader` -> `loop_read()`, which reads packets until the socket (and a
-  TLS layer's buffer) has no more.
+- reads: `add_reader` -> `loop_read()`, called again while the socket (or a TLS
+  layer's buffer) still holds bytes, up to 256 times per wake-up.
 - writes: paho asks for them (`on_socket_register_write`) when it queues a packet and
   withdraws when its queue is empty, so all publishes of one loop iteration leave
   in one write pass instead of one wake-up each.
