@@ -6,6 +6,7 @@ when `persistence_location` is not writable, so the directory is ours.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +97,17 @@ class Broker:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         self.proc = None
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP for the block, SIGCONT after: the TCP connections stay open but the
+        broker answers nothing (a half-open link, as when Wi-Fi silently drops)."""
+        assert self.proc is not None and self.proc.poll() is None, "broker not running"
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -103,7 +101,6 @@ async def test_a_frozen_broker_holds_at_most_one_window_of_unacked_rows(
     # paho's own in-flight limit is off (it rescans its table on every PUBACK), so
     # the link's window is all that bounds what paho holds in RAM. SIGSTOP freezes
     # the broker with the TCP connection open: no PUBACK comes back, nothing drops.
-    assert sync_broker.proc is not None
     async with (
         ingest(sync_broker.url, tmp_path / "b.sqlite3"),
         agent_side(tmp_path, sync_broker.url, inflight=8) as (ob, link),
@@ -111,14 +108,11 @@ async def test_a_frozen_broker_holds_at_most_one_window_of_unacked_rows(
         await link.wait_connected()
         await until(lambda: link.counters.broker_acks >= 1, what="birth acked")
         before = link.counters.published
-        os.kill(sync_broker.proc.pid, signal.SIGSTOP)
-        try:
+        with sync_broker.frozen():
             seqs = [await ob.put("scan", SCAN, render("scan")) for _ in range(40)]
             await until(lambda: link.counters.published - before >= 8, what="one window handed out")
             await asyncio.sleep(0.3)
             assert link.counters.published - before == 8
-        finally:
-            os.kill(sync_broker.proc.pid, signal.SIGCONT)
         await until(lambda: link.backend_hw >= seqs[-1], what="the rest after the thaw")
         assert link.counters.published - before == 40
 
@@ -130,19 +124,15 @@ async def test_a_silent_broker_is_noticed_by_keepalive_and_the_link_recovers(
     # A half-open connection (Wi-Fi gone, broker frozen): TCP says nothing, only the
     # MQTT keepalive (PINGREQ without PINGRESP) can tell. paho's loop_misc runs on
     # our event loop once a second (sync/paho_loop.py), so this is ours to keep working.
-    assert sync_broker.proc is not None
     async with (
         ingest(sync_broker.url, tmp_path / "b.sqlite3"),
         agent_side(tmp_path, sync_broker.url, keepalive_s=1) as (ob, link),
     ):
         await link.wait_connected()
         connects = link.counters.connects
-        os.kill(sync_broker.proc.pid, signal.SIGSTOP)
-        try:
+        with sync_broker.frozen():
             await until(lambda: not link.connected, timeout=10, what="keepalive timeout noticed")
             seq = await ob.put("scan", SCAN, render("scan"))  # taken while offline
-        finally:
-            os.kill(sync_broker.proc.pid, signal.SIGCONT)
         await until(lambda: link.backend_hw >= seq, timeout=20, what="delivery after recovery")
         assert link.counters.connects > connects
 
