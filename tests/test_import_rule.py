@@ -1,8 +1,9 @@
 """The layering rule of DESIGN.md, enforced by reading every module's imports.
 
 drivers/* import nothing of ours but their own package (and obd2/camera not each
-other); sync imports nothing of ours; simulators import nothing of ours; only agent
-wires them together.
+other) and the leaf packages; sync imports nothing of ours but the leaf packages;
+simulators import nothing of ours at all; leaf packages (shared policies such as the
+one backoff) import nothing of ours; only agent wires them together.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = ("agent", "drivers", "sync", "simulators", "tests", "bench")
+# Leaf packages: one concept each that several packages need (DESIGN.md "one concept,
+# one place"). They import nothing of ours, so anyone but a simulator may import them.
+LEAVES = ("resilience",)
+OURS = ("agent", "drivers", "sync", "simulators", "tests", "bench", *LEAVES)
 
 
 def allowed_prefixes(module_path: Path, root: Path) -> tuple[str, ...] | None:
@@ -21,11 +25,13 @@ def allowed_prefixes(module_path: Path, root: Path) -> tuple[str, ...] | None:
     parts = module_path.relative_to(root).parts
     top = parts[0]
     if top == "drivers":
-        return (f"drivers.{parts[1]}",) if len(parts) > 2 else ("drivers",)
+        return ((f"drivers.{parts[1]}",) if len(parts) > 2 else ("drivers",)) + LEAVES
     if top == "sync":
-        return ("sync",)
+        return ("sync", *LEAVES)
     if top == "simulators":
         return ("simulators",)
+    if top in LEAVES:
+        return (top,)
     return None
 
 
@@ -64,7 +70,7 @@ def violations(path: Path, root: Path = ROOT) -> list[str]:
 
 
 def package_modules() -> list[Path]:
-    return sorted(p for pkg in ("drivers", "sync", "simulators") for p in (ROOT / pkg).rglob("*.py"))
+    return sorted(p for pkg in ("drivers", "sync", "simulators", *LEAVES) for p in (ROOT / pkg).rglob("*.py"))
 
 
 def test_every_restricted_module_respects_the_import_rule() -> None:
@@ -86,6 +92,11 @@ def test_every_restricted_module_respects_the_import_rule() -> None:
         ("simulators/elm327/x.py", "from drivers.obd2 import pids", True),
         ("simulators/elm327/x.py", "import paho.mqtt.client", False),
         ("agent/x.py", "from drivers.obd2 import pids", False),
+        ("drivers/obd2/x.py", "from resilience import Backoff", False),
+        ("sync/x.py", "from resilience.backoff import BackoffPolicy", False),
+        ("simulators/elm327/x.py", "from resilience import Backoff", True),
+        ("resilience/x.py", "from sync.errors import SyncError", True),
+        ("resilience/x.py", "from agent import config", True),
     ],
 )
 def test_the_checker_itself_catches_violations(
