@@ -60,7 +60,13 @@ def test_a_connection_that_stayed_healthy_resets_the_backoff() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"first_s": 0.0}, {"first_s": 5.0, "cap_s": 1.0}, {"factor": 0.5}, {"jitter": 1.5}, {"healthy_after_s": -1}],
+    [
+        {"first_s": 0.0},
+        {"first_s": 5.0, "cap_s": 1.0},
+        {"factor": 0.5},
+        {"jitter": 1.5},
+        {"healthy_after_s": -1},
+    ],
 )
 def test_nonsense_policies_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="backoff needs"):
