@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.vehicle import read_report
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.errors import LinkLost, NoData, OBDError
 from drivers.obd2.pids import BY_NAME
+from drivers.obd2.report import read_report
 from drivers.obd2.scheduler import PidScheduler, poll
 from drivers.obd2.session import LinkState, Quirk, Session
 from drivers.obd2.transports import Transport, transport_for_url

@@ -1,0 +1,87 @@
+"""The first read of a car: VIN, DTCs, readiness, freeze frame, calibration IDs.
+
+Driver-level: it knows requests and decoders, not records. The agent turns a
+`VehicleReport` into a record body (agent/vehicle.py); the CLI prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from drivers.obd2 import diagnostics as diag
+from drivers.obd2.dtc import DTC
+from drivers.obd2.errors import LinkLost, NoData, OBDError
+from drivers.obd2.readiness import ReadinessStatus
+from drivers.obd2.session import Session
+
+__all__ = ["PROTOCOL_NAMES", "VehicleReport", "protocol_name", "read_report"]
+
+# ELM327 protocol numbers (ATDPN without the "A" of automatic), as ATDP names them.
+PROTOCOL_NAMES = {
+    "1": "SAE J1850 PWM",
+    "2": "SAE J1850 VPW",
+    "3": "ISO 9141-2",
+    "4": "ISO 14230-4 (KWP 5BAUD)",
+    "5": "ISO 14230-4 (KWP FAST)",
+    "6": "ISO 15765-4 (CAN 11/500)",
+    "7": "ISO 15765-4 (CAN 29/500)",
+    "8": "ISO 15765-4 (CAN 11/250)",
+    "9": "ISO 15765-4 (CAN 29/250)",
+    "A": "SAE J1939 (CAN 29/250)",
+}
+
+
+def protocol_name(number: str | None) -> str | None:
+    """The name of an ELM327 protocol number; the number itself when unknown."""
+    return PROTOCOL_NAMES.get(number or "", number)
+
+
+@dataclass
+class VehicleReport:
+    vin: str | None = None
+    vin_valid: bool = False
+    protocol: str | None = None
+    ecus: list[str] = field(default_factory=list)
+    dtcs: dict[str, list[DTC]] = field(default_factory=dict)
+    readiness: ReadinessStatus | None = None
+    freeze_frame: diag.FreezeFrameData | None = None
+    calibration_ids: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+async def read_report(session: Session) -> VehicleReport:
+    """Everything a technician wants first. A part that fails is noted in `errors`,
+    the rest is still read: a car without Mode 0A support still has a VIN."""
+    rep = VehicleReport(protocol=protocol_name(session.protocol), ecus=session.ecus)
+    try:
+        rep.vin, rep.vin_valid = await diag.read_vin(session)
+    except OBDError as exc:
+        _note(rep, "vin", exc)
+    for mode in diag.DTC_MODES:
+        try:
+            rep.dtcs[mode] = await diag.read_dtcs(session, mode)
+        except OBDError as exc:
+            rep.dtcs[mode] = []
+            _note(rep, f"dtcs.{mode}", exc)
+    try:
+        rep.readiness = await diag.read_readiness(session)
+    except OBDError as exc:
+        _note(rep, "readiness", exc)
+    try:
+        rep.freeze_frame = await diag.read_freeze_frame(session)
+    except OBDError as exc:
+        _note(rep, "freeze_frame", exc)
+    try:
+        cal = await diag.read_calibration_ids(session)
+        rep.calibration_ids = [c for ecu in sorted(cal) for c in cal[ecu]]
+    except NoData:
+        pass  # optional; many cars do not answer 0904
+    except OBDError as exc:
+        _note(rep, "calibration_ids", exc)
+    return rep
+
+
+def _note(rep: VehicleReport, what: str, exc: OBDError) -> None:
+    if isinstance(exc, LinkLost):
+        raise exc
+    rep.errors.append(f"{what}: {type(exc).__name__}: {exc}")
