@@ -164,38 +164,59 @@ class VehicleSession:
         self._sleep = sleep
         factory = transport_factory or (lambda: transport_for_url(url))
         self.session = Session(
-            factory, dongle=name, store=store, timeout=command_timeout_s, sleep=sleep, on_state=on_state
+            factory,
+            dongle=name,
+            store=store,
+            timeout=command_timeout_s,
+            sleep=self._pause,
+            on_state=on_state,
+            clock=clock,
         )
+        self._stop: asyncio.Event | None = None
         self.stats = VehicleStats()
         self.vin: str | None = None
         self.report: VehicleReport | None = None
 
     async def run(self, *, stop: asyncio.Event | None = None, max_connect_attempts: int = 1_000_000) -> None:
         """Run until `stop` is set (or forever). Never raises for a dongle that comes and goes."""
-        stop = stop or asyncio.Event()
-        delay, attempts = 0.5, 0
+        stop = self._stop = stop or asyncio.Event()
+        attempts = 0
         while not stop.is_set():
             try:
+                # reconnect() waits the session's backoff first (resilience.Backoff):
+                # it resets only after a connection stayed healthy, so a dongle that
+                # connects and drops is not retried at once (issue 12).
                 await self.session.reconnect(attempts=1) if attempts else await self.session.connect()
             except OBDError as exc:
                 attempts += 1
                 self.stats.errors.append(str(exc))
                 if attempts >= max_connect_attempts:
                     return
-                log.warning("%s: cannot connect (%s); retrying in %.1f s", self.name, exc, delay)
-                await _wait(stop, delay)
-                delay = min(delay * 2, 30.0)
+                self.session.warnings.warning("%s: cannot connect: %s", self.name, exc)
                 continue
-            delay, attempts = 0.5, 1  # later failures reconnect (fresh transport)
+            attempts = 1  # later failures reconnect (fresh transport)
             self.stats.connects += 1
             try:
                 await self._connected(stop)
             except OBDError as exc:
                 self.stats.link_losses += 1
                 self.stats.errors.append(str(exc))
-                log.warning("%s: link lost: %s", self.name, exc)
+                self.session.warnings.warning("%s: link lost: %s", self.name, exc)
             finally:
                 await self.session.transport.close()
+
+    async def _pause(self, seconds: float) -> None:
+        """The backoff wait between connects; a stop ends it at once."""
+        if self._stop is None:
+            await self._sleep(seconds)
+            return
+        waits = {asyncio.ensure_future(self._sleep(seconds)), asyncio.ensure_future(self._stop.wait())}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def _connected(self, stop: asyncio.Event) -> None:
         report = await read_report(self.session)
@@ -244,11 +265,6 @@ class VehicleSession:
         await self.sink.emit("telemetry", {"dongle": self.name, "vin": self.vin, "samples": batch})
         self.stats.telemetry_records += 1
         self.stats.samples += len(batch)
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def summary(stats: VehicleStats) -> Mapping[str, Any]:

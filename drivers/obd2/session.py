@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from enum import Enum, StrEnum
 
@@ -31,9 +32,11 @@ from drivers.obd2.errors import (
 )
 from drivers.obd2.frames import Framing, framing_for_protocol
 from drivers.obd2.pids import supported_from_bitmap
+from drivers.obd2.ratelog import RateLimitedLog
 from drivers.obd2.reply import Reply, parse_reply, request_text
 from drivers.obd2.store import DongleMemory, DongleStore, MemoryStore
 from drivers.obd2.transports.base import Transport
+from resilience import Backoff, BackoffPolicy
 
 __all__ = ["LinkState", "Quirk", "Session"]
 
@@ -75,7 +78,13 @@ class Session:
         timeout: float = 2.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_state: Callable[[LinkState], None] | None = None,
+        backoff: BackoffPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`sleep` waits between reconnect attempts (inject a stop-aware or fake one);
+        `backoff` is the reconnect policy (resilience.BackoffPolicy, the one policy):
+        it resets only after a connection stayed up `healthy_after_s`, so a dongle
+        that connects and drops is retried no faster than the policy allows."""
         self._factory = transport if callable(transport) and not isinstance(transport, Transport) else None
         self.transport: Transport = transport if isinstance(transport, Transport) else transport()
         self.dongle = dongle
@@ -93,6 +102,8 @@ class Session:
         self.failures = 0
         self.warm = False  # connected with remembered settings
         self._dirty = False  # a command timed out: its late reply may still come
+        self.backoff = Backoff(backoff, clock=clock)
+        self.warnings = RateLimitedLog(log, clock=clock)
 
     # --- state ------------------------------------------------------------------
 
@@ -219,6 +230,7 @@ class Session:
             self._set_state(LinkState.LOST)
             raise
         self._set_state(LinkState.READY)
+        self.backoff.up()  # healthy only once it has stayed up healthy_after_s
 
     async def _init(self, memory: DongleMemory | None) -> None:
         self.warm = bool(memory and memory.protocol)
@@ -352,14 +364,18 @@ class Session:
         await self.transport.close()
         self.state = LinkState.LOST  # closed on purpose: no state-change event
 
-    async def reconnect(
-        self, *, attempts: int = 5, first_delay: float = 0.5, max_delay: float = 30.0
-    ) -> None:
-        """Close and connect again with exponential backoff (0.5, 1, 2, ... s, capped)."""
-        delay = first_delay
+    async def reconnect(self, *, attempts: int = 5) -> None:
+        """Close and connect again, each attempt after the backoff's delay.
+
+        The delay comes before the first attempt too: a link that just ended (a
+        dongle that accepts the connection and drops it) must not be retried at
+        once, or a connect-drop loop spins at ~100/s (issue 12). It is short
+        (first_s) after a connection that stayed healthy, and grows otherwise.
+        """
         last: OBDError | None = None
         for attempt in range(1, attempts + 1):
             await self.transport.close()
+            await self._sleep(self.backoff.next_delay())
             if self._factory is not None:
                 self.transport = self._factory()
             try:
@@ -367,10 +383,8 @@ class Session:
                 return
             except OBDError as exc:
                 last = exc
-                log.warning("%s: reconnect attempt %d failed: %s", self.dongle, attempt, exc)
-            if attempt < attempts:
-                await self._sleep(delay)
-                delay = min(delay * 2, max_delay)
+                self.warnings.warning("%s: reconnect failed: %s", self.dongle, exc)
+                log.debug("%s: reconnect attempt %d failed: %s", self.dongle, attempt, exc)
         raise ConnectFailed(f"{self.dongle}: gave up after {attempts} reconnect attempts: {last}")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,40 @@ async def test_dongle_drops_and_comes_back_without_a_duplicate_report() -> None:
     assert vs.stats.link_losses >= 1 and vs.stats.connects >= 2
     assert len(sink.of_kind("vehicle_report")) == 1  # same car after the reconnect
     assert len(sink.of_kind("telemetry")) >= 1
+
+
+async def test_connect_and_drop_loop_waits_the_backoff(caplog: pytest.LogCaptureFixture) -> None:
+    """issue 12: `baygate run` against `simulate elm327 --fault drop` retried ~100 times a
+    second: after a connect that succeeded, a link loss reconnected at once. Now every
+    reconnect waits the session's backoff (growing: the link never stayed healthy), and
+    "link lost" is logged once a minute with a count. Sleeping advances a fake clock."""
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+        await asyncio.sleep(0)
+
+    sink = MemorySink()
+    async with serve_tcp(profile="petrol-can", timing=FAST, faults=["drop:6"]) as srv:
+        vs = VehicleSession("bay4", srv.url, sink, pids=["RPM"], sleep=fake_sleep, clock=lambda: now[0])
+        stop = asyncio.Event()
+        with caplog.at_level(logging.WARNING):
+            task = asyncio.create_task(vs.run(stop=stop))
+            for _ in range(400):
+                if vs.stats.connects >= 10:
+                    break
+                await asyncio.sleep(0.01)
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    assert vs.stats.connects >= 10 and vs.stats.link_losses >= 9
+    assert len(slept) >= vs.stats.link_losses - 1  # a wait after every loss (but a stop)
+    for n, delay in enumerate(slept[:8], start=1):
+        assert delay >= min(30.0, 0.5 * 2 ** (n - 1)) / 2  # the policy's floor, growing
+    lost = [r for r in caplog.records if "link lost" in r.getMessage()]
+    assert len(lost) < vs.stats.link_losses / 2
+    assert any("more like this" in r.getMessage() for r in lost)
 
 
 async def test_unreachable_dongle_keeps_retrying_without_crashing(port: int) -> None:
