@@ -22,9 +22,23 @@ from enum import Enum
 
 from drivers.obd2.errors import ProtocolError, Truncated
 
-__all__ = ["Framing", "Message", "framing_for_protocol", "parse_messages"]
+__all__ = ["PROTOCOL_NAMES", "Framing", "Message", "framing_for_protocol", "parse_messages"]
 
 UNKNOWN_ECU = "ECU"
+
+# ELM327 protocol numbers (ATDPN without the "A" of automatic), as ATDP names them.
+PROTOCOL_NAMES = {
+    "1": "SAE J1850 PWM",
+    "2": "SAE J1850 VPW",
+    "3": "ISO 9141-2",
+    "4": "ISO 14230-4 (KWP 5BAUD)",
+    "5": "ISO 14230-4 (KWP FAST)",
+    "6": "ISO 15765-4 (CAN 11/500)",
+    "7": "ISO 15765-4 (CAN 29/500)",
+    "8": "ISO 15765-4 (CAN 11/250)",
+    "9": "ISO 15765-4 (CAN 29/250)",
+    "A": "SAE J1939 (CAN 29/250)",
+}
 
 
 class Framing(Enum):

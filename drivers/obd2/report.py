@@ -11,24 +11,11 @@ from dataclasses import dataclass, field
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.dtc import DTC
 from drivers.obd2.errors import LinkLost, NoData, OBDError
+from drivers.obd2.frames import PROTOCOL_NAMES
 from drivers.obd2.readiness import ReadinessStatus
 from drivers.obd2.session import Session
 
 __all__ = ["PROTOCOL_NAMES", "VehicleReport", "protocol_name", "read_report"]
-
-# ELM327 protocol numbers (ATDPN without the "A" of automatic), as ATDP names them.
-PROTOCOL_NAMES = {
-    "1": "SAE J1850 PWM",
-    "2": "SAE J1850 VPW",
-    "3": "ISO 9141-2",
-    "4": "ISO 14230-4 (KWP 5BAUD)",
-    "5": "ISO 14230-4 (KWP FAST)",
-    "6": "ISO 15765-4 (CAN 11/500)",
-    "7": "ISO 15765-4 (CAN 29/500)",
-    "8": "ISO 15765-4 (CAN 11/250)",
-    "9": "ISO 15765-4 (CAN 29/250)",
-    "A": "SAE J1939 (CAN 29/250)",
-}
 
 
 def protocol_name(number: str | None) -> str | None:

@@ -11,12 +11,12 @@ search, and the count digit on `0100`, which brings connect to about 10 round tr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from enum import Enum, StrEnum
 
+from drivers.obd2.adapter import FALLBACK, AdapterInfo, accepted, identify
 from drivers.obd2.elm327 import encode_command, reply_lines
 from drivers.obd2.errors import (
     AdapterError,
@@ -29,8 +29,9 @@ from drivers.obd2.errors import (
     ProtocolError,
     TransportError,
     UnableToConnect,
+    UnknownCommand,
 )
-from drivers.obd2.frames import Framing, framing_for_protocol
+from drivers.obd2.frames import PROTOCOL_NAMES, Framing, framing_for_protocol
 from drivers.obd2.pids import supported_from_bitmap
 from drivers.obd2.ratelog import RateLimitedLog
 from drivers.obd2.reply import Reply, parse_reply, request_text
@@ -102,6 +103,12 @@ class Session:
         self.failures = 0
         self.warm = False  # connected with remembered settings
         self._dirty = False  # a command timed out: its late reply may still come
+        self.refused: set[str] = set()  # optional AT commands this adapter refuses (adapter.py)
+        self.adapter = AdapterInfo("unknown", "")
+        self.responders = 0  # messages in the 0100 reply: ECUs that answer
+        self._fingerprint = ""
+        self._step = "open"
+        self._echo_off = False
         self.backoff = Backoff(backoff, clock=clock)
         self.warnings = RateLimitedLog(log, clock=clock)
 
@@ -131,7 +138,7 @@ class Session:
             return await self.transport.read_reply(wait_s, accept_unprompted=unprompted)
         except CommandTimeout:
             pending = self.transport.pending
-            if pending.strip() and pending.endswith(("\r", "\n")) and unprompted is None:
+            if pending.strip() and pending.endswith(("\r", "\n")):
                 # The reply came but no prompt: a clone quirk. Accept it and remember.
                 self.quirks.add(Quirk.MISSING_PROMPT)
                 self.transport.discard_input()
@@ -212,10 +219,12 @@ class Session:
     # --- connect ----------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Open the transport and initialise the adapter. Raises ConnectFailed & co."""
+        """Open the transport and initialise the adapter. Raises ConnectFailed & co.,
+        naming the init step that failed; an optional command never fails it."""
         self._set_state(LinkState.CONNECTING)
         self.failures = 0
         self._dirty = False
+        self._step = "open"
         self.transport.discard_input()
         await self.transport.open()
         try:
@@ -224,7 +233,8 @@ class Session:
         except (CommandTimeout, AdapterError, ProtocolError) as exc:
             await self.transport.close()
             self._set_state(LinkState.LOST)
-            raise ConnectFailed(f"{self.transport.description}: adapter init failed: {exc}") from exc
+            what = "the car did not answer" if self._step.startswith("reach") else "adapter init failed"
+            raise ConnectFailed(f"{self.transport.description}: {what} at {self._step}: {exc}") from exc
         except OBDError:
             await self.transport.close()
             self._set_state(LinkState.LOST)
@@ -235,10 +245,12 @@ class Session:
     async def _init(self, memory: DongleMemory | None) -> None:
         self.warm = bool(memory and memory.protocol)
         self.quirks = {Quirk(q) for q in (memory.quirks if memory else []) if q in Quirk._value2member_map_}
-        if self.warm:
-            assert memory is not None
-            await self.command("ATD", RESET_TIMEOUT_S)
+        self.refused = set(memory.refused) if memory else set()
+        self._echo_off = False
+        if self.warm and memory is not None and await self._optional("ATD", RESET_TIMEOUT_S) is not None:
+            # ATD restores the defaults (echo on, headers off) without a reset: instant.
             self.version = memory.version
+            self.adapter = AdapterInfo(memory.adapter or "unknown", memory.version)
         else:
             # A bare CR first: it flushes a half-typed command a previous client left.
             await self.transport.write(b"\r")
@@ -246,57 +258,109 @@ class Session:
                 await self.transport.read_reply(0.5)
             except CommandTimeout:
                 self.transport.discard_input()
-            # ATWS: a warm start resets like ATZ without the ~1 s power-on sequence
-            # (a quarter of it); the banner it prints names the adapter all the same.
-            lines = reply_lines(await self.command("ATWS", RESET_TIMEOUT_S), "ATWS")
-            self.version = next((ln for ln in lines if "ELM" in ln.upper() or "STN" in ln.upper()), "")
+            await self._reset()
+            # STN chips (OBDLink) answer STI; an ELM327 or clone says '?', once per dongle.
+            sti = await self._optional("STI")
+            self.adapter = identify(self.version, " ".join(sti or []), self.refused)
         await self._settings()
         await self._find_protocol(memory)
+        if not self.warm:
+            self.adapter = identify(self.version, self.adapter.chip, self.refused)
         await self._remember()
 
-    async def _settings(self) -> None:
-        # ATE0's own reply still carries the echo (echo was on); the next replies tell.
-        await self.command("ATE0")
-        for cmd in ("ATL0", "ATS0"):
-            raw = await self.command(cmd)
-            if cmd in _squash(raw):
-                self.quirks.add(Quirk.ECHO_STUCK)
-        await self._headers_on()
-        with contextlib.suppress(AdapterError):  # adaptive timing: an optimisation some clones lack
-            await self.at("ATAT1")
+    async def _reset(self) -> None:
+        # ATWS: a warm start resets like ATZ without the ~1 s power-on sequence (a
+        # quarter of it); the banner it prints names the adapter all the same.
+        self._step = "reset (ATWS)"
+        lines = await self._optional("ATWS", RESET_TIMEOUT_S)
+        if lines is None:
+            self._step = "reset (ATZ)"
+            lines = await self.at("ATZ", RESET_TIMEOUT_S)
+        self.version = next((ln for ln in lines if accepted("ATZ", [ln])), "")
 
-    async def _headers_on(self) -> None:
-        # Two tries: a clone that refuses ATH1 refuses twice; line noise rarely hits twice.
+    async def _optional(self, cmd: str, wait_s: float | None = None) -> list[str] | None:
+        """An optional command's reply lines, or None when the adapter refuses it.
+
+        `?` is a refusal at once; garbage (no `OK`, no banner) is asked once more, as
+        line noise rarely hits twice. A refusal is remembered for this dongle, so after
+        the first connect it costs no round trip at all: the fallback goes first.
+        """
+        if cmd in self.refused:
+            return None
         for _ in range(2):
             try:
-                if any("OK" in ln.upper() for ln in await self.at("ATH1")):
-                    self.quirks.discard(Quirk.NO_HEADERS)
-                    return
-            except AdapterError:
-                pass
-        self.quirks.add(Quirk.NO_HEADERS)
+                raw = await self.command(cmd, wait_s)
+                if self._echo_off and _squash(raw).startswith(cmd):
+                    self.quirks.add(Quirk.ECHO_STUCK)  # ATE0 said OK, yet the echo stayed
+                lines = reply_lines(raw, cmd)
+            except UnknownCommand:
+                break
+            except (AdapterError, ProtocolError, CommandTimeout):
+                continue
+            if accepted(cmd, lines):
+                return lines
+        self.refused.add(cmd)
+        log.info("%s: adapter refused %s; using %s", self.dongle, cmd, FALLBACK.get(cmd) or "nothing")
+        return None
+
+    async def _settings(self) -> None:
+        self._step = "settings"
+        # ATE0's own reply still carries the echo (echo was on); the next replies tell.
+        await self._optional("ATE0")
+        self._echo_off = True
+        await self._optional("ATL0")  # refused: CR LF is split like CR
+        await self._optional("ATS0")  # refused: frames parse with spaces too
+        await self._headers_on()
+        # Adaptive timing shortens the wait after the last frame; without it a fixed ATST.
+        if await self._optional("ATAT1") is None:
+            await self._optional("ATST19")
+
+    async def _headers_on(self, again: bool = False) -> None:
+        if again:  # headers turned up after all: the refusal was line noise
+            self.refused.discard("ATH1")
+        if await self._optional("ATH1") is not None:
+            self.quirks.discard(Quirk.NO_HEADERS)
+        else:
+            self.quirks.add(Quirk.NO_HEADERS)
 
     async def _find_protocol(self, memory: DongleMemory | None) -> None:
         cached = memory.protocol if memory else None
         if cached:
-            await self.at(f"ATSP{cached}")
-            self._set_protocol(cached)
-            # One 0100 frame per remembered ECU; without headers they cannot be counted.
-            known = memory is not None and bool(memory.supported) and Quirk.NO_HEADERS not in self.quirks
-            count = len(memory.supported) if known and memory is not None else None
+            self._step = f"protocol (ATSP{cached})"
             try:
+                await self.at(f"ATSP{cached}")
+                self._set_protocol(cached)
+                # One 0100 frame per remembered ECU; without headers they cannot be
+                # counted unless one ECU answers alone.
+                count = None
+                if memory is not None and memory.supported:
+                    many = len(memory.supported) if Quirk.NO_HEADERS not in self.quirks else memory.responders
+                    count = many or None
                 # A legacy bus (ISO 9141/KWP) runs its ~2.5 s slow init on this first request.
+                self._step = "reach the car (0100)"
                 await self._read_supported(memory, count, SEARCH_TIMEOUT_S)
                 return
             except (NoData, UnableToConnect, AdapterError, ProtocolError):
                 log.info("%s: cached protocol %s did not answer; searching", self.dongle, cached)
         # Automatic search, trying CAN 11/500 (protocol 6, every car sold in the US since
         # 2008 and in the EU since ~2004) first instead of after J1850 and ISO 9141.
-        await self.at("ATSPA6")
+        self._step = "protocol search (ATSP A6)"
+        if await self._optional("ATSPA6") is None:
+            self._step = "protocol search (ATSP0)"
+            await self.at("ATSP0")
         self._set_protocol("0")
+        self._step = "reach the car (0100)"
         await self._read_supported(None, None, SEARCH_TIMEOUT_S)
-        dpn = (await self.at("ATDPN"))[0].upper().lstrip("A")
-        self._set_protocol(dpn)
+        self._set_protocol(await self._which_protocol())
+
+    async def _which_protocol(self) -> str:
+        """The protocol the search found: ATDPN, else ATDP's name, else still "0"."""
+        if (dpn := await self._optional("ATDPN")) is not None:
+            return dpn[0].strip().upper().lstrip("A")
+        if (dp := await self._optional("ATDP")) is not None:
+            name = " ".join(dp).upper().replace("AUTO,", "").strip()
+            return next((n for n, full in PROTOCOL_NAMES.items() if full.upper() == name), "0")
+        return self.protocol or "0"
 
     def _set_protocol(self, number: str) -> None:
         self.protocol = number
@@ -309,24 +373,27 @@ class Session:
         self, memory: DongleMemory | None, count: int | None, wait_s: float | None = None
     ) -> None:
         reply: Reply | None = None
-        for attempt in range(3):  # line noise may garble the first answers
+        tries = 5  # line noise may garble the first answers; it is not an unreachable car
+        for attempt in range(tries):
             try:
                 reply = await self.request(0x01, b"\x00", count if attempt == 0 else None, wait_s)
                 break
             except ProtocolError:
-                if attempt == 2:
+                if attempt == tries - 1:
                     raise
                 if self.protocol == "0":
                     # The search found a non-CAN protocol: parse as legacy after ATDPN.
-                    self._set_protocol((await self.at("ATDPN"))[0].upper().lstrip("A"))
+                    self._set_protocol(await self._which_protocol())
                 elif Quirk.NO_HEADERS in self.quirks:
                     # Headers came back after all: the ATH1 answer was garbled, not refused.
-                    await self._headers_on()
+                    await self._headers_on(again=True)
                     self._set_protocol(self.protocol or "0")
         assert reply is not None
         fingerprint = _fingerprint(reply)
         if memory and memory.pids_0100 == fingerprint and memory.supported:
             self.supported = {ecu: set(p) for ecu, p in memory.supported.items()}
+            self.responders = memory.responders
+            self._fingerprint = fingerprint
             return
         self.supported = {}
         self._merge_bitmap(reply, 0x00)
@@ -340,6 +407,9 @@ class Session:
                 break
             self._merge_bitmap(more, base)
         self._fingerprint = fingerprint
+        # How many ECUs answered 0100: without headers, the count digit is safe only
+        # when one ECU answers alone (several could not be told apart or counted).
+        self.responders = sum(len(m) for m in reply.by_ecu.values())
 
     def _merge_bitmap(self, reply: Reply, base: int) -> None:
         for ecu, msgs in reply.by_ecu.items():
@@ -352,10 +422,13 @@ class Session:
             protocol=self.protocol,
             version=self.version,
             quirks=sorted(q.value for q in self.quirks),
-            pids_0100=getattr(self, "_fingerprint", ""),
+            pids_0100=self._fingerprint,
             supported={ecu: sorted(p) for ecu, p in self.supported.items()},
+            refused=sorted(self.refused),
+            adapter=self.adapter.kind,
+            responders=self.responders,
         )
-        if getattr(self, "_fingerprint", ""):
+        if self._fingerprint:
             await asyncio.to_thread(self.store.put, self.dongle, memory)
 
     # --- lifecycle --------------------------------------------------------------
