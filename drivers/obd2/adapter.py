@@ -20,14 +20,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 __all__ = [
     "ESSENTIAL",
     "FALLBACK",
     "AdapterInfo",
+    "Quirk",
     "accepted",
     "identify",
 ]
+
+
+class Quirk(StrEnum):
+    ECHO_STUCK = "echo_stuck"  # ATE0 answered OK but echo stays on
+    NO_HEADERS = "no_headers"  # ATH1 not answered OK: parse headerless
+    MISSING_PROMPT = "missing_prompt"  # reply not followed by '>' after errors
+
 
 # Optional command -> what to send instead when it is refused ("" = nothing).
 FALLBACK: dict[str, str] = {

@@ -1,11 +1,8 @@
-"""An ELM327 session: prompt-driven init, deadlines, link health, reconnect, quirks.
+"""An ELM327 session: commands under deadlines, link health, resync, reconnect.
 
-Init waits for each prompt instead of sleeping (python-OBD sleeps a fixed 3 s and
-takes 4-6 s to connect). First contact: `ATWS` (a warm reset, a quarter of
-`ATZ`'s ~1 s), then `ATE0 ATL0 ATS0 ATH1 ATAT1`, `ATSPA6` (auto, CAN 11/500 first),
-`0100`, `ATDPN`. A dongle seen before (see
-store.py): `ATD` (instant) instead of `ATZ`, the cached protocol instead of the
-search, and the count digit on `0100`, which brings connect to about 10 round trips.
+Init (the AT sequence, its fallbacks and what is remembered per dongle) is init.py;
+python-OBD sleeps a fixed 3 s there and takes 4-6 s to connect, we wait for each
+prompt. Reconnects wait the one backoff policy (resilience.Backoff).
 """
 
 from __future__ import annotations
@@ -14,9 +11,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from enum import Enum, StrEnum
+from enum import Enum
 
-from drivers.obd2.adapter import FALLBACK, AdapterInfo, accepted, identify
+from drivers.obd2.adapter import AdapterInfo, Quirk
 from drivers.obd2.elm327 import encode_command, reply_lines
 from drivers.obd2.errors import (
     AdapterError,
@@ -24,18 +21,15 @@ from drivers.obd2.errors import (
     ConnectFailed,
     LinkLost,
     NegativeResponse,
-    NoData,
     OBDError,
     ProtocolError,
     TransportError,
-    UnableToConnect,
-    UnknownCommand,
 )
-from drivers.obd2.frames import PROTOCOL_NAMES, Framing, framing_for_protocol
-from drivers.obd2.pids import supported_from_bitmap
+from drivers.obd2.frames import Framing, framing_for_protocol
+from drivers.obd2.init import Init
 from drivers.obd2.ratelog import RateLimitedLog
 from drivers.obd2.reply import Reply, parse_reply, request_text
-from drivers.obd2.store import DongleMemory, DongleStore, MemoryStore
+from drivers.obd2.store import DongleStore, MemoryStore
 from drivers.obd2.transports.base import Transport
 from resilience import Backoff, BackoffPolicy
 
@@ -51,18 +45,8 @@ class LinkState(Enum):
     LOST = "lost"
 
 
-class Quirk(StrEnum):
-    ECHO_STUCK = "echo_stuck"  # ATE0 answered OK but echo stays on
-    NO_HEADERS = "no_headers"  # ATH1 not answered OK: parse headerless
-    MISSING_PROMPT = "missing_prompt"  # reply not followed by '>' after errors
-
-
 # After this many consecutive failed commands the link counts as lost.
 LOST_AFTER = 3
-# ATZ/ATWS: up to about 1 s on real adapters; allow slow clones 3x.
-RESET_TIMEOUT_S = 3.0
-# ATSP0 + 0100 searches protocols one after another: up to ~6 s on a non-CAN car.
-SEARCH_TIMEOUT_S = 10.0
 # A clone that drops the prompt: a reply followed by this much silence is complete.
 # Longer than ATST (200 ms), which an adapter may still be waiting out before its
 # prompt: writing earlier would interrupt it (STOPPED).
@@ -106,9 +90,6 @@ class Session:
         self.refused: set[str] = set()  # optional AT commands this adapter refuses (adapter.py)
         self.adapter = AdapterInfo("unknown", "")
         self.responders = 0  # messages in the 0100 reply: ECUs that answer
-        self._fingerprint = ""
-        self._step = "open"
-        self._echo_off = False
         self.backoff = Backoff(backoff, clock=clock)
         self.warnings = RateLimitedLog(log, clock=clock)
 
@@ -224,17 +205,17 @@ class Session:
         self._set_state(LinkState.CONNECTING)
         self.failures = 0
         self._dirty = False
-        self._step = "open"
+        init = Init(self)
         self.transport.discard_input()
         await self.transport.open()
         try:
             memory = await asyncio.to_thread(self.store.get, self.dongle)
-            await self._init(memory)
+            await init.run(memory)
         except (CommandTimeout, AdapterError, ProtocolError) as exc:
             await self.transport.close()
             self._set_state(LinkState.LOST)
-            what = "the car did not answer" if self._step.startswith("reach") else "adapter init failed"
-            raise ConnectFailed(f"{self.transport.description}: {what} at {self._step}: {exc}") from exc
+            what = "the car did not answer" if init.step.startswith("reach") else "adapter init failed"
+            raise ConnectFailed(f"{self.transport.description}: {what} at {init.step}: {exc}") from exc
         except OBDError:
             await self.transport.close()
             self._set_state(LinkState.LOST)
@@ -242,196 +223,12 @@ class Session:
         self._set_state(LinkState.READY)
         self.backoff.up()  # healthy only once it has stayed up healthy_after_s
 
-    async def _init(self, memory: DongleMemory | None) -> None:
-        self.warm = bool(memory and memory.protocol)
-        self.quirks = {Quirk(q) for q in (memory.quirks if memory else []) if q in Quirk._value2member_map_}
-        self.refused = set(memory.refused) if memory else set()
-        self._echo_off = False
-        if self.warm and memory is not None and await self._optional("ATD", RESET_TIMEOUT_S) is not None:
-            # ATD restores the defaults (echo on, headers off) without a reset: instant.
-            self.version = memory.version
-            self.adapter = AdapterInfo(memory.adapter or "unknown", memory.version)
-        else:
-            # A bare CR first: it flushes a half-typed command a previous client left.
-            await self.transport.write(b"\r")
-            try:
-                await self.transport.read_reply(0.5)
-            except CommandTimeout:
-                self.transport.discard_input()
-            await self._reset()
-            # STN chips (OBDLink) answer STI; an ELM327 or clone says '?', once per dongle.
-            sti = await self._optional("STI")
-            self.adapter = identify(self.version, " ".join(sti or []), self.refused)
-        await self._settings()
-        await self._find_protocol(memory)
-        if not self.warm:
-            self.adapter = identify(self.version, self.adapter.chip, self.refused)
-        await self._remember()
-
-    async def _reset(self) -> None:
-        # ATWS: a warm start resets like ATZ without the ~1 s power-on sequence (a
-        # quarter of it); the banner it prints names the adapter all the same.
-        self._step = "reset (ATWS)"
-        lines = await self._optional("ATWS", RESET_TIMEOUT_S)
-        if lines is None:
-            self._step = "reset (ATZ)"
-            lines = await self.at("ATZ", RESET_TIMEOUT_S)
-        self.version = next((ln for ln in lines if accepted("ATZ", [ln])), "")
-
-    async def _optional(self, cmd: str, wait_s: float | None = None) -> list[str] | None:
-        """An optional command's reply lines, or None when the adapter refuses it.
-
-        `?` is a refusal at once; garbage (no `OK`, no banner) is asked once more, as
-        line noise rarely hits twice. A refusal is remembered for this dongle, so after
-        the first connect it costs no round trip at all: the fallback goes first.
-        """
-        if cmd in self.refused:
-            return None
-        for _ in range(2):
-            try:
-                raw = await self.command(cmd, wait_s)
-                if self._echo_off and _squash(raw).startswith(cmd):
-                    self.quirks.add(Quirk.ECHO_STUCK)  # ATE0 said OK, yet the echo stayed
-                lines = reply_lines(raw, cmd)
-            except UnknownCommand:
-                break
-            except (AdapterError, ProtocolError, CommandTimeout):
-                continue
-            if accepted(cmd, lines):
-                return lines
-        self.refused.add(cmd)
-        log.info("%s: adapter refused %s; using %s", self.dongle, cmd, FALLBACK.get(cmd) or "nothing")
-        return None
-
-    async def _settings(self) -> None:
-        self._step = "settings"
-        # ATE0's own reply still carries the echo (echo was on); the next replies tell.
-        await self._optional("ATE0")
-        self._echo_off = True
-        await self._optional("ATL0")  # refused: CR LF is split like CR
-        await self._optional("ATS0")  # refused: frames parse with spaces too
-        await self._headers_on()
-        # Adaptive timing shortens the wait after the last frame; without it a fixed ATST.
-        if await self._optional("ATAT1") is None:
-            await self._optional("ATST19")
-
-    async def _headers_on(self, again: bool = False) -> None:
-        if again:  # headers turned up after all: the refusal was line noise
-            self.refused.discard("ATH1")
-        if await self._optional("ATH1") is not None:
-            self.quirks.discard(Quirk.NO_HEADERS)
-        else:
-            self.quirks.add(Quirk.NO_HEADERS)
-
-    async def _find_protocol(self, memory: DongleMemory | None) -> None:
-        cached = memory.protocol if memory else None
-        if cached:
-            self._step = f"protocol (ATSP{cached})"
-            try:
-                await self.at(f"ATSP{cached}")
-                self._set_protocol(cached)
-                # One 0100 frame per remembered ECU; without headers they cannot be
-                # counted unless one ECU answers alone.
-                count = None
-                if memory is not None and memory.supported:
-                    many = len(memory.supported) if Quirk.NO_HEADERS not in self.quirks else memory.responders
-                    count = many or None
-                # A legacy bus (ISO 9141/KWP) runs its ~2.5 s slow init on this first request.
-                self._step = "reach the car (0100)"
-                await self._read_supported(memory, count, SEARCH_TIMEOUT_S)
-                return
-            except (NoData, UnableToConnect, AdapterError, ProtocolError):
-                log.info("%s: cached protocol %s did not answer; searching", self.dongle, cached)
-        # Automatic search, trying CAN 11/500 (protocol 6, every car sold in the US since
-        # 2008 and in the EU since ~2004) first instead of after J1850 and ISO 9141.
-        self._step = "protocol search (ATSP A6)"
-        if await self._optional("ATSPA6") is None:
-            self._step = "protocol search (ATSP0)"
-            await self.at("ATSP0")
-        self._set_protocol("0")
-        self._step = "reach the car (0100)"
-        await self._read_supported(None, None, SEARCH_TIMEOUT_S)
-        self._set_protocol(await self._which_protocol())
-
-    async def _which_protocol(self) -> str:
-        """The protocol the search found: ATDPN, else ATDP's name, else still "0"."""
-        if (dpn := await self._optional("ATDPN")) is not None:
-            return dpn[0].strip().upper().lstrip("A")
-        if (dp := await self._optional("ATDP")) is not None:
-            name = " ".join(dp).upper().replace("AUTO,", "").strip()
-            return next((n for n, full in PROTOCOL_NAMES.items() if full.upper() == name), "0")
-        return self.protocol or "0"
-
-    def _set_protocol(self, number: str) -> None:
+    def set_protocol(self, number: str) -> None:
         self.protocol = number
         headers = Quirk.NO_HEADERS not in self.quirks
         # ATSP0: the framing is only known after the search; CAN 11-bit is the common
         # case and parse_messages on a 0100 answer will tell if it was wrong.
         self.framing = framing_for_protocol(number if number != "0" else "6", headers)
-
-    async def _read_supported(
-        self, memory: DongleMemory | None, count: int | None, wait_s: float | None = None
-    ) -> None:
-        reply: Reply | None = None
-        tries = 5  # line noise may garble the first answers; it is not an unreachable car
-        for attempt in range(tries):
-            try:
-                reply = await self.request(0x01, b"\x00", count if attempt == 0 else None, wait_s)
-                break
-            except ProtocolError:
-                if attempt == tries - 1:
-                    raise
-                if self.protocol == "0":
-                    # The search found a non-CAN protocol: parse as legacy after ATDPN.
-                    self._set_protocol(await self._which_protocol())
-                elif Quirk.NO_HEADERS in self.quirks:
-                    # Headers came back after all: the ATH1 answer was garbled, not refused.
-                    await self._headers_on(again=True)
-                    self._set_protocol(self.protocol or "0")
-        assert reply is not None
-        fingerprint = _fingerprint(reply)
-        if memory and memory.pids_0100 == fingerprint and memory.supported:
-            self.supported = {ecu: set(p) for ecu, p in memory.supported.items()}
-            self.responders = memory.responders
-            self._fingerprint = fingerprint
-            return
-        self.supported = {}
-        self._merge_bitmap(reply, 0x00)
-        base = 0x00
-        while base < 0xC0 and any(base + 0x20 in s for s in self.supported.values()):
-            base += 0x20
-            ecus = sum(1 for s in self.supported.values() if base in s)
-            try:
-                more = await self.request(0x01, bytes([base]), ecus if self.is_can else None)
-            except (NoData, ProtocolError):
-                break
-            self._merge_bitmap(more, base)
-        self._fingerprint = fingerprint
-        # How many ECUs answered 0100: without headers, the count digit is safe only
-        # when one ECU answers alone (several could not be told apart or counted).
-        self.responders = sum(len(m) for m in reply.by_ecu.values())
-
-    def _merge_bitmap(self, reply: Reply, base: int) -> None:
-        for ecu, msgs in reply.by_ecu.items():
-            for m in msgs:
-                if len(m) >= 6 and m[1] == base:
-                    self.supported.setdefault(ecu, set()).update(supported_from_bitmap(base, m[2:6]))
-
-    async def _remember(self) -> None:
-        memory = DongleMemory(
-            protocol=self.protocol,
-            version=self.version,
-            quirks=sorted(q.value for q in self.quirks),
-            pids_0100=self._fingerprint,
-            supported={ecu: sorted(p) for ecu, p in self.supported.items()},
-            refused=sorted(self.refused),
-            adapter=self.adapter.kind,
-            responders=self.responders,
-        )
-        if self._fingerprint:
-            await asyncio.to_thread(self.store.put, self.dongle, memory)
-
-    # --- lifecycle --------------------------------------------------------------
 
     async def close(self) -> None:
         await self.transport.close()
@@ -463,7 +260,3 @@ class Session:
 
 def _squash(s: str) -> str:
     return s.replace(" ", "").replace("\r", "").replace("\n", "").upper()
-
-
-def _fingerprint(reply: Reply) -> str:
-    return ";".join(f"{ecu}:{b''.join(m).hex()}" for ecu, m in sorted(reply.by_ecu.items()))
