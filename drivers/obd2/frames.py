@@ -8,8 +8,10 @@ Line formats handled (all with or without spaces, i.e. `ATS0` or not):
   (first frame carries the 12-bit length, consecutive frames a 4-bit sequence)
 - CAN, headers off (a clone that refused `ATH1`): `41 0C 1A F8`, or the ELM's own
   multi-line format `014` / `0: 49 02 01 31 44 34` / `1: ...`
-- legacy (ISO 9141-2, KWP2000, J1850), headers on: `48 6B 10 41 0C 1A F8 C4`
+- legacy (ISO 9141-2, KWP2000), headers on: `48 6B 10 41 0C 1A F8 C4`
   (3 header bytes, the source address is the ECU, a trailing checksum byte)
+- SAE J1850 PWM / VPW, headers on: `41 6B 10 41 0C 1A F8 xx` / `48 6B 10 ...`: the same
+  3 header bytes, but the trailing byte is a CRC-8, not a sum
 
 Several ECUs may answer one request; messages are kept per ECU, in arrival order.
 """
@@ -45,6 +47,7 @@ class Framing(Enum):
     CAN11 = "can11"
     CAN29 = "can29"
     LEGACY = "legacy"
+    J1850 = "j1850"
     HEADERLESS_CAN = "headerless_can"
     HEADERLESS = "headerless"
 
@@ -63,6 +66,8 @@ def framing_for_protocol(number: str, headers: bool = True) -> Framing:
         return Framing.CAN11
     if n in "79":
         return Framing.CAN29
+    if n in "12":
+        return Framing.J1850
     return Framing.LEGACY
 
 
@@ -165,14 +170,26 @@ def _headerless(lines: list[str]) -> list[Message]:
     return out
 
 
-def _legacy(lines: list[str]) -> list[Message]:
+def j1850_crc(data: bytes) -> int:
+    """SAE J1850 CRC-8: polynomial 0x1D, initial value 0xFF, result inverted
+    (check value: 0x4B for b"123456789")."""
+    crc = 0xFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1D) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc ^ 0xFF
+
+
+def _legacy(lines: list[str], crc: bool = False) -> list[Message]:
     out = []
     for line in lines:
         raw = _hex(line)
         if len(raw) < 5:
             raise ProtocolError(f"legacy frame too short: {line!r}")
-        if sum(raw[:-1]) & 0xFF != raw[-1]:
-            raise ProtocolError(f"legacy frame checksum mismatch: {line!r}")
+        check = j1850_crc(raw[:-1]) if crc else sum(raw[:-1]) & 0xFF
+        if check != raw[-1]:
+            raise ProtocolError(f"legacy frame {'CRC' if crc else 'checksum'} mismatch: {line!r}")
         out.append(Message(f"{raw[2]:02X}", raw[3:-1]))
     return out
 
@@ -182,8 +199,8 @@ def parse_messages(lines: list[str], framing: Framing) -> list[Message]:
     squashed = [ln.replace(" ", "").upper() for ln in lines]
     if framing in (Framing.HEADERLESS, Framing.HEADERLESS_CAN):
         return _headerless(squashed)
-    if framing is Framing.LEGACY:
-        return _legacy(squashed)
+    if framing in (Framing.LEGACY, Framing.J1850):
+        return _legacy(squashed, crc=framing is Framing.J1850)
     width = 3 if framing is Framing.CAN11 else 8
     asm = _Reassembler()
     for line in squashed:

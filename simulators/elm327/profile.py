@@ -28,8 +28,10 @@ __all__ = [
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
-# Protocols a profile may run on (ELM327 numbers): ISO 9141-2, KWP2000 5-baud / fast, CAN 11/500.
-SUPPORTED_PROTOCOLS = (3, 4, 5, 6)
+# Protocols a profile may run on (ELM327 numbers): J1850 PWM / VPW, ISO 9141-2, KWP2000
+# 5-baud / fast, CAN 11/500, 29/500, 11/250, 29/250.
+SUPPORTED_PROTOCOLS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+CAN29 = (7, 9)
 
 SPARK_MONITORS = (
     "catalyst",
@@ -100,6 +102,10 @@ class Profile:
     battery_v: Generator
     ecus: list[Ecu]
     can_padding: int = 0x55
+    # What the VIN decodes to (make, model, model year): the NHTSA simulator must agree.
+    make: str = ""
+    model: str = ""
+    year: int = 0
 
 
 def _hexnum(text: Any, where: str, top: int) -> int:
@@ -150,7 +156,7 @@ def _monitors(raw: dict[str, str], ignition: str, where: str) -> dict[str, str]:
     return out
 
 
-def _ecu(raw: dict[str, Any], where: str) -> Ecu:
+def _ecu(raw: dict[str, Any], where: str, protocol: int = 6) -> Ecu:
     ignition = raw.get("ignition", "spark")
     if ignition not in ("spark", "compression"):
         raise ProfileError(f"{where}.ignition: spark or compression, got {ignition!r}")
@@ -166,7 +172,12 @@ def _ecu(raw: dict[str, Any], where: str) -> Ecu:
     ]
     return Ecu(
         name=str(raw.get("name", "ecu")),
-        can_id=_hexnum(raw.get("can_id", "7E8"), f"{where}.can_id", 0x7FF),
+        # 29-bit: 18 DA F1 <ECU address> (ISO 15765-4 normal fixed addressing).
+        can_id=_hexnum(
+            raw.get("can_id", "18DAF1" + str(raw.get("iso_address", "10")) if protocol in CAN29 else "7E8"),
+            f"{where}.can_id",
+            0x1FFFFFFF if protocol in CAN29 else 0x7FF,
+        ),
         iso_address=_hexnum(raw.get("iso_address", "10"), f"{where}.iso_address", 0xFF),
         ignition=ignition,
         pids=live,
@@ -190,11 +201,11 @@ def parse_profile(raw: dict[str, Any], where: str = "profile") -> Profile:
     try:
         protocol = int(str(raw.get("protocol", "6")), 16)
         vin = str(raw["vin"]).upper()
-        ecus = [_ecu(e, f"{where}.ecus[{i}]") for i, e in enumerate(raw["ecus"])]
+        ecus = [_ecu(e, f"{where}.ecus[{i}]", protocol) for i, e in enumerate(raw["ecus"])]
     except (KeyError, TypeError, ValueError) as exc:
         raise ProfileError(f"{where}: missing or malformed field: {exc}") from exc
     if protocol not in SUPPORTED_PROTOCOLS:
-        raise ProfileError(f"{where}.protocol: {protocol:X} not simulated (3, 4, 5 or 6)")
+        raise ProfileError(f"{where}.protocol: {protocol:X} not simulated (1-9)")
     if not vin_is_valid(vin):
         raise ProfileError(f"{where}.vin: {vin!r} fails the ISO 3779 check digit")
     if not ecus:
@@ -207,6 +218,9 @@ def parse_profile(raw: dict[str, Any], where: str = "profile") -> Profile:
         battery_v=parse_generator(raw.get("battery_v", 12.6), f"{where}.battery_v"),
         ecus=ecus,
         can_padding=_hexnum(raw.get("can_padding", "55"), f"{where}.can_padding", 0xFF),
+        make=str(raw.get("make", "")),
+        model=str(raw.get("model", "")),
+        year=int(raw.get("year", 0)),
     )
 
 
