@@ -36,6 +36,7 @@ __all__ = [
     "PROTOCOL_NAMES",
     "VehicleReport",
     "VehicleSession",
+    "clear_body",
     "dongle_store",
     "read_report",
     "report_body",
@@ -103,6 +104,8 @@ def report_json(rep: VehicleReport) -> dict[str, Any]:
         "dtcs": {mode: _dtc_list(rep.dtcs.get(mode, []), False) for mode in diag.DTC_MODES},
         "readiness": rep.readiness.as_dict() if rep.readiness else None,
         "freeze_frame": _freeze(rep.freeze_frame),
+        "ecu_info": [i.as_dict() for i in rep.ecu_info],
+        "monitor_tests": [t.as_dict() for t in rep.monitor_tests],
     }
 
 
@@ -118,7 +121,33 @@ def report_body(dongle: str, rep: VehicleReport) -> dict[str, Any]:
         "readiness": rep.readiness.as_dict() if rep.readiness else None,
         "freeze_frame": _freeze(rep.freeze_frame),
         "calibration_ids": rep.calibration_ids,
+        "ecu_info": [i.as_dict() for i in rep.ecu_info],
+        "monitor_tests": [t.as_dict() for t in rep.monitor_tests],
         "errors": rep.errors,
+    }
+
+
+def clear_body(
+    dongle: str,
+    vin: str | None,
+    before: Mapping[str, list[DTC]],
+    *,
+    outcome: str,
+    reason: str | None = None,
+    after: Mapping[str, list[DTC]] | None = None,
+    ecus: list[str] | None = None,
+) -> dict[str, Any]:
+    """The body of a dtc_clear record (Mode 04 asked for: cleared, refused or failed)."""
+    return {
+        "dongle": dongle,
+        "vin": vin,
+        "outcome": outcome,
+        "reason": reason,
+        "before": {mode: _dtc_list(list(before.get(mode, [])), True) for mode in diag.DTC_MODES},
+        "after": None
+        if after is None
+        else {mode: _dtc_list(list(after.get(mode, [])), True) for mode in diag.DTC_MODES},
+        "ecus": ecus or [],
     }
 
 

@@ -24,7 +24,7 @@ from enum import Enum
 
 from drivers.obd2.errors import ProtocolError, Truncated
 
-__all__ = ["PROTOCOL_NAMES", "Framing", "Message", "framing_for_protocol", "parse_messages"]
+__all__ = ["PROTOCOL_NAMES", "Framing", "Message", "framing_for_protocol", "guess_protocol", "parse_messages"]
 
 UNKNOWN_ECU = "ECU"
 
@@ -69,6 +69,30 @@ def framing_for_protocol(number: str, headers: bool = True) -> Framing:
     if n in "12":
         return Framing.J1850
     return Framing.LEGACY
+
+
+def guess_protocol(lines: list[str]) -> str | None:
+    """An ELM protocol number from reply lines with headers on, for an adapter that
+    answers neither ATDPN nor ATDP: the header's shape tells the framing, which is
+    what parsing needs (250 or 500 kbit/s cannot be told; the 500 kbit/s number is
+    returned, and a wrong guess costs a search on the next connect, nothing more)."""
+    for line in lines:
+        sq = line.replace(" ", "").upper()
+        if not _HEX.match(sq):
+            continue
+        if len(sq) >= 10 and sq.startswith("18DA"):
+            return "7"
+        if len(sq) % 2 == 1 and sq[:2] == "7E":
+            return "6"
+        if sq[2:4] == "6B" and sq[:2] in ("41", "48"):
+            # 48 6B is VPW and ISO 9141-2 alike: the check byte tells (CRC vs sum).
+            raw = bytes.fromhex(sq)
+            if sq[:2] == "41":
+                return "1"
+            return "2" if j1850_crc(raw[:-1]) == raw[-1] else "3"
+        if sq[:1] == "8" and sq[2:4] == "F1":
+            return "5"
+    return None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from drivers.obd2.errors import (
     UnableToConnect,
     UnknownCommand,
 )
-from drivers.obd2.frames import PROTOCOL_NAMES
+from drivers.obd2.frames import PROTOCOL_NAMES, guess_protocol
 from drivers.obd2.pids import supported_from_bitmap
 from drivers.obd2.reply import Reply
 from drivers.obd2.store import DongleMemory
@@ -169,14 +169,21 @@ class Init:
         s.set_protocol(await self._which_protocol())
 
     async def _which_protocol(self) -> str:
-        """The protocol the search found: ATDPN, else ATDP's name, else still "0"."""
+        """The protocol the search found: ATDPN, else ATDP's name, else a guess from the
+        frames of the last reply (headers on), else still "0"."""
         s = self.s
         if (dpn := await self._optional("ATDPN")) is not None:
             return dpn[0].strip().upper().lstrip("A")
         if (dp := await self._optional("ATDP")) is not None:
             name = " ".join(dp).upper().replace("AUTO,", "").strip()
-            return next((n for n, full in PROTOCOL_NAMES.items() if full.upper() == name), "0")
-        return s.protocol or "0"
+            number = next((n for n, full in PROTOCOL_NAMES.items() if full.upper() == name), None)
+            if number:
+                return number
+        try:
+            lines = reply_lines(s.last_reply)
+        except (AdapterError, ProtocolError):
+            lines = []
+        return guess_protocol(lines) or s.protocol or "0"
 
     async def _read_supported(
         self, memory: DongleMemory | None, count: int | None, wait_s: float | None = None

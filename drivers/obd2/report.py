@@ -12,6 +12,8 @@ from drivers.obd2 import diagnostics as diag
 from drivers.obd2.dtc import DTC
 from drivers.obd2.errors import LinkLost, NoData, OBDError
 from drivers.obd2.frames import PROTOCOL_NAMES
+from drivers.obd2.modes import EcuInfo, read_ecu_info, read_monitor_tests
+from drivers.obd2.monitors import MonitorTest
 from drivers.obd2.readiness import ReadinessStatus
 from drivers.obd2.session import Session
 
@@ -33,12 +35,17 @@ class VehicleReport:
     readiness: ReadinessStatus | None = None
     freeze_frame: diag.FreezeFrameData | None = None
     calibration_ids: list[str] = field(default_factory=list)
+    ecu_info: list[EcuInfo] = field(default_factory=list)  # Mode 09: names, CALIDs, CVNs
+    monitor_tests: list[MonitorTest] = field(default_factory=list)  # Mode 06, when asked
     errors: list[str] = field(default_factory=list)
 
 
-async def read_report(session: Session) -> VehicleReport:
+async def read_report(session: Session, *, monitors: bool = False) -> VehicleReport:
     """Everything a technician wants first. A part that fails is noted in `errors`,
-    the rest is still read: a car without Mode 0A support still has a VIN."""
+    the rest is still read: a car without Mode 0A support still has a VIN.
+
+    `monitors` adds the Mode 06 test results: one request per monitor (a dozen on a
+    typical car, each waiting out ATST), so only when asked."""
     rep = VehicleReport(protocol=protocol_name(session.protocol), ecus=session.ecus)
     try:
         rep.vin, rep.vin_valid = await diag.read_vin(session)
@@ -59,12 +66,19 @@ async def read_report(session: Session) -> VehicleReport:
     except OBDError as exc:
         _note(rep, "freeze_frame", exc)
     try:
-        cal = await diag.read_calibration_ids(session)
-        rep.calibration_ids = [c for ecu in sorted(cal) for c in cal[ecu]]
+        rep.ecu_info = await read_ecu_info(session)
+        rep.calibration_ids = [c for info in rep.ecu_info for c in info.calibration_ids]
     except NoData:
-        pass  # optional; many cars do not answer 0904
+        pass  # optional; many cars do not answer Mode 09 beyond the VIN
     except OBDError as exc:
-        _note(rep, "calibration_ids", exc)
+        _note(rep, "ecu_info", exc)
+    if monitors:
+        try:
+            rep.monitor_tests = await read_monitor_tests(session)
+        except NoData:
+            pass
+        except OBDError as exc:
+            _note(rep, "monitor_tests", exc)
     return rep
 
 

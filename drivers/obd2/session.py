@@ -89,6 +89,7 @@ class Session:
         self._dirty = False  # a command timed out: its late reply may still come
         self.refused: set[str] = set()  # optional AT commands this adapter refuses (adapter.py)
         self.adapter = AdapterInfo("unknown", "")
+        self.last_reply = ""  # the last OBD reply's text (init guesses the protocol from it)
         self.responders = 0  # messages in the 0100 reply: ECUs that answer
         self.backoff = Backoff(backoff, clock=clock)
         self.warnings = RateLimitedLog(log, clock=clock)
@@ -182,6 +183,7 @@ class Session:
         """One OBD request, its reply parsed per ECU. Raises typed OBDErrors."""
         text = request_text(service, payload, count)
         raw = await self.command(text, wait_s)
+        self.last_reply = raw
         try:
             return parse_reply(raw, text, service, self.framing)
         except NegativeResponse:

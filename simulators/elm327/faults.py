@@ -31,6 +31,7 @@ FAULTS: dict[str, tuple[float, str]] = {
     "h1-not-ok": (0, "ATH1 answers '?' and headers stay off"),
     "stall": (5, "every 5th OBD reply (3rd, 8th, ...) pauses S seconds halfway (default 5)"),
     "nocar": (0, "ignition off: SEARCHING... UNABLE TO CONNECT, or the protocol's bus error"),
+    "engine-off": (0, "ignition on, engine off: RPM and speed 0, Mode 04 (clear DTCs) accepted"),
 }
 STALL_PERIOD = 5
 STALL_FIRST = 3
@@ -74,6 +75,7 @@ class FaultSet:
             no_prompt_after_error="noprompt" in self,
             nodata_burst=int(self.active.get("nodata", 0)),
             no_car="nocar" in self,
+            engine_off="engine-off" in self,
             refuses=p.refuses if p else frozenset(),
             crlf=bool(p and p.crlf),
             nul_before_prompt=bool(p and p.nul_before_prompt),

@@ -20,6 +20,7 @@ __all__ = [
     "PROFILE_DIR",
     "Ecu",
     "FreezeFrame",
+    "MonitorTest",
     "Profile",
     "list_profiles",
     "load_profile",
@@ -66,6 +67,18 @@ class FreezeFrame:
     values: dict[int, Generator]
 
 
+@dataclass(frozen=True)
+class MonitorTest:
+    """One Mode 06 test result as the ECU stores it: raw 16-bit value and limits."""
+
+    mid: int
+    tid: int
+    uas: int
+    value: int
+    min: int
+    max: int
+
+
 @dataclass
 class Ecu:
     """One responding control unit. DTC lists are mutable: Mode 04 clears them."""
@@ -84,6 +97,9 @@ class Ecu:
     mil: bool | None = None
     reports_vin: bool = False
     calibration_ids: list[str] = field(default_factory=list)
+    cvns: list[str] = field(default_factory=list)  # Mode 09 PID 06, 8 hex digits per CALID
+    ecu_name: str = ""  # Mode 09 PID 0A, e.g. "ECM-EngineControl"
+    monitor_tests: list[MonitorTest] = field(default_factory=list)  # Mode 06 (CAN only)
     negative_unsupported_pids: bool = False
     answers_unsupported_services: bool = False
     latency_ms: float = 0.0  # on top of the timing model's ecu_ms
@@ -156,6 +172,33 @@ def _monitors(raw: dict[str, str], ignition: str, where: str) -> dict[str, str]:
     return out
 
 
+def _cvn(text: Any, where: str) -> str:
+    _hexnum(text, where, 0xFFFFFFFF)
+    if len(str(text)) != 8:
+        raise ProfileError(f"{where}: a CVN is 8 hex digits, got {text!r}")
+    return str(text).upper()
+
+
+def _monitor_test(raw: dict[str, Any], where: str) -> MonitorTest:
+    try:
+        return MonitorTest(
+            mid=_hexnum(raw["mid"], f"{where}.mid", 0xFF),
+            tid=_hexnum(raw["tid"], f"{where}.tid", 0xFF),
+            uas=_hexnum(raw["uas"], f"{where}.uas", 0xFF),
+            value=_word(raw["value"], f"{where}.value"),
+            min=_word(raw.get("min", 0), f"{where}.min"),
+            max=_word(raw.get("max", 0xFFFF), f"{where}.max"),
+        )
+    except KeyError as exc:
+        raise ProfileError(f"{where}: missing {exc}") from exc
+
+
+def _word(value: Any, where: str) -> int:
+    if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise ProfileError(f"{where}: a raw 16-bit value (0-65535), got {value!r}")
+    return value
+
+
 def _ecu(raw: dict[str, Any], where: str, protocol: int = 6) -> Ecu:
     ignition = raw.get("ignition", "spark")
     if ignition not in ("spark", "compression"):
@@ -190,6 +233,12 @@ def _ecu(raw: dict[str, Any], where: str, protocol: int = 6) -> Ecu:
         mil=raw.get("mil"),
         reports_vin=bool(raw.get("reports_vin", False)),
         calibration_ids=[str(c) for c in raw.get("calibration_ids", [])],
+        cvns=[_cvn(c, f"{where}.cvns") for c in raw.get("cvns", [])],
+        ecu_name=str(raw.get("ecu_name", ""))[:20],
+        monitor_tests=[
+            _monitor_test(t, f"{where}.monitor_tests[{i}]")
+            for i, t in enumerate(raw.get("monitor_tests", []))
+        ],
         negative_unsupported_pids=bool(raw.get("negative_unsupported_pids", False)),
         answers_unsupported_services=bool(raw.get("answers_unsupported_services", False)),
         latency_ms=float(raw.get("latency_ms", 0.0)),
