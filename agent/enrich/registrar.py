@@ -18,7 +18,7 @@ from agent.enrich.connectors.serials import normalise_serial, recognise, serial_
 from agent.enrich.connectors.spec import ApiMethod, Connector, FormMethod, Method
 from agent.enrich.errors import EnrichError, UnknownProductError
 from agent.enrich.registrations import Registration, RegistrationStore
-from agent.sink import RecordSink
+from agent.pipelines.sink import RecordSink
 
 __all__ = ["Registrar", "complete_registration"]
 

@@ -35,8 +35,8 @@ from agent.enrich.registrations import Registration, RegistrationStore
 from agent.enrich.resilience import Resilience
 from agent.enrich.summary import decode_json
 from agent.enrich.vin import decode_offline
+from agent.pipelines.sink import RecordSink
 from agent.records import Envelope, ScanRecord, VehicleReportRecord
-from agent.sink import RecordSink
 
 __all__ = ["EnrichmentService"]
 
@@ -81,13 +81,12 @@ class EnrichmentService:
         state_dir: Path,
         sink: RecordSink,
         *,
-        nhtsa_url: str | None = None,
         connectors: dict[str, Connector] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> EnrichmentService:
         db = await StateDB.open(state_path(state_dir))
         res = build_resilience(section, db)
-        nhtsa = build_nhtsa(section, db, res, url=nhtsa_url, transport=transport)
+        nhtsa = build_nhtsa(section, db, res, transport=transport)
         if connectors is None:
             mdir = section.manufacturers_dir
             connectors = await asyncio.to_thread(load_connectors, mdir) if mdir.is_dir() else {}

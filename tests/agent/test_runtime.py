@@ -11,10 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from agent.config import Config, parse_config
-from agent.outbox_sink import OutboxFullAgentError, OutboxSink
+from agent.pipelines.outbox_sink import OutboxFullAgentError, OutboxSink
+from agent.pipelines.sink import RecordSink
 from agent.records import parse_record
-from agent.runtime import Runtime
-from agent.sink import RecordSink
+from agent.service.runtime import Runtime
 from sync.outbox import Outbox
 from tests.support.broker import Broker
 from tests.support.sync import ingest, running, send_command, store_records, until

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from agent.cli import obd as obd_cli
+from agent.pipelines.sink import MemorySink
+from agent.pipelines.vehicle import VehicleSession
 from agent.records import TelemetryRecord, VehicleReportRecord
-from agent.sink import MemorySink
-from agent.vehicle import VehicleSession
 from drivers.obd2.store import MemoryStore
 from simulators.elm327 import serve_tcp
 from tests.support.obd import FAST
@@ -141,7 +141,7 @@ async def test_cli_discover_with_fake_scanner(capsys: pytest.CaptureFixture[str]
 
 async def test_configured_dongle_remembered_in_the_state_dir(state_dir: Path) -> None:
     from agent.config import DongleConfig, ObdSection
-    from agent.vehicle import vehicle_session_for
+    from agent.pipelines.vehicle import vehicle_session_for
 
     sink = MemorySink()
     obd = ObdSection(telemetry_pids=["RPM"], telemetry_hz=10.0)
@@ -160,7 +160,7 @@ async def test_configured_dongle_remembered_in_the_state_dir(state_dir: Path) ->
 
 def test_ble_layout_from_config_reaches_the_url(state_dir: Path) -> None:
     from agent.config import DongleConfig, ObdSection
-    from agent.vehicle import vehicle_session_for
+    from agent.pipelines.vehicle import vehicle_session_for
 
     cfg = DongleConfig(name="bay2", url="ble://AA:BB:CC:DD:EE:FF", profile="nus")
     vs = vehicle_session_for(cfg, ObdSection(), MemorySink(), state_dir)

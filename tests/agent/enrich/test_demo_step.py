@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from agent import demo_enrich
-from agent.demo import DemoContext, demo_config
+from agent.demo import enrich as demo_enrich
+from agent.demo.runner import DemoContext, demo_config
+from agent.pipelines.sink import MemorySink
 from agent.records import EnrichmentRecord, RegistrationRecord
-from agent.sink import MemorySink
 
 pytestmark = pytest.mark.anyio
 

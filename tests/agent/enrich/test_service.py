@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.config import SHIPPED_MANUFACTURERS
 from agent.enrich.connectors.engine import Engine
 from agent.enrich.connectors.spec import load_connectors
 from agent.enrich.db import StateDB
@@ -15,15 +16,15 @@ from agent.enrich.queue import QueueSink, WorkQueue
 from agent.enrich.registrar import Registrar, complete_registration
 from agent.enrich.registrations import RegistrationStore
 from agent.enrich.service import EnrichmentService
+from agent.pipelines.sink import MemorySink
 from agent.records import AlertRecord, EnrichmentRecord, RegistrationRecord
-from agent.sink import MemorySink
 from simulators.services.server import ServiceServer
 from tests.support.enrich import FakeClock, faults, nhtsa_client, requests_to, resilience
 
 pytestmark = pytest.mark.anyio
 
 SILVERADO = "1GCUYDED6KZ104455"
-MANUFACTURERS = Path(__file__).resolve().parents[3] / "config" / "manufacturers"
+MANUFACTURERS = SHIPPED_MANUFACTURERS
 
 
 @asynccontextmanager

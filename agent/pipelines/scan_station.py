@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.sink import RecordSink
+from agent.pipelines.sink import RecordSink
 from drivers.camera import (
     Code,
     Deduper,

@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from agent.errors import AgentError
+from agent.pipelines.sink import build_record
 from agent.records import utcnow
-from agent.sink import build_record
 from sync.errors import OutboxFullError, SyncError
 from sync.outbox import Outbox
 

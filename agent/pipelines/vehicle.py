@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import DongleConfig, ObdSection
+from agent.pipelines.sink import RecordSink
 from agent.records import utcnow
-from agent.sink import RecordSink
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.dtc import DTC
 from drivers.obd2.errors import LinkLost, NoData, OBDError
@@ -44,7 +44,7 @@ __all__ = [
     "vehicle_session_for",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("baygate.vehicle")
 
 PROTOCOL_NAMES = {
     "1": "SAE J1850 PWM",

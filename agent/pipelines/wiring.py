@@ -16,15 +16,15 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
-from agent.camera_sources import source_for
 from agent.config import Config
 from agent.enrich.service import EnrichmentService
-from agent.health import HealthRegistry, Status
+from agent.pipelines.camera_sources import source_for
+from agent.pipelines.scan_station import ScanStation
+from agent.pipelines.sink import RecordSink, build_record
+from agent.pipelines.vehicle import VehicleSession, vehicle_session_for
 from agent.records import Envelope, utcnow
-from agent.scan_station import ScanStation
 from agent.serial_rules import load_serial_rules
-from agent.sink import RecordSink, build_record
-from agent.vehicle import VehicleSession, vehicle_session_for
+from agent.service.health import HealthRegistry, Status
 from drivers.camera.ocr import VinOcr
 from drivers.obd2.session import LinkState
 
@@ -101,9 +101,7 @@ def agent_pipeline(config: Config, health: HealthRegistry | None = None, **vehic
         rules = await asyncio.to_thread(load_serial_rules, config.enrich.manufacturers_dir)
         async with asyncio.TaskGroup() as tg:
             if feed is not None:
-                service = await EnrichmentService.open(
-                    config.enrich, config.agent.state_dir, sink, nhtsa_url=config.enrich.nhtsa.vpic_url
-                )
+                service = await EnrichmentService.open(config.enrich, config.agent.state_dir, sink)
                 tg.create_task(_serve(service, feed))
             for dongle in config.obd.dongles:
                 vehicle = vehicle_session_for(dongle, config.obd, out, config.agent.state_dir, **vehicle_kw)
