@@ -70,8 +70,8 @@ async def step(ctx: DemoContext) -> None:
         f"link up in {time.monotonic() - t0:.2f}s; later steps emit through the outbox"
     )
     # one record of our own, so the path is proven even if no other step emits
-    rid = await ctx.sink.emit("alert", {"severity": "info", "code": "demo_start", "message": "demo started"})
-    ctx.say(f"emitted {rid}")
+    rec = await ctx.sink.emit("alert", {"severity": "info", "code": "demo_start", "message": "demo started"})
+    ctx.say(f"emitted {rec.id}")
     _RUNNING[id(ctx)] = (runtime, ingest)
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from agent.config import SHIPPED_MANUFACTURERS
 from agent.enrich.service import EnrichmentService
 from agent.pipelines.sink import RecordSink
+from agent.records import Envelope
 from simulators.services.manufacturer import ManufacturerApp
 from simulators.services.server import ServiceServer
 from simulators.services.vpic import NhtsaApp
@@ -47,10 +48,10 @@ class _Tee:
         self.sink = sink
         self.seen: list[tuple[str, dict[str, Any]]] = []
 
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
-        rid = await self.sink.emit(kind, body, ts)
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
+        rec = await self.sink.emit(kind, body, ts)
         self.seen.append((kind, dict(body)))
-        return rid
+        return rec
 
     def take(self, kind: str) -> list[dict[str, Any]]:
         out = [b for k, b in self.seen if k == kind]

@@ -18,14 +18,14 @@ from agent.enrich.connectors.serials import normalise_serial, recognise, serial_
 from agent.enrich.connectors.spec import ApiMethod, Connector, FormMethod, Method
 from agent.enrich.errors import EnrichError, UnknownProductError
 from agent.enrich.registrations import Registration, RegistrationStore
-from agent.pipelines.sink import RecordSink
+from agent.pipelines.sink import Emitter
 
 __all__ = ["Registrar", "complete_registration"]
 
 _FINAL = {"success": "SUCCESS", "partial": "PARTIAL_SUCCESS", "manual": "MANUAL_REQUIRED"}
 
 
-async def complete_registration(store: RegistrationStore, sink: RecordSink, rid: str) -> Registration:
+async def complete_registration(store: RegistrationStore, sink: Emitter, rid: str) -> Registration:
     """MANUAL_REQUIRED / FAILED / PARTIAL_SUCCESS -> USER_COMPLETED, emitted."""
     reg = await store.get(rid)
     if reg.status not in ("MANUAL_REQUIRED", "FAILED", "PARTIAL_SUCCESS"):
@@ -41,7 +41,7 @@ class Registrar:
         store: RegistrationStore,
         engine: Engine,
         connectors: dict[str, Connector],
-        sink: RecordSink,
+        sink: Emitter,
         *,
         clock: Callable[[], float] = time.time,
         retry_base_s: float = 30.0,

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.errors import AgentError
 from agent.pipelines.sink import build_record
-from agent.records import utcnow
+from agent.records import Envelope, utcnow
 from sync.errors import OutboxFullError, SyncError
 from sync.outbox import Outbox
 
@@ -42,11 +42,13 @@ class OutboxSink:
         self.emitted: dict[str, int] = {}  # per kind, since start
         self._alerted = False
 
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
         when = ts or utcnow()
+        built: list[Envelope] = []  # the record as rendered inside the commit
 
         def render(seq: int, epoch: str) -> bytes:
             rec = build_record(kind, body, shop=self.shop, agent=self.agent, epoch=epoch, seq=seq, ts=when)
+            built[:] = [rec]
             return rec.model_dump_json().encode()
 
         try:
@@ -60,7 +62,9 @@ class OutboxSink:
             raise AgentError(f"{kind} record could not be committed: {exc}") from None
         self._alerted = False
         self.emitted[kind] = self.emitted.get(kind, 0) + 1
-        return f"{self.agent}:{self.outbox.epoch}:{seq}"
+        rec = built[-1]
+        assert rec.seq == seq, "the outbox committed what render built"
+        return rec
 
     async def _alert_full(self) -> None:
         if self._alerted:

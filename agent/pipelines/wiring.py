@@ -20,9 +20,9 @@ from agent.config import Config
 from agent.enrich.service import EnrichmentService
 from agent.pipelines.camera_sources import source_for
 from agent.pipelines.scan_station import ScanStation
-from agent.pipelines.sink import RecordSink, build_record
+from agent.pipelines.sink import RecordSink
 from agent.pipelines.vehicle import VehicleSession, vehicle_session_for
-from agent.records import Envelope, utcnow
+from agent.records import Envelope
 from agent.serial_rules import load_serial_rules
 from agent.service.health import HealthRegistry, Status
 from drivers.camera.ocr import VinOcr
@@ -44,14 +44,11 @@ class EnrichmentFeed:
         self.queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize)
         self.shop = str(getattr(inner, "shop", "unknown"))
 
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
-        ts = ts or utcnow()
-        rid = await self.inner.emit(kind, body, ts)
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
+        rec = await self.inner.emit(kind, body, ts)
         if kind in _FEED_KINDS:
-            agent, epoch, seq = rid.rsplit(":", 2)
-            rec = build_record(kind, body, shop=self.shop, agent=agent, epoch=epoch, seq=int(seq), ts=ts)
             await self.queue.put(rec)
-        return rid
+        return rec
 
     async def drain_into(self, service: EnrichmentService) -> None:
         while True:

@@ -90,11 +90,11 @@ async def test_sink_validates_before_committing_and_consumes_no_seq(tmp_path: Pa
         sink = OutboxSink(ob, shop="s", agent="a")
         with pytest.raises(ValidationError):
             await sink.emit("scan", {**SCAN, "confidence": 7})
-        rid = await sink.emit("scan", SCAN)
-        assert rid == f"a:{ob.epoch}:1"
+        rec = await sink.emit("scan", SCAN)
+        assert rec.id == f"a:{ob.epoch}:1"
         (row,) = await ob.pending()
         assert row.topic == "baygate/v1/s/a/scan"
-        assert parse_record(row.payload).id == rid
+        assert parse_record(row.payload) == rec  # emit returns exactly what was committed
 
 
 @pytest.mark.anyio

@@ -17,11 +17,11 @@ async def test_demo_step_enriches_an_earlier_scan_and_registers(
 ) -> None:
     sink = MemorySink()
     vin = "1HGCM82633A004352"
-    scan_id = await sink.emit(
+    scan_id = (await sink.emit(
         "scan",
         {"camera": "bay1", "symbology": "CODE39", "payload": vin, "classification": "vin",
          "vin": {"value": vin, "source": "barcode", "verified": True}, "confidence": 0.99},
-    )  # fmt: skip
+    )).id  # fmt: skip
     ctx = DemoContext(workdir=tmp_path, config=demo_config(tmp_path), sink=sink)
     async with ctx.stack:
         await demo_enrich.step(ctx)

@@ -50,11 +50,11 @@ async def test_offline_facts_at_once_network_results_follow_naming_the_scan(
     anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
 ) -> None:
     sink = MemorySink()
-    scan_id = await sink.emit(
+    scan_id = (await sink.emit(
         "scan",
         {"camera": "bay1", "symbology": "CODE39", "payload": SILVERADO, "classification": "vin",
          "vin": {"value": SILVERADO, "source": "barcode", "verified": True}, "confidence": 1.0},
-    )  # fmt: skip
+    )).id  # fmt: skip
     async with service(nhtsa_server, clock, state_dir, sink) as svc:
         await svc.vin(scan_id, SILVERADO)
         # Nothing has touched the network yet, and the offline record is already out.
@@ -169,7 +169,7 @@ async def test_on_record_dispatches_scans_and_vehicle_reports(
     anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
 ) -> None:
     sink = MemorySink()
-    ids = {
+    recs = {
         "report": await sink.emit("vehicle_report", {"dongle": "d1", "vin": SILVERADO, "vin_valid": True}),
         "serial": await sink.emit("scan", {
             "camera": "c", "symbology": "CODE128", "payload": "S/N C02XK1ABJGH5", "classification": "serial",
@@ -181,6 +181,7 @@ async def test_on_record_dispatches_scans_and_vehicle_reports(
             "camera": "c", "symbology": "CODE128", "payload": "??", "classification": "serial",
             "serial": {"serial": "??"}, "confidence": 0.5}),
     }  # fmt: skip
+    ids = {k: r.id for k, r in recs.items()}
     async with service(nhtsa_server, clock, state_dir, sink) as svc:
         for rec in list(sink.records):
             await svc.on_record(rec)
