@@ -14,19 +14,23 @@ CLI commands that print instead of publishing; it validates exactly like the rea
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 from agent.records import KINDS, Envelope, record_id, utcnow
 
-__all__ = ["Emitter", "MemorySink", "RecordSink", "TeeSink", "build_record"]
+__all__ = ["Emitter", "MemorySink", "Pipeline", "RecordSink", "TeeSink", "build_record"]
 
 
 class RecordSink(Protocol):
     async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
         """Validate and durably commit one record; return it as committed."""
         ...
+
+
+# A pipeline runs until cancelled, emitting into the sink it is given.
+Pipeline = Callable[[RecordSink], Coroutine[Any, Any, None]]
 
 
 class Emitter(Protocol):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from agent.config import Config
 from agent.enrich.service import EnrichmentService
 from agent.pipelines.camera_sources import source_for
 from agent.pipelines.scan_station import ScanStation
-from agent.pipelines.sink import RecordSink
+from agent.pipelines.sink import Pipeline, RecordSink
 from agent.pipelines.vehicle import VehicleSession, vehicle_session_for
 from agent.records import Envelope
 from agent.serial_rules import load_serial_rules
@@ -32,7 +32,6 @@ __all__ = ["EnrichmentFeed", "Pipeline", "agent_pipeline"]
 
 log = logging.getLogger("baygate.pipelines")
 
-Pipeline = Callable[[RecordSink], Coroutine[Any, Any, None]]
 _FEED_KINDS = ("scan", "vehicle_report")
 
 
