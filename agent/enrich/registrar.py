@@ -19,6 +19,7 @@ from agent.enrich.connectors.spec import ApiMethod, Connector, FormMethod, Metho
 from agent.enrich.errors import EnrichError, UnknownProductError
 from agent.enrich.registrations import Registration, RegistrationStore
 from agent.pipelines.sink import Emitter
+from resilience import BackoffPolicy
 
 __all__ = ["Registrar", "complete_registration"]
 
@@ -55,6 +56,8 @@ class Registrar:
         self.clock = clock
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
+        # Durable-queue retries: no jitter, so a due time is reproducible in the state DB.
+        self.backoff = BackoffPolicy(first_s=min(retry_base_s, retry_max_s), cap_s=retry_max_s, jitter=0.0)
         self.transient_limit = transient_limit
 
     async def _emit(self, reg: Registration) -> Registration:
@@ -139,7 +142,7 @@ class Registrar:
                     done.append(await self._emit(upd))
                     del remaining[rid]
                 elif outcome.kind == "transient" and n < self.transient_limit:
-                    delay = min(self.retry_max_s, self.retry_base_s * 2 ** (n - 1))
+                    delay = self.backoff.delay(n)
                     upd = await self.store.update(
                         rid,
                         status="PENDING",

@@ -37,6 +37,7 @@ from agent.enrich.summary import decode_json
 from agent.enrich.vin import decode_offline
 from agent.pipelines.sink import RecordSink
 from agent.records import Envelope, ScanRecord, VehicleReportRecord
+from resilience import BackoffPolicy
 
 __all__ = ["EnrichmentService"]
 
@@ -69,6 +70,8 @@ class EnrichmentService:
         self.clock = clock
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
+        # Durable-queue retries: no jitter, so a due time is reproducible in the state DB.
+        self.backoff = BackoffPolicy(first_s=min(retry_base_s, retry_max_s), cap_s=retry_max_s, jitter=0.0)
         self._wake = asyncio.Event()
         # Breaker transitions become alert records (emitted by the worker: listeners are sync).
         self._alerts: list[tuple[str, BreakerState]] = []
@@ -204,7 +207,7 @@ class EnrichmentService:
                 await self.sink.emit(job.payload["kind"], job.payload["body"])
         except RemoteError as exc:
             if exc.retryable or exc.retry_after is not None:
-                delay = min(self.retry_max_s, self.retry_base_s * 2**job.attempts)
+                delay = self.backoff.delay(job.attempts + 1)
                 delay = max(delay, exc.retry_after or 0.0)
                 await self.queue.retry(job.id, str(exc), delay)
                 log.info("enrichment %s for %s deferred %.0fs: %s", job.kind, job.subject, delay, exc)
