@@ -5,7 +5,7 @@ Every pipeline emits through the outbox sink. Enrichment hears about scans and v
 reports through `EnrichmentFeed`, a sink wrapper that hands each committed record to a
 bounded queue (1,000 records): the scan is already durable when it is queued, so
 enrichment never holds a scan back, and a full queue slows producers instead of
-dropping anything (DESIGN.md: bounded queues, no silent drops).
+dropping anything (docs/design.md: bounded queues, no silent drops).
 """
 
 from __future__ import annotations
