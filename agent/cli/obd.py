@@ -27,14 +27,15 @@ import time
 from typing import Any
 
 from agent.config import Config
+from agent.pipelines.sink import MemorySink
+from agent.pipelines.vehicle import clear_body, dongle_store, report_json, sample_json
 from agent.records import utcnow
-from agent.sink import MemorySink
-from agent.vehicle import clear_body, dongle_store, read_report, report_json, sample_json
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.discovery import discover
 from drivers.obd2.errors import BadURL, ClearRefused, DecodeError, OBDError
 from drivers.obd2.modes import clear_dtcs
 from drivers.obd2.pids import lookup
+from drivers.obd2.report import read_report
 from drivers.obd2.scheduler import MAX_HZ, MIN_HZ, PidScheduler, poll
 from drivers.obd2.session import Session
 from drivers.obd2.store import DongleStore, MemoryStore

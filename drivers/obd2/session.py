@@ -27,7 +27,6 @@ from drivers.obd2.errors import (
 )
 from drivers.obd2.frames import Framing, framing_for_protocol
 from drivers.obd2.init import Init
-from drivers.obd2.ratelog import RateLimitedLog
 from drivers.obd2.reply import Reply, parse_reply, request_text
 from drivers.obd2.store import DongleStore, MemoryStore
 from drivers.obd2.transports.base import Transport
@@ -35,7 +34,7 @@ from resilience import Backoff, BackoffPolicy
 
 __all__ = ["LinkState", "Quirk", "Session"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("baygate.obd2.session")
 
 
 class LinkState(Enum):
@@ -63,11 +62,12 @@ class Session:
         timeout: float = 2.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_state: Callable[[LinkState], None] | None = None,
-        backoff: BackoffPolicy | None = None,
+        backoff: Backoff | BackoffPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`sleep` waits between reconnect attempts (inject a stop-aware or fake one);
-        `backoff` is the reconnect policy (resilience.BackoffPolicy, the one policy):
+        `backoff` is the reconnect policy (resilience.BackoffPolicy, the one policy, or a
+        Backoff shared with the caller's loop):
         it resets only after a connection stayed up `healthy_after_s`, so a dongle
         that connects and drops is retried no faster than the policy allows."""
         self._factory = transport if callable(transport) and not isinstance(transport, Transport) else None
@@ -91,8 +91,9 @@ class Session:
         self.adapter = AdapterInfo("unknown", "")
         self.last_reply = ""  # the last OBD reply's text (init guesses the protocol from it)
         self.responders = 0  # messages in the 0100 reply: ECUs that answer
-        self.backoff = Backoff(backoff, clock=clock)
-        self.warnings = RateLimitedLog(log, clock=clock)
+        # A Backoff is shared with a caller's own loop (the agent's vehicle session);
+        # a policy (or None: the default one) gets a Backoff of its own.
+        self.backoff = backoff if isinstance(backoff, Backoff) else Backoff(backoff, clock=clock)
 
     # --- state ------------------------------------------------------------------
 
@@ -236,18 +237,20 @@ class Session:
         await self.transport.close()
         self.state = LinkState.LOST  # closed on purpose: no state-change event
 
-    async def reconnect(self, *, attempts: int = 5) -> None:
+    async def reconnect(self, *, attempts: int = 5, wait_first: bool = True) -> None:
         """Close and connect again, each attempt after the backoff's delay.
 
         The delay comes before the first attempt too: a link that just ended (a
         dongle that accepts the connection and drops it) must not be retried at
         once, or a connect-drop loop spins at ~100/s (issue 12). It is short
         (first_s) after a connection that stayed healthy, and grows otherwise.
+        `wait_first=False` is for a caller whose loop waited this backoff already.
         """
         last: OBDError | None = None
         for attempt in range(1, attempts + 1):
             await self.transport.close()
-            await self._sleep(self.backoff.next_delay())
+            if wait_first or attempt > 1:
+                await self._sleep(self.backoff.next_delay())
             if self._factory is not None:
                 self.transport = self._factory()
             try:
@@ -255,8 +258,9 @@ class Session:
                 return
             except OBDError as exc:
                 last = exc
-                self.warnings.warning("%s: reconnect failed: %s", self.dongle, exc)
-                log.debug("%s: reconnect attempt %d failed: %s", self.dongle, attempt, exc)
+                # The agent's log handler rate-limits repeated identical warnings
+                # (agent/logs.py BurstFilter): one line a minute for a flapping dongle.
+                log.warning("%s: reconnect attempt %d failed: %s", self.dongle, attempt, exc)
         raise ConnectFailed(f"{self.dongle}: gave up after {attempts} reconnect attempts: {last}")
 
 

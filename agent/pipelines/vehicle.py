@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import DongleConfig, ObdSection
+from agent.pipelines.sink import RecordSink
 from agent.records import utcnow
-from agent.sink import RecordSink
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.dtc import DTC
 from drivers.obd2.errors import OBDError
@@ -31,6 +31,7 @@ from drivers.obd2.scheduler import PidScheduler, Sample, poll
 from drivers.obd2.session import LinkState, Session
 from drivers.obd2.store import DongleStore, JsonFileStore
 from drivers.obd2.transports import Transport, transport_for_url
+from resilience import Backoff, BackoffPolicy
 
 __all__ = [
     "PROTOCOL_NAMES",
@@ -45,7 +46,7 @@ __all__ = [
     "vehicle_session_for",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("baygate.vehicle")
 
 
 def vehicle_session_for(
@@ -184,68 +185,67 @@ class VehicleSession:
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         on_state: Callable[[LinkState], None] | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.name, self.url, self.sink = name, url, sink
+        # Between connects, whatever ended the last one: a dongle that accepts and
+        # drops at once is retried at 0.5, 1, 2 ... 30 s, not ~100 times a second.
+        self.backoff = backoff or Backoff(BackoffPolicy(first_s=0.5, cap_s=30.0), clock=clock)
         self.pids: list[PID] = [lookup(p) for p in pids]
         self.hz = hz
         self.batch_s = batch_s
         self._clock = clock
         self._sleep = sleep
         factory = transport_factory or (lambda: transport_for_url(url))
+        # One backoff for the loop and the session: connect() marks it up, the loop waits.
         self.session = Session(
             factory,
             dongle=name,
             store=store,
             timeout=command_timeout_s,
-            sleep=self._pause,
+            sleep=sleep,
             on_state=on_state,
-            clock=clock,
+            backoff=self.backoff,
         )
-        self._stop: asyncio.Event | None = None
         self.stats = VehicleStats()
         self.vin: str | None = None
         self.report: VehicleReport | None = None
 
     async def run(self, *, stop: asyncio.Event | None = None, max_connect_attempts: int = 1_000_000) -> None:
         """Run until `stop` is set (or forever). Never raises for a dongle that comes and goes."""
-        stop = self._stop = stop or asyncio.Event()
-        attempts = 0
+        stop = stop or asyncio.Event()
+        failed_connects, connected_once = 0, False
         while not stop.is_set():
             try:
-                # reconnect() waits the session's backoff first (resilience.Backoff):
-                # it resets only after a connection stayed healthy, so a dongle that
-                # connects and drops is not retried at once (issue 12).
-                await self.session.reconnect(attempts=1) if attempts else await self.session.connect()
+                if connected_once:  # this loop waited the backoff already
+                    await self.session.reconnect(attempts=1, wait_first=False)
+                else:
+                    await self.session.connect()
             except OBDError as exc:
-                attempts += 1
+                failed_connects += 1
                 self.stats.errors.append(str(exc))
-                if attempts >= max_connect_attempts:
+                if failed_connects >= max_connect_attempts:
                     return
-                self.session.warnings.warning("%s: cannot connect: %s", self.name, exc)
+                delay = self.backoff.next_delay()
+                log.warning("%s: cannot connect (%s); retrying in %.1f s", self.name, exc, delay)
+                await _wait(stop, delay)
                 continue
-            attempts = 1  # later failures reconnect (fresh transport)
+            failed_connects, connected_once = 0, True  # later connects use a fresh transport
+            self.backoff.up()
             self.stats.connects += 1
+            lost: OBDError | None = None
             try:
                 await self._connected(stop)
             except OBDError as exc:
+                lost = exc
                 self.stats.link_losses += 1
                 self.stats.errors.append(str(exc))
-                self.session.warnings.warning("%s: link lost: %s", self.name, exc)
             finally:
                 await self.session.transport.close()
-
-    async def _pause(self, seconds: float) -> None:
-        """The backoff wait between connects; a stop ends it at once."""
-        if self._stop is None:
-            await self._sleep(seconds)
-            return
-        waits = {asyncio.ensure_future(self._sleep(seconds)), asyncio.ensure_future(self._stop.wait())}
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+            if not stop.is_set():  # lost, or ended by itself: either way, not healthy
+                delay = self.backoff.next_delay()
+                log.warning("%s: link lost: %s; reconnecting in %.1f s", self.name, lost or "ended", delay)
+                await _wait(stop, delay)
 
     async def _connected(self, stop: asyncio.Event) -> None:
         report = await read_report(self.session)
@@ -294,6 +294,11 @@ class VehicleSession:
         await self.sink.emit("telemetry", {"dongle": self.name, "vin": self.vin, "samples": batch})
         self.stats.telemetry_records += 1
         self.stats.samples += len(batch)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def summary(stats: VehicleStats) -> Mapping[str, Any]:
