@@ -93,8 +93,8 @@ class Init:
     async def _optional(self, cmd: str, wait_s: float | None = None) -> list[str] | None:
         """An optional command's reply lines, or None when the adapter refuses it.
 
-        `?` is a refusal at once; garbage (no `OK`, no banner) is asked once more, as
-        line noise rarely hits twice. A refusal is remembered for this dongle, so after
+        `?` (or no answer) is a refusal at once; garbage (no `OK`, no banner) is asked
+        once more, as line noise rarely hits twice. A refusal is remembered for this dongle, so after
         the first connect it costs no round trip at all: the fallback goes first.
         """
         s = self.s
@@ -106,9 +106,11 @@ class Init:
                 if self.echo_off and _squash(raw).startswith(cmd):
                     s.quirks.add(Quirk.ECHO_STUCK)  # ATE0 said OK, yet the echo stayed
                 lines = reply_lines(raw, cmd)
-            except UnknownCommand:
+            except (UnknownCommand, CommandTimeout):
+                # '?' is a refusal; silence too, asked once only: a dead adapter then
+                # fails on the essential fallback (ATZ) within one more deadline.
                 break
-            except (AdapterError, ProtocolError, CommandTimeout):
+            except (AdapterError, ProtocolError):
                 continue
             if accepted(cmd, lines):
                 return lines
