@@ -36,6 +36,7 @@ class Quirk(StrEnum):
     ECHO_STUCK = "echo_stuck"  # ATE0 answered OK but echo stays on
     NO_HEADERS = "no_headers"  # ATH1 not answered OK: parse headerless
     MISSING_PROMPT = "missing_prompt"  # reply not followed by '>' after errors
+    NO_COUNT_DIGIT = "no_count_digit"  # '?' to `010C1`: ELM327 before v1.3 (datasheet)
 
 
 # Optional command -> what to send instead when it is refused ("" = nothing).
@@ -65,6 +66,8 @@ GENUINE_ELM = frozenset(
 )
 # The first ELM327 version that documents each optional command (datasheet history).
 SINCE = {"ATWS": "1.0", "ATSPA6": "1.0", "ATST19": "1.0", "ATH1": "1.0", "ATAT1": "1.2", "ATS0": "1.3"}
+# The expected-response count digit after a request (`010C1`) came with v1.3 as well.
+COUNT_DIGIT_SINCE = "1.3"
 
 _VERSION = re.compile(r"ELM327\s*v?(\d\.\d[a-z]?)", re.IGNORECASE)
 _STN = re.compile(r"\b(STN\d{4})\b\s*v?([\w.]*)", re.IGNORECASE)
@@ -91,6 +94,15 @@ class AdapterInfo:
     banner: str  # what the reset printed, e.g. "ELM327 v1.5"
     chip: str = ""  # "STN2120 v5.6.19" for an STN
     family: str = ""  # "STN11xx", "STN21xx", "ELM327 v1.x", "ELM327 v2.x"
+
+    @property
+    def count_digit(self) -> bool:
+        """Whether the chip takes the count digit: STN chips and ELM327 v1.3 or later do;
+        a clone is given the benefit of the doubt (a '?' teaches the session otherwise)."""
+        m = _VERSION.search(self.banner)
+        if self.kind != "elm327" or m is None:
+            return True
+        return _newer_or_same(m.group(1).lower(), COUNT_DIGIT_SINCE)
 
     def describe(self) -> str:
         if self.kind == "stn":

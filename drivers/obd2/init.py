@@ -73,6 +73,8 @@ class Init:
             # STN chips (OBDLink) answer STI; an ELM327 or clone says '?', once per dongle.
             sti = await self._optional("STI")
             s.adapter = identify(s.version, " ".join(sti or []), s.refused)
+            if not s.adapter.count_digit:  # a genuine ELM327 before v1.3: not one '?' wasted
+                s.quirks.add(Quirk.NO_COUNT_DIGIT)
         await self._settings()
         await self._find_protocol(memory)
         if not s.warm:

@@ -24,6 +24,7 @@ from drivers.obd2.errors import (
     OBDError,
     ProtocolError,
     TransportError,
+    UnknownCommand,
 )
 from drivers.obd2.frames import Framing, framing_for_protocol
 from drivers.obd2.init import Init
@@ -182,11 +183,20 @@ class Session:
         self, service: int, payload: bytes = b"", count: int | None = None, wait_s: float | None = None
     ) -> Reply:
         """One OBD request, its reply parsed per ECU. Raises typed OBDErrors."""
+        if Quirk.NO_COUNT_DIGIT in self.quirks:
+            count = None
         text = request_text(service, payload, count)
         raw = await self.command(text, wait_s)
         self.last_reply = raw
         try:
             return parse_reply(raw, text, service, self.framing)
+        except UnknownCommand:
+            if count is None or not 1 <= count <= 15:
+                raise
+            # '?' to a request with the count digit: an ELM327 before v1.3 has no digit
+            # (the odd-length request is not hex to it). Ask without it, and never again.
+            self.quirks.add(Quirk.NO_COUNT_DIGIT)
+            return await self.request(service, payload, None, wait_s)
         except NegativeResponse:
             if count is None:
                 raise

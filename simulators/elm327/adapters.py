@@ -37,6 +37,7 @@ class Personality:
     # BLE-like dribble: replies in pieces of at most this many bytes, `dribble_ms` apart.
     dribble_bytes: int = 0
     dribble_ms: float = 0.0
+    count_digit: bool = True  # the expected-response digit (`010C1`); ELM327 v1.3 and later
 
 
 _CLONE_REFUSALS = frozenset({"WS", "SPA*", "AT1", "AT2", "CAF*", "ST*"})
@@ -48,6 +49,13 @@ ADAPTERS: dict[str, Personality] = {
             "genuine-v1.4b",
             "Elm Electronics ELM327 v1.4b: every documented command answered as the datasheet says.",
             "ELM327 v1.4b",
+        ),
+        Personality(
+            "genuine-v1.2",
+            "Elm Electronics ELM327 v1.2: no ATS0/1 and no count digit (both came in v1.3): '?'.",
+            "ELM327 v1.2",
+            refuses=frozenset({"S0", "S1"}),
+            count_digit=False,
         ),
         Personality(
             "clone-v1.5",

@@ -47,6 +47,7 @@ class Quirks:
     nul_before_prompt: bool = False
     sti: str = ""  # an STN chip's STI answer; "" = an ELM clone (ST commands: "?")
     stdi: str = ""
+    count_digit: bool = True  # False: an odd-length request (`010C1`) is not hex: "?"
 
     def refused(self, command: str) -> bool:
         return any(command == r or (r.endswith("*") and command.startswith(r[:-1])) for r in self.refuses)
@@ -178,6 +179,8 @@ class Elm327:
     def _obd(self, cmd: str) -> list[Group]:
         count = None
         if len(cmd) % 2:
+            if not self.quirks.count_digit:
+                return [(0.0, ["?"])]
             cmd, digit = cmd[:-1], cmd[-1]
             count = int(digit, 16) if digit in "123456789ABCDEF" else None
             if count is None:

@@ -81,6 +81,7 @@ class FaultSet:
             nul_before_prompt=bool(p and p.nul_before_prompt),
             sti=p.sti if p else "",
             stdi=p.stdi if p else "",
+            count_digit=p.count_digit if p else True,
         )
 
     def shaper(self, seed: int = 0, personality: Personality | None = None) -> Shaper:

@@ -33,7 +33,11 @@ pytestmark = pytest.mark.anyio
 # Hundreds of requests go out without the count digit (headers refused, legacy buses):
 # the adapter's 200 ms ATST wait, scaled down, keeps the behaviour but not the waiting.
 MATRIX = dataclasses.replace(FAST, st_scale=0.1)
-KIND = {"genuine-v1.4b": "elm327", "stn2120": "stn"}  # every other personality is a clone
+KIND = {
+    "genuine-v1.4b": "elm327",
+    "genuine-v1.2": "elm327",
+    "stn2120": "stn",
+}  # every other personality is a clone
 
 
 @contextlib.asynccontextmanager
@@ -114,6 +118,7 @@ async def test_read_watch_reconnect(adapter: str, profile: str, transport: str) 
 # What each personality makes the driver learn: the refusals and quirks it remembers.
 LEARNED = {
     "genuine-v1.4b": (set(), set()),
+    "genuine-v1.2": ({"ATS0"}, {Quirk.NO_COUNT_DIGIT}),
     "clone-v1.5": ({"ATSPA6"}, set()),
     "clone-v2.1": ({"ATWS", "ATSPA6", "ATAT1", "ATST19"}, set()),
     "echo-stuck": (set(), {Quirk.ECHO_STUCK}),

@@ -97,3 +97,31 @@ def test_protocol_guessed_from_headers() -> None:
     assert guess_protocol(["41 6B 10 41 00 BE 3E B8 11 00"]) == "1"
     assert guess_protocol(["86 F1 10 41 00 BE 3E B8 11 5B"]) == "5"
     assert guess_protocol(["41 00 BE 3E B8 11"]) is None  # headers off: no guess
+
+
+async def test_an_adapter_without_the_count_digit_teaches_the_session_once() -> None:
+    # A v1.2-class chip behind a clone banner: identify() cannot know; the first '?' to
+    # a request with the digit does, and the session never sends the digit again.
+    sent: list[str] = []
+    async with serve_tcp(
+        profile="petrol-can", timing=FAST, adapter="genuine-v1.2", version="ELM327 v1.5"
+    ) as srv:
+        t = transport_for_url(srv.url)
+        write = t.write
+
+        async def recorded(data: bytes) -> None:
+            sent.append(data.decode().strip())
+            await write(data)
+
+        t.write = recorded  # type: ignore[method-assign]
+        s = Session(t, dongle="p")
+        await s.connect()
+        try:
+            assert s.adapter.kind == "clone"
+            vin, _ = await diag.read_vin(s)
+            await diag.read_pids(s, [BY_CODE[0x0C]])
+        finally:
+            await s.close()
+    assert vin == "1FTFW1ET9DFC10312" and Quirk.NO_COUNT_DIGIT in s.quirks
+    with_digit = [c for c in sent if c[:2] in ("01", "09") and len(c) % 2]
+    assert len(with_digit) == 1  # one '?', then never again

@@ -22,7 +22,7 @@ def _ask(elm: Elm327, cmd: str) -> bytes:
 def test_banner_and_the_commands_every_adapter_takes(adapter: str) -> None:
     elm = _elm(adapter)
     assert ADAPTERS[adapter].banner.encode() in _ask(elm, "ATI")
-    for cmd in ("ATZ", "ATE0", "ATL0", "ATS0", "ATSP0", "ATDPN"):
+    for cmd in ("ATZ", "ATE0", "ATL0", "ATSP0", "ATDPN"):
         assert b"?" not in _ask(elm, cmd), cmd
 
 
@@ -70,3 +70,11 @@ def test_ble_dribble_cuts_replies_into_small_timed_pieces() -> None:
     assert len(pieces) >= 3
     assert all(p.delay_s == pytest.approx(0.001) for p in pieces[1:])  # type: ignore[union-attr]
     assert b"".join(p.data for p in pieces) == reply.data  # type: ignore[union-attr]
+
+
+def test_genuine_v12_has_no_count_digit_and_no_ats() -> None:
+    elm = _elm("genuine-v1.2")
+    _ask(elm, "ATE0")
+    assert _ask(elm, "ATS0") == b"?\r\r>"
+    assert _ask(elm, "010C1") == b"?\r\r>"
+    assert _ask(elm, "010C").startswith(b"SEARCHING...\r41 0C ")

@@ -24,7 +24,7 @@ def test_list_profiles_and_faults(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--list-adapters"]) == 0
     names = {line.split(":")[0] for line in capsys.readouterr().out.splitlines()}
     assert names == {
-        *("genuine-v1.4b", "clone-v1.5", "clone-v2.1", "echo-stuck", "headers-refused"),
+        *("genuine-v1.4b", "genuine-v1.2", "clone-v1.5", "clone-v2.1", "echo-stuck", "headers-refused"),
         *("ble-dribble", "crlf-nul", "stn2120"),
     }
 
