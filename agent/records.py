@@ -248,6 +248,7 @@ class StatusRecord(Envelope):
     kind: Literal["status"] = "status"
     state: Literal["online", "offline"]
     version: str
+    config_version: str | None = Field(None, description="the remote config layer applied, if any")
     session: int = Field(ge=0, description="connection counter: pairs a birth with its Last Will")
     outbox_depth: int = Field(0, ge=0)
     oldest_pending_s: float | None = None

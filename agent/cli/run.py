@@ -23,5 +23,8 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
 
     assert config is not None
     health = HealthRegistry(version=__version__)
-    run_until_signalled(Runtime(config, pipelines_from_config(config, health), health=health, api=True))
+    runtime = Runtime(
+        config, pipelines_for=lambda c: pipelines_from_config(c, health), health=health, api=True
+    )
+    run_until_signalled(runtime)
     return 0

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,8 @@ from agent.service.api import serve_api
 from agent.service.commands import register_commands
 from agent.service.health import HealthRegistry, Status
 from agent.service.metrics import AgentMetrics, LinkCollector, OutboxCollector
+from agent.service.reconfigure import Reconfigurer
+from agent.service.remote_config import Answer, RemoteStore
 from agent.service.sdnotify import notify, watchdog_interval_s
 from agent.service.watchdog import watchdog
 from sync.commands import CommandChannel
@@ -76,13 +78,14 @@ def link_settings(config: Config, **overrides: Any) -> LinkSettings:
     return replace(settings, **overrides)
 
 
-def status_renderer(config: Config) -> StatusRender:
+def status_renderer(config: Config, config_version: Callable[[], str | None] = lambda: None) -> StatusRender:
     a = config.agent
 
     def render(seq: int, epoch: str, info: StatusInfo) -> bytes:
         body = {
             "state": info.state,
             "version": __version__,
+            "config_version": config_version(),
             "session": info.session,
             "outbox_depth": info.outbox_depth,
             "oldest_pending_s": info.oldest_pending_s,
@@ -111,13 +114,22 @@ class Runtime:
         config: Config,
         pipelines: Sequence[Pipeline] = (),
         *,
+        pipelines_for: Callable[[Config], list[Pipeline]] | None = None,
         health: HealthRegistry | None = None,
         api: bool = False,
         **link_overrides: Any,
     ) -> None:
+        """`pipelines` run as given; `pipelines_for` builds them from the config instead,
+        which enables remote configuration (the `config` command restarts them)."""
         self.config = config
         self.pipelines = list(pipelines)
         self.health = health or HealthRegistry(version=__version__)
+        self.reconfigurer: Reconfigurer | None = None
+        if pipelines_for is not None:
+            self.reconfigurer = Reconfigurer(
+                config, pipelines_for, self.health, RemoteStore(config.agent.state_dir),
+                on_rollback=self._rolled_back,
+            )  # fmt: skip
         self.api = api  # serve /health and /metrics ([api] bind/port)
         self.link_overrides = link_overrides
         self.outbox: Outbox | None = None
@@ -126,15 +138,19 @@ class Runtime:
 
     async def run(self) -> None:
         a = self.config.agent
+        a.state_dir.mkdir(parents=True, exist_ok=True)
+        rc = self.reconfigurer
+        if rc is not None:
+            rc.load_kept()
         async with Outbox(a.state_dir / "outbox.sqlite3") as outbox:
             channel = CommandChannel()
             link = Link(
                 outbox,
                 link_settings(self.config, **self.link_overrides),
-                status=status_renderer(self.config),
+                status=status_renderer(self.config, lambda: rc.version if rc else None),
                 commands=channel,
             )
-            register_commands(channel, link)
+            register_commands(channel, link, rc)
             sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
@@ -157,11 +173,21 @@ class Runtime:
                 tg.create_task(link.run())
                 for p in self.pipelines:
                     tg.create_task(p(sink))
+                if rc is not None:
+                    rc.start(tg, sink)
                 # The outbox is open and every task started: records are taken from now on.
                 notify("READY=1")
                 interval = watchdog_interval_s()
                 if interval is not None:
                     tg.create_task(watchdog(self.health, interval))
+
+    async def _rolled_back(self, answer: Answer) -> None:
+        # The backend hears of a late rollback through the durable record stream.
+        if self.sink is not None:
+            await self.sink.emit("alert", {
+                "severity": "warning", "code": "config_rolled_back",
+                "message": f"remote config {answer.version} rolled back: {answer.error}",
+            })  # fmt: skip
 
     @staticmethod
     def _link_check(link: Link) -> tuple[Status, str]:
