@@ -41,6 +41,7 @@ __all__ = [
     "NhtsaSection",
     "ObdSection",
     "Secret",
+    "UiSection",
     "load_config",
 ]
 
@@ -123,7 +124,7 @@ class DongleConfig(_Section):
         description="tcp://host:port, serial:///dev/ttyUSB0[?baud=N], ble://ADDR or ble://name=NAME"
     )
     profile: str | None = None
-    bay: str | None = None
+    bay: str | None = Field(None, pattern=_ID, description="the bay it serves (default: the agent's)")
 
     @field_validator("url")
     @classmethod
@@ -150,6 +151,7 @@ class CameraConfig(_Section):
     fps: float = Field(15.0, gt=0, le=120)
     formats: list[str] = ["QRCode", "DataMatrix", "Code128", "Code39", "EAN13", "UPCA"]
     dedupe_window_s: float = Field(10.0, ge=0)
+    bay: str | None = Field(None, pattern=_ID, description="the bay it watches (default: the agent's)")
 
 
 class NhtsaSection(_Section):
@@ -208,6 +210,27 @@ class ApiSection(_Section):
     port: int = Field(9310, ge=0, le=65535)
 
 
+class UiSection(_Section):
+    """The bay screen (docs/ui.md). Served with the local web when `baygate run` serves it."""
+
+    enabled: bool = True
+    bind: str = Field("127.0.0.1", description="0.0.0.0 to reach it from the shop LAN")
+    port: int = Field(9320, ge=0, le=65535, description="the same as [api] port: one server for both")
+    public_url: str | None = Field(
+        None, description="base URL `baygate ui url` prints (default: http://<this host>:<port>/)"
+    )
+    visit_idle_end_s: float = Field(
+        900.0, gt=0, description="a visit ends when its car was not heard of for this long"
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+/?$", v):
+            raise ValueError("expected http://host[:port]/")
+        return v
+
+
 class Config(_Section):
     """The whole agent configuration. See config/agent.example.toml."""
 
@@ -217,6 +240,7 @@ class Config(_Section):
     enrich: EnrichSection = EnrichSection()
     mqtt: MqttSection = MqttSection()
     api: ApiSection = ApiSection()
+    ui: UiSection = UiSection()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 

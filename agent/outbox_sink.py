@@ -5,18 +5,19 @@ the epoch and seq the outbox assigns), so it returns only once the record is
 committed to SQLite. Topic: `baygate/v1/{shop}/{agent}/{kind}`; status records are
 retained. When the outbox is full, the sink commits a `disk_full` alert from the
 outbox's small reserve (once per episode) and raises OutboxFullAgentError: new work is
-refused, nothing already taken is dropped.
+refused, nothing already taken is dropped. `on_commit`, when set (the bay screen), is
+awaited with each record once it is committed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from agent.errors import AgentError
-from agent.records import utcnow
+from agent.records import Envelope, utcnow
 from agent.sink import build_record
 from sync.errors import OutboxFullError, SyncError
 from sync.outbox import Outbox
@@ -41,12 +42,15 @@ class OutboxSink:
         self.agent = agent
         self.emitted: dict[str, int] = {}  # per kind, since start
         self._alerted = False
+        self.on_commit: Callable[[Envelope], Awaitable[None]] | None = None
 
     async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
         when = ts or utcnow()
+        built: list[Envelope] = []
 
         def render(seq: int, epoch: str) -> bytes:
             rec = build_record(kind, body, shop=self.shop, agent=self.agent, epoch=epoch, seq=seq, ts=when)
+            built.append(rec)
             return rec.model_dump_json().encode()
 
         try:
@@ -60,6 +64,8 @@ class OutboxSink:
             raise AgentError(f"{kind} record could not be committed: {exc}") from None
         self._alerted = False
         self.emitted[kind] = self.emitted.get(kind, 0) + 1
+        if self.on_commit is not None and built:
+            await self.on_commit(built[-1])
         return f"{self.agent}:{self.outbox.epoch}:{seq}"
 
     async def _alert_full(self) -> None:

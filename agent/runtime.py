@@ -153,9 +153,26 @@ class Runtime:
                     metrics.up.set(1)
                     metrics.registry.register(LinkCollector(link))
                     metrics.registry.register(OutboxCollector(outbox))
+                    api, ui_cfg = self.config.api, self.config.ui
+                    ui = None
+                    if ui_cfg.enabled:  # the bay screen (agent/ui): fed by every committed record
+                        from agent.ui.app import open_bay_screen
+
+                        ui = await open_bay_screen(self.config, sink, health=self.health)
+                        stack.push_async_callback(ui.aclose)
+                        sink.on_commit = ui.screen.on_commit
+                        tg.create_task(ui.screen.run())
+                    shared = ui is not None and (ui_cfg.bind, ui_cfg.port) == (api.bind, api.port)
                     await stack.enter_async_context(
-                        serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
-                    )
+                        serve_api(self.health, metrics.registry, api.bind, api.port,
+                                  ui=ui.routes if shared and ui else None,
+                                  before_stop=ui.screen.hub.close if ui else None)
+                    )  # fmt: skip
+                    if ui is not None and not shared:
+                        await stack.enter_async_context(
+                            serve_api(None, None, ui_cfg.bind, ui_cfg.port, ui=ui.routes,
+                                      before_stop=ui.screen.hub.close)
+                        )  # fmt: skip
                 tg.create_task(link.run())
                 for p in self.pipelines:
                     tg.create_task(p(sink))

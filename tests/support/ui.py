@@ -4,6 +4,7 @@ telemetry batch the vehicle session emits. Never hand-built dicts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.records import VehicleReportRecord
@@ -22,7 +23,7 @@ class Scans:
 
 
 async def pre_and_post(
-    sink: RecordSink, records: list[object], *, profile: str = "petrol-can", dongle: str = "bay1-vlink"
+    sink: RecordSink, records: Sequence[object], *, profile: str = "petrol-can", dongle: str = "bay1-vlink"
 ) -> Scans:
     """Emit a report, clear the codes with Mode 04 as a technician's tool would, emit
     the report again. `records` is where the sink keeps what it validated."""

@@ -1,0 +1,76 @@
+"""The bay screen assembled from the config: what the runtime starts.
+
+`open_bay_screen` opens the UI store in the state dir, the visit book (emitting `visit`
+records through the agent's sink) and the screen; `BayScreenApp.routes` are mounted
+under /ui by the local web.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.routing import BaseRoute
+
+from agent.config import Config
+from agent.health import HealthRegistry
+from agent.sink import RecordSink
+from agent.ui.screen import BayMap, BayScreen, StatusSource
+from agent.ui.store import UiStore
+from agent.ui.tokens import Tokens, load_tokens
+from agent.ui.visits import VisitBook
+from agent.ui.web import ClearCodes, ui_routes
+
+__all__ = ["BayScreenApp", "bay_map", "health_status", "open_bay_screen"]
+
+DB_FILE = "ui.sqlite3"
+
+
+def bay_map(config: Config) -> BayMap:
+    default = config.agent.agent_id
+    return BayMap(
+        default=default,
+        dongles={d.name: d.bay or default for d in config.obd.dongles},
+        cameras={c.name: c.bay or default for c in config.cameras},
+    )
+
+
+def health_status(health: HealthRegistry) -> StatusSource:
+    """Dongle, camera and link states for the page, from the same checks /health runs."""
+
+    def status() -> Mapping[str, tuple[str, str]]:
+        doc = health.evaluate()
+        return {name: (r[0]["status"], r[0]["output"]) for name, r in doc["checks"].items() if r}
+
+    return status
+
+
+@dataclass
+class BayScreenApp:
+    screen: BayScreen
+    tokens: Tokens
+    routes: list[BaseRoute]
+
+    async def aclose(self) -> None:
+        self.screen.hub.close()
+        with contextlib.suppress(Exception):
+            await self.screen.store.aclose()
+
+
+async def open_bay_screen(
+    config: Config,
+    sink: RecordSink,
+    *,
+    health: HealthRegistry | None = None,
+    clear_codes: ClearCodes | None = None,
+) -> BayScreenApp:
+    state = config.agent.state_dir
+    store = await UiStore.open(state / DB_FILE)
+    book = VisitBook(store, sink, idle_end_s=config.ui.visit_idle_end_s)
+    screen = BayScreen(
+        store, book, bay_map(config), shop=config.agent.shop_id,
+        status=health_status(health) if health is not None else None,
+    )  # fmt: skip
+    tokens = load_tokens(state)
+    return BayScreenApp(screen, tokens, ui_routes(screen, tokens, clear_codes=clear_codes))
