@@ -34,6 +34,7 @@ SUBCOMMANDS = {
     "scan": "scan",
     "vin": "vin",
     "registration": "registration",
+    "ui": "ui",
     "doctor": "doctor",
     "schema": "schema",
 }
