@@ -32,7 +32,7 @@ def _run(tmp_path: Path, *args: str, extra: str = "") -> subprocess.CompletedPro
     cfg.write_text(SHOP.format(state=tmp_path / "state", extra=extra))
     return subprocess.run(
         [sys.executable, "-m", "agent", "--config", str(cfg), "ui", "url", *args],
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
 
