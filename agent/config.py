@@ -214,8 +214,11 @@ class UiSection(_Section):
     """The bay screen (docs/ui.md). Served with the local web when `baygate run` serves it."""
 
     enabled: bool = True
-    bind: str = Field("127.0.0.1", description="0.0.0.0 to reach it from the shop LAN")
-    port: int = Field(9320, ge=0, le=65535, description="the same as [api] port: one server for both")
+    # Unset: the screen is served by the [api] server. Set (e.g. bind 0.0.0.0, port 9320)
+    # to reach it from the shop LAN on its own port while /health and /metrics stay on
+    # the loopback [api] server.
+    bind: str | None = Field(None, description="0.0.0.0 to reach it from the shop LAN")
+    port: int | None = Field(None, ge=0, le=65535)
     public_url: str | None = Field(
         None, description="base URL `baygate ui url` prints (default: http://<this host>:<port>/)"
     )

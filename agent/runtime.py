@@ -97,14 +97,16 @@ def status_renderer(config: Config) -> StatusRender:
     return render
 
 
-def pipelines_from_config(config: Config, health: HealthRegistry | None = None) -> list[Pipeline]:
+def pipelines_from_config(
+    config: Config, health: HealthRegistry | None = None, vehicles: dict[str, Any] | None = None
+) -> list[Pipeline]:
     """The pipelines this config asks for: every dongle, camera and the enrichment
-    service, run together by `agent.pipelines.agent_pipeline`."""
+    service, run together by `agent.pipelines.agent_pipeline` (which fills `vehicles`)."""
     if not (config.obd.dongles or config.cameras or config.enrich.enabled):
         return []
     from agent.pipelines import agent_pipeline  # heavy (OpenCV, bleak): only when needed
 
-    return [agent_pipeline(config, health)]
+    return [agent_pipeline(config, health, vehicles)]
 
 
 class Runtime:
@@ -115,12 +117,14 @@ class Runtime:
         *,
         health: HealthRegistry | None = None,
         api: bool = False,
+        vehicles: dict[str, Any] | None = None,
         **link_overrides: Any,
     ) -> None:
         self.config = config
         self.pipelines = list(pipelines)
         self.health = health or HealthRegistry(version=__version__)
-        self.api = api  # serve /health and /metrics ([api] bind/port)
+        self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
+        self.vehicles = vehicles if vehicles is not None else {}  # dongle -> session (post-scans)
         self.link_overrides = link_overrides
         self.outbox: Outbox | None = None
         self.link: Link | None = None
@@ -158,11 +162,14 @@ class Runtime:
                     if ui_cfg.enabled:  # the bay screen (agent/ui): fed by every committed record
                         from agent.ui.app import open_bay_screen
 
-                        ui = await open_bay_screen(self.config, sink, health=self.health)
+                        ui = await open_bay_screen(
+                            self.config, sink, health=self.health, vehicles=self.vehicles
+                        )
                         stack.push_async_callback(ui.aclose)
                         sink.on_commit = ui.screen.on_commit
                         tg.create_task(ui.screen.run())
-                    shared = ui is not None and (ui_cfg.bind, ui_cfg.port) == (api.bind, api.port)
+                    ui_at = (ui_cfg.bind or api.bind, api.port if ui_cfg.port is None else ui_cfg.port)
+                    shared = ui is not None and ui_at == (api.bind, api.port)
                     await stack.enter_async_context(
                         serve_api(self.health, metrics.registry, api.bind, api.port,
                                   ui=ui.routes if shared and ui else None,
@@ -170,7 +177,7 @@ class Runtime:
                     )  # fmt: skip
                     if ui is not None and not shared:
                         await stack.enter_async_context(
-                            serve_api(None, None, ui_cfg.bind, ui_cfg.port, ui=ui.routes,
+                            serve_api(None, None, *ui_at, ui=ui.routes,
                                       before_stop=ui.screen.hub.close)
                         )  # fmt: skip
                 tg.create_task(link.run())

@@ -272,6 +272,18 @@ class VehicleSession:
             self.stats.reports += 1
         await self._stream(stop)
 
+    async def rescan(self) -> str | None:
+        """A fresh full report now, emitted even for the same car (the bay screen's
+        post-scan); its record id, or None when no car is connected."""
+        if self.session.state is not LinkState.READY:
+            return None
+        self.report = await read_report(
+            self.session
+        )  # commands interleave with polling under the session lock
+        rid = await self.sink.emit("vehicle_report", report_body(self.name, self.report))
+        self.stats.reports += 1
+        return rid
+
     async def _stream(self, stop: asyncio.Event) -> None:
         supported = set().union(*self.session.supported.values()) if self.session.supported else set()
         pids = [p for p in self.pids if p.code in supported] or self.pids

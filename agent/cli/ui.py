@@ -50,10 +50,11 @@ def screen_url(config: Config, *, bay: str | None, read_only: bool) -> str:
     if ui.public_url:
         base = ui.public_url.rstrip("/")
     else:
-        host = ui.bind
+        host = ui.bind or config.api.bind
+        port = config.api.port if ui.port is None else ui.port
         if ipaddress.ip_address(host).is_unspecified:
             host = _lan_address()
-        base = f"http://{f'[{host}]' if ':' in host else host}:{ui.port}"
+        base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     tokens = load_tokens(config.agent.state_dir)
     token = tokens.view if read_only else tokens.act
     page = f"/ui/bay/{quote(bay, safe='')}" if bay else "/ui/"

@@ -10,19 +10,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from starlette.routing import BaseRoute
 
 from agent.config import Config
 from agent.health import HealthRegistry
 from agent.sink import RecordSink
-from agent.ui.screen import BayMap, BayScreen, StatusSource
+from agent.ui.screen import BayMap, BayScreen, PostScan, StatusSource
 from agent.ui.store import UiStore
 from agent.ui.tokens import Tokens, load_tokens
 from agent.ui.visits import VisitBook
 from agent.ui.web import ClearCodes, ui_routes
 
-__all__ = ["BayScreenApp", "bay_map", "health_status", "open_bay_screen"]
+__all__ = ["BayScreenApp", "Rescannable", "bay_map", "health_status", "open_bay_screen", "post_scan_from"]
 
 DB_FILE = "ui.sqlite3"
 
@@ -46,6 +47,26 @@ def health_status(health: HealthRegistry) -> StatusSource:
     return status
 
 
+class Rescannable(Protocol):
+    """A vehicle session (agent/vehicle.py): a fresh full report on demand."""
+
+    async def rescan(self) -> str | None: ...
+
+
+def post_scan_from(vehicles: Mapping[str, Any], bays: BayMap) -> PostScan:
+    """Ask the bay's dongle(s) for a fresh report; the first that has a car answers."""
+
+    async def post_scan(bay: str) -> str | None:
+        for name, session in list(vehicles.items()):
+            if bays.dongles.get(name, bays.default) == bay:
+                rid: str | None = await session.rescan()
+                if rid is not None:
+                    return rid
+        return None
+
+    return post_scan
+
+
 @dataclass
 class BayScreenApp:
     screen: BayScreen
@@ -64,13 +85,16 @@ async def open_bay_screen(
     *,
     health: HealthRegistry | None = None,
     clear_codes: ClearCodes | None = None,
+    vehicles: Mapping[str, Rescannable] | None = None,
 ) -> BayScreenApp:
     state = config.agent.state_dir
     store = await UiStore.open(state / DB_FILE)
     book = VisitBook(store, sink, idle_end_s=config.ui.visit_idle_end_s)
+    bays = bay_map(config)
     screen = BayScreen(
-        store, book, bay_map(config), shop=config.agent.shop_id,
+        store, book, bays, shop=config.agent.shop_id,
         status=health_status(health) if health is not None else None,
+        post_scan=post_scan_from(vehicles, bays) if vehicles is not None else None,
     )  # fmt: skip
     tokens = load_tokens(state)
     return BayScreenApp(screen, tokens, ui_routes(screen, tokens, clear_codes=clear_codes))

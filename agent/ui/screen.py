@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,7 @@ from agent.ui.live import BayLive
 from agent.ui.store import Task, UiStore, Vehicle, Visit
 from agent.ui.visits import VisitBook
 
-__all__ = ["BayMap", "BayScreen", "StatusSource"]
+__all__ = ["POST_SCAN_S", "BayMap", "BayScreen", "PostScan", "StatusSource"]
 
 log = logging.getLogger("baygate.ui")
 
@@ -44,6 +44,11 @@ _SKIP = frozenset({"visit", "status"})  # the screen's own records; the link's s
 
 # name -> (status, detail): the health checks of dongles, cameras and the MQTT link.
 StatusSource = Callable[[], Mapping[str, tuple[str, str]]]
+# bay -> id of the fresh vehicle_report its dongle committed, or None (no car connected).
+PostScan = Callable[[str], Awaitable[str | None]]
+# A full report is ~20 OBD requests: ~1 s on CAN over Wi-Fi, ~6 s over BLE with a slow
+# ISO 9141 car (bench/obd.py). Past this the visit is finished with what it has.
+POST_SCAN_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class BayScreen:
         status: StatusSource | None = None,
         clock: Callable[[], datetime] = utcnow,
         sweep_s: float = 5.0,
+        post_scan: PostScan | None = None,
     ) -> None:
         self.store = store
         self.book = book
@@ -90,6 +96,9 @@ class BayScreen:
         self.intake: asyncio.Queue[Envelope] = asyncio.Queue(INTAKE_SIZE)
         self.subjects: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
         self.applied = 0
+        self.post_scan = post_scan
+        self._applied_ids: OrderedDict[str, None] = OrderedDict()  # the last few, for finish
+        self._applied_changed = asyncio.Condition()
 
     async def on_commit(self, rec: Envelope) -> None:
         """The outbox sink's hook: `rec` is committed. Waits only while the intake is full."""
@@ -107,6 +116,11 @@ class BayScreen:
                     await self.apply(rec)
                 except Exception:  # one bad record must not blank every bay's screen
                     log.exception("bay screen could not apply %s", rec.id)
+                async with self._applied_changed:
+                    self._applied_ids[rec.id] = None
+                    while len(self._applied_ids) > 100:
+                        self._applied_ids.popitem(last=False)
+                    self._applied_changed.notify_all()
             for v in await self.book.sweep():
                 await self.publish(v.bay, rec.id if rec else None)
 
@@ -206,6 +220,21 @@ class BayScreen:
     # -- actions ---------------------------------------------------------------------------
 
     async def finish(self, visit_id: str, technician: str | None) -> Visit:
+        """Take the post-scan (when a dongle can), then end the visit with it."""
+        bay = next((b for b, v in self.book.open.items() if v.visit == visit_id), None)
+        if bay is not None and self.post_scan is not None:
+            try:
+                async with asyncio.timeout(POST_SCAN_S):
+                    rid = await self.post_scan(bay)
+                    if rid is not None:  # wait until this screen applied it to the visit
+                        async with self._applied_changed:
+                            await self._applied_changed.wait_for(lambda: rid in self._applied_ids)
+            except TimeoutError:
+                log.warning(
+                    "post-scan in bay %s took over %.0f s: finishing with the last report", bay, POST_SCAN_S
+                )
+            except Exception as exc:  # a dongle that drops mid-scan: finish with what we have
+                log.warning("post-scan in bay %s failed: %s", bay, exc)
         v = await self.book.finish(visit_id, technician)
         await self.publish(v.bay, None)
         return v

@@ -162,7 +162,7 @@ function mode06Card(rep) {
 
 function scansCard(scans) {
   return card("Scans", scans.length
-    ? h("ul", { class: "scans", id: "scans" }, scans.map((x) => h("li", { "data-scan": x.id },
+    ? h("ul", { class: "scans", id: "scans" }, scans.slice(0, 6).map((x) => h("li", { "data-scan": x.id },
         h("span", { class: "badge" }, x.classification), " ", h("span", { class: "payload" }, x.vin || x.payload), " ",
         x.verified === null ? null : h("span", { class: "badge " + (x.verified ? "ok" : "nok") }, x.verified ? "verified" : "unverified"),
         h("div", { class: "muted" }, x.camera + " · " + fmtTime(x.ts)))))
@@ -196,10 +196,14 @@ function visitCard(s) {
     ch.recurring && ch.recurring.length ? h("p", {}, "Recurring: " + ch.recurring.join(" ")) : null,
     ch.new && ch.new.length && s.history.length ? h("p", {}, "New since last visit: " + ch.new.join(" ")) : null,
     act ? h("div", { class: "actions" },
-      h("input", { id: "tech", placeholder: "technician", maxlength: 64 }),
+      h("input", { id: "tech", placeholder: "technician", maxlength: 64, value: localStorage.getItem("baygate.tech") || "",
+        oninput: (e) => localStorage.setItem("baygate.tech", e.target.value) }),
       h("button", { id: "finish", onclick: async () => {
         if (!confirm("Finish this visit and take the post-scan?")) return;
-        const done = await post("visits/" + v.visit + "/finish", { technician: document.getElementById("tech").value || null });
+        const btn = document.getElementById("finish");
+        btn.disabled = true;
+        btn.textContent = "Taking the post-scan…";
+        const done = await post("visits/" + v.visit + "/finish", { technician: localStorage.getItem("baygate.tech") || null });
         location.href = "/ui/report/" + done.visit;
       } }, "Finish visit"),
       me.clear_codes ? h("button", { class: "danger", onclick: async () => {
