@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from starlette.routing import BaseRoute
 
 from agent.config import Config
-from agent.health import HealthRegistry
-from agent.sink import RecordSink
+from agent.pipelines.sink import RecordSink
+from agent.service.health import HealthRegistry
 from agent.ui.screen import BayMap, BayScreen, PostScan, StatusSource
 from agent.ui.store import UiStore
 from agent.ui.tokens import Tokens, load_tokens

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Literal
 
+from agent.pipelines.sink import RecordSink
 from agent.records import Envelope, ScanRecord, TelemetryRecord, VehicleReportRecord, VisitScan, utcnow
-from agent.sink import RecordSink
 from agent.ui.diff import codes_of, history_change, scan_diff, scan_from_report
 from agent.ui.errors import VisitStateError
 from agent.ui.store import UiStore, Visit

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent.config import EXAMPLE_CONFIG, SHIPPED_MANUFACTURERS
 from simulators.elm327.tcp import serve_tcp
 from simulators.services.server import ServiceServer
 from simulators.services.vpic import NhtsaApp
@@ -31,7 +32,7 @@ from sync.store import open_store
 from tests.support.broker import Broker, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "config" / "agent.example.toml"
+EXAMPLE = EXAMPLE_CONFIG
 
 
 def write_config(tmp: Path, broker: Broker, elm_port: int, nhtsa_url: str, api_port: int) -> Path:
@@ -51,7 +52,7 @@ def write_config(tmp: Path, broker: Broker, elm_port: int, nhtsa_url: str, api_p
         'name = "sim-cam"',
         'source = "sim:door_jamb,qrcode"',
         "[enrich]",
-        f'manufacturers_dir = "{ROOT / "config" / "manufacturers"}"',
+        f'manufacturers_dir = "{SHIPPED_MANUFACTURERS}"',
         "[enrich.nhtsa]",
         f'vpic_url = "{nhtsa_url}"',
         f'recalls_url = "{nhtsa_url}"',

@@ -4,12 +4,11 @@ telemetry batch the vehicle session emits. Never hand-built dicts."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agent.pipelines.sink import RecordSink
+from agent.pipelines.vehicle import read_report, report_body
 from agent.records import VehicleReportRecord
-from agent.sink import RecordSink
-from agent.vehicle import read_report, report_body
 from drivers.obd2.session import Session
 from drivers.obd2.transports import transport_for_url
 from simulators.elm327 import serve_tcp
@@ -22,20 +21,16 @@ class Scans:
     post: VehicleReportRecord
 
 
-async def pre_and_post(
-    sink: RecordSink, records: Sequence[object], *, profile: str = "petrol-can", dongle: str = "bay1-vlink"
-) -> Scans:
+async def pre_and_post(sink: RecordSink, *, profile: str = "petrol-can", dongle: str = "bay1-vlink") -> Scans:
     """Emit a report, clear the codes with Mode 04 as a technician's tool would, emit
-    the report again. `records` is where the sink keeps what it validated."""
+    the report again."""
     async with serve_tcp(profile=profile, timing=FAST) as srv:
         s = Session(lambda: transport_for_url(srv.url), dongle=dongle, timeout=2.0)
         await s.connect()
         try:
-            await sink.emit("vehicle_report", report_body(dongle, await read_report(s)))
-            pre = records[-1]
+            pre = await sink.emit("vehicle_report", report_body(dongle, await read_report(s)))
             await s.command("04")
-            await sink.emit("vehicle_report", report_body(dongle, await read_report(s)))
-            post = records[-1]
+            post = await sink.emit("vehicle_report", report_body(dongle, await read_report(s)))
         finally:
             await s.close()
     assert isinstance(pre, VehicleReportRecord) and isinstance(post, VehicleReportRecord)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.pipelines.scan_station import scan_body
+from agent.pipelines.sink import MemorySink
 from agent.records import ScanRecord, VisitRecord
-from agent.scan_station import scan_body
-from agent.sink import MemorySink
 from agent.ui.errors import VisitStateError
 from agent.ui.store import UiStore
 from agent.ui.visits import VisitBook
@@ -43,7 +43,7 @@ def _visits(sink: MemorySink) -> list[VisitRecord]:
 
 async def test_finish_takes_the_post_scan_and_the_difference(tmp_path: Path) -> None:
     producer = MemorySink()
-    scans = await pre_and_post(producer, producer.records)
+    scans = await pre_and_post(producer)
     sink, clock = MemorySink(), Clock()
     book = await _book(tmp_path / "ui.sqlite3", sink, clock)
 
@@ -69,7 +69,7 @@ async def test_finish_takes_the_post_scan_and_the_difference(tmp_path: Path) -> 
 
 async def test_open_visit_survives_a_restart(tmp_path: Path) -> None:
     producer = MemorySink()
-    scans = await pre_and_post(producer, producer.records)
+    scans = await pre_and_post(producer)
     clock = Clock()
     book = await _book(tmp_path / "ui.sqlite3", MemorySink(), clock)
     v = await book.on_record("1", scans.pre)
@@ -85,7 +85,7 @@ async def test_open_visit_survives_a_restart(tmp_path: Path) -> None:
 
 async def test_car_gone_for_the_idle_time_ends_the_visit(tmp_path: Path) -> None:
     producer = MemorySink()
-    scans = await pre_and_post(producer, producer.records)
+    scans = await pre_and_post(producer)
     clock = Clock()
     clock.now = scans.pre.ts
     sink = MemorySink()
@@ -107,7 +107,7 @@ async def test_a_scanned_vin_opens_the_visit_and_the_dongle_report_is_its_pre_sc
     assert isinstance(scan, ScanRecord) and scan.vin is not None and scan.vin.verified
 
     producer = MemorySink()
-    scans = await pre_and_post(producer, producer.records)
+    scans = await pre_and_post(producer)
     sink = MemorySink()
     book = await _book(tmp_path / "ui.sqlite3", sink, Clock())
     v = await book.on_record("1", scan)
@@ -118,8 +118,8 @@ async def test_a_scanned_vin_opens_the_visit_and_the_dongle_report_is_its_pre_sc
 
 async def test_another_car_in_the_bay_ends_the_visit_before_it(tmp_path: Path) -> None:
     producer = MemorySink()
-    petrol = await pre_and_post(producer, producer.records)
-    diesel = await pre_and_post(producer, producer.records, profile="diesel-can")
+    petrol = await pre_and_post(producer)
+    diesel = await pre_and_post(producer, profile="diesel-can")
     assert petrol.pre.vin != diesel.pre.vin
     sink = MemorySink()
     book = await _book(tmp_path / "ui.sqlite3", sink, Clock())
@@ -131,7 +131,7 @@ async def test_another_car_in_the_bay_ends_the_visit_before_it(tmp_path: Path) -
 
 async def test_history_says_which_codes_came_back_after_a_clear(tmp_path: Path) -> None:
     producer = MemorySink()
-    first = await pre_and_post(producer, producer.records)
+    first = await pre_and_post(producer)
     book = await _book(tmp_path / "ui.sqlite3", MemorySink(), Clock())
     v1 = await book.on_record("1", first.pre)
     await book.on_record("1", first.post)
@@ -139,7 +139,7 @@ async def test_history_says_which_codes_came_back_after_a_clear(tmp_path: Path) 
     await book.finish(v1.visit)
 
     # A week later the same car is back, codes set again (a fresh simulator session).
-    again = await pre_and_post(producer, producer.records)
+    again = await pre_and_post(producer)
     v2 = await book.on_record("1", again.pre)
     assert v2 is not None and v2.visit != v1.visit
     past, change = await book.history(VIN, exclude=v2.visit)

@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from agent import api
-from agent.api import serve_api
 from agent.config import parse_config
-from agent.health import HealthRegistry
-from agent.metrics import AgentMetrics
-from agent.outbox_sink import OutboxSink
-from agent.sink import TeeSink
+from agent.pipelines.outbox_sink import OutboxSink
+from agent.pipelines.sink import TeeSink
+from agent.service import api
+from agent.service.api import serve_api
+from agent.service.health import HealthRegistry
+from agent.service.metrics import AgentMetrics
 from agent.ui.app import BayScreenApp, open_bay_screen
 from sync.outbox import Outbox
 from tests.support.ui import pre_and_post
@@ -122,7 +122,7 @@ async def test_tokens_separate_viewing_from_acting(tmp_path: Path) -> None:
         view, act = ui.tokens.view, ui.tokens.act
         r = await client.get(f"{base}/api/bays/1", headers={"Authorization": f"Bearer {view}"})
         assert r.status_code == 200 and r.json()["bay"] == "1"
-        scans = await pre_and_post(tee, tee.records)
+        scans = await pre_and_post(tee)
         await _until(lambda: "1" in ui.screen.book.open)
         visit = ui.screen.book.open["1"].visit
         finish = f"{base}/api/visits/{visit}/finish"
@@ -157,7 +157,7 @@ async def test_a_committed_report_reaches_an_open_page_stream(tmp_path: Path) ->
             lines = resp.aiter_lines()
             first = await _next_event(lines)
             assert first[0] == "snapshot" and first[1]["vin"] is None
-            producer = asyncio.create_task(pre_and_post(tee, tee.records))
+            producer = asyncio.create_task(pre_and_post(tee))
             while True:
                 name, data = await _next_event(lines)
                 if name == "snapshot" and data["report"] is not None:

@@ -4,8 +4,9 @@ bay screen is on, its pages under /ui — Starlette on uvicorn's pure-Python h11
 Light enough for a Pi (no uvloop/httptools; ~6 MB of RSS over the bare agent, see
 bench/ui.py) and it binds 127.0.0.1 unless configured (prometheus_client's own server
 binds 0.0.0.0 by default — FACTS.md). Requests are untrusted (DESIGN.md, trust boundary):
-  - a request line or header block over 16 kB is refused by h11 with a 400 and one
-    warning per minute, not a traceback;
+  - a request head (line + headers) over 16 kB is refused with 414/431 (ours, before
+    h11 sees it: h11 bounds only a head that arrives in pieces) and one warning per
+    minute for the lot, never a traceback;
   - a client must finish its request head within `HEADER_DEADLINE_S` (slowloris: a
     client trickling a header every few seconds would otherwise hold a connection, and
     uvicorn's own keep-alive timer only runs between requests);
@@ -32,7 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Mount, Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from agent.health import HealthRegistry
+from agent.service.health import HealthRegistry
 
 __all__ = ["HEADER_DEADLINE_S", "MAX_CONNECTIONS", "MAX_HEAD_BYTES", "build_app", "serve_api"]
 
