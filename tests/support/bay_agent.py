@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from agent.config import SHIPPED_MANUFACTURERS
 from simulators.services.server import ServiceServer
 from simulators.services.vpic import NhtsaApp
 from tests.support.broker import free_port
@@ -76,7 +77,13 @@ def _stop(proc: subprocess.Popen[bytes], seconds: float = 15.0) -> None:
 
 
 @contextlib.contextmanager
-def bay_agent(tmp: Path, *, mqtt_url: str | None = None, camera: str = "sim:qrcode") -> Iterator[BayAgent]:
+def bay_agent(
+    tmp: Path,
+    *,
+    mqtt_url: str | None = None,
+    camera: str | None = "sim:qrcode",
+    env: dict[str, str] | None = None,
+) -> Iterator[BayAgent]:
     elm_port, api_port = free_port(), free_port()
     elm = subprocess.Popen(
         [sys.executable, "-m", "simulators.elm327", "--tcp", f"127.0.0.1:{elm_port}",
@@ -87,15 +94,18 @@ def bay_agent(tmp: Path, *, mqtt_url: str | None = None, camera: str = "sim:qrco
         _wait_port(elm_port, 30)
         with ServiceServer(NhtsaApp()) as nhtsa:
             cfg = tmp / "agent.toml"
+            cam = ["[[cameras]]", 'name = "sim-cam"', f'source = "{camera}"', "width = 640", "height = 480"]
+            cameras = cam if camera else []
             cfg.write_text(
                 "\n".join([
                     "[agent]", 'shop_id = "shop-demo"', f'agent_id = "{BAY}"',
                     f'state_dir = "{tmp / "state"}"',
                     "[obd]", "telemetry_hz = 2.0",
                     "[[obd.dongles]]", 'name = "sim-dongle"', f'url = "tcp://127.0.0.1:{elm_port}"',
-                    "[[cameras]]", 'name = "sim-cam"', f'source = "{camera}"', "width = 640", "height = 480",
-                    "[enrich]", f'manufacturers_dir = "{ROOT / "config" / "manufacturers"}"',
-                    "[enrich.nhtsa]", f'vpic_url = "{nhtsa.url}"', f'recalls_url = "{nhtsa.url}"',
+                    *cameras,
+                    "[enrich]", f'manufacturers_dir = "{SHIPPED_MANUFACTURERS}"',
+                    "[enrich.nhtsa]", f'vpic_url = "{nhtsa.url}api/vehicles/"',
+                    f'recalls_url = "{nhtsa.url}"',
                     "[mqtt]", f'url = "{mqtt_url or f"mqtt://127.0.0.1:{free_port()}"}"',
                     "[api]", f"port = {api_port}",
                 ]) + "\n"
@@ -105,7 +115,7 @@ def bay_agent(tmp: Path, *, mqtt_url: str | None = None, camera: str = "sim:qrco
             proc = subprocess.Popen(
                 [sys.executable, "-m", "agent", "--config", str(cfg), "--log-json", "run"],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=fd,
-                env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"},
+                env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"} | (env or {}),
             )  # fmt: skip
             os.close(fd)
             try:
@@ -120,7 +130,8 @@ def bay_agent(tmp: Path, *, mqtt_url: str | None = None, camera: str = "sim:qrco
                     if time.monotonic() > deadline:
                         raise AssertionError("agent did not answer /health in 60 s")
                     time.sleep(0.1)
-                tokens = json.loads((tmp / "state" / "ui-tokens.json").read_text())
+                token_file = tmp / "state" / "ui-tokens.json"  # absent when [ui] is disabled
+                tokens = json.loads(token_file.read_text()) if token_file.exists() else {}
                 yield BayAgent(base, tmp / "state", log, proc, tokens, elm_port)
             finally:
                 _stop(proc)

@@ -33,11 +33,18 @@ async function api(path, opts) {
 const post = (path, body) =>
   api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
 
+// A record counts as visible at the next frame after the DOM shows it.
+let unseen = [];
 function seen(record) {
-  if (record) {
-    window.__seen[record] = Date.now();
-    document.body.dataset.lastRecord = record;
-  }
+  if (!record) return;
+  unseen.push(record);
+  if (unseen.length > 1) return;
+  requestAnimationFrame(() => {
+    const now = Date.now();
+    for (const r of unseen) window.__seen[r] = now;
+    document.body.dataset.lastRecord = unseen[unseen.length - 1];
+    unseen = [];
+  });
 }
 
 function pill(kind, items) {
@@ -73,6 +80,7 @@ function overview() {
 
 let bayState = null;
 let graphPending = false;
+const pendingSamples = [];
 
 function bayPage(bay) {
   document.getElementById("where").textContent = "Bay " + bay;
@@ -91,9 +99,14 @@ function bayPage(bay) {
       const cut = s.t - SERIES_S;
       while (ser.points.length && ser.points[0][0] < cut) ser.points.shift();
     }
+    pendingSamples.push(d.record);
     if (!graphPending) {
       graphPending = true;
-      requestAnimationFrame(() => { graphPending = false; renderGraphs(); seen(d.record); });
+      requestAnimationFrame(() => {
+        graphPending = false;
+        renderGraphs();
+        for (const r of pendingSamples.splice(0)) seen(r);
+      });
     }
   });
 }
@@ -111,10 +124,11 @@ function renderBay() {
 function vehicleCard(s) {
   const v = s.vehicle || {};
   const off = v.offline || {};
-  const name = [v.year, v.make, v.model].filter(Boolean).join(" ");
+  // NHTSA's make/model when it answered; the VIN's own facts (WMI, year digit) meanwhile.
+  const name = [v.year, v.make || off.manufacturer, v.model].filter(Boolean).join(" ");
   return card("Vehicle",
     h("div", { class: "vin", id: "vin" }, s.vin || "waiting for a dongle or a VIN scan"),
-    h("div", { class: "big" }, name || (off.manufacturer ? off.manufacturer + (off.model_year ? " " + off.model_year : "") : "")),
+    h("div", { class: "big" }, name),
     h("div", { class: "muted" }, v.decode_source ? "decoded: " + v.decode_source : s.vin ? "decoding…" : ""),
     s.report ? h("div", { class: "muted" }, (s.report.protocol || "") + " · dongle " + s.report.dongle) : null,
     recallsBlock(v));
