@@ -34,8 +34,13 @@ class Subscriber:
     stale: bool = False
 
     async def events(self) -> AsyncIterator[Event]:
-        while not self.stale:
-            yield await self.queue.get()
+        """Events until the last word ("bye", queued when the page is cut off or the
+        server stops)."""
+        while True:
+            ev = await self.queue.get()
+            yield ev
+            if ev.name == "bye":
+                return
 
 
 class Hub:
