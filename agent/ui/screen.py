@@ -204,7 +204,7 @@ class BayScreen:
             await self.store.put_task(
                 Task(id=tid, bay=bay, kind="registration", created_at=rec.ts,
                      title=f"Register {rec.manufacturer} {rec.serial}",
-                     url=str(manual["url"]) if manual.get("url") else None,
+                     url=_web_url(manual.get("url")),
                      steps=[str(s) for s in steps or []],
                      data={k: v for k, v in manual.items() if k not in ("url", "steps")}
                      | {"serial": rec.serial, "manufacturer": rec.manufacturer})
@@ -307,6 +307,13 @@ class BayScreen:
             elif name == "link":
                 out["uplink"].append({"name": "backend", "status": status, "detail": detail})
         return out
+
+
+def _web_url(value: object) -> str | None:
+    """A deep link the page may show: http(s) only (a `javascript:` link from a
+    manufacturer's answer must never become clickable on the bay screen)."""
+    url = str(value or "")
+    return url if url.lower().startswith(("https://", "http://")) and len(url) <= 2048 else None
 
 
 def visit_json(v: Visit) -> dict[str, Any]:

@@ -128,3 +128,14 @@ async def test_a_page_that_cannot_keep_up_is_cut_off_not_buffered() -> None:
     names = [ev.name async for ev in slow.events()]
     assert names == ["bye"]
     assert fast in hub.subscribers and not fast.stale
+
+
+async def test_a_deep_link_that_is_not_http_never_becomes_clickable(tmp_path: Path) -> None:
+    # Untrusted input, not a producer's output: what a hostile manufacturer answer could carry.
+    async with _world(tmp_path) as (screen, _svc, sink, _server, _clock):
+        rec = await sink.emit("registration", {
+            "registration": "r1", "manufacturer": "evil", "serial": "X1", "status": "MANUAL_REQUIRED",
+            "manual": {"url": "javascript:alert(document.cookie)", "steps": ["click"]}})  # fmt: skip
+        await screen.apply(rec)
+        (task,) = await screen.store.tasks_of(screen.bays.default)
+        assert task.url is None and task.steps == ["click"]
