@@ -29,7 +29,7 @@ __all__ = ["COOKIE", "ClearCodes", "ui_routes"]
 log = logging.getLogger("baygate.ui.web")
 
 COOKIE = "baygate_ui"
-HEARTBEAT_S = 15.0  # an SSE comment this often: a dead client is noticed at the next write
+HEARTBEAT_S = 15.0  # an SSE comment this often when quiet: a dead client is noticed at the write
 MAX_BODY = 4096  # action bodies are a name or nothing
 
 # The seam for the OBD issue: clear codes in a bay (after the page's confirmation).
@@ -170,15 +170,12 @@ class _Handlers:
                         yield _sse(Event("overview", summary["bay"], summary))
                 else:
                     yield _sse(Event("snapshot", which, await self.screen.snapshot(which) | {"record": None}))
-                it = sub.events().__aiter__()
                 while True:
-                    try:
-                        ev = await asyncio.wait_for(anext(it), HEARTBEAT_S)
+                    try:  # (a cancelled Queue.get loses nothing; a cancelled generator would end)
+                        ev = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_S)
                     except TimeoutError:
                         yield b": keep-alive\n\n"
                         continue
-                    except StopAsyncIteration:
-                        return
                     if ev.name == "bye":
                         return
                     if which == ALL_BAYS and ev.name != "overview":

@@ -22,6 +22,7 @@ from agent.service import api
 from agent.service.api import serve_api
 from agent.service.health import HealthRegistry
 from agent.service.metrics import AgentMetrics
+from agent.ui import web
 from agent.ui.app import BayScreenApp, open_bay_screen
 from sync.outbox import Outbox
 from tests.support.ui import pre_and_post
@@ -178,3 +179,25 @@ async def _next_event(lines: AsyncIterator[str]) -> tuple[str, dict[str, Any]]:
             elif line.startswith("data: ") and name:
                 return name, json.loads(line[6:])
     raise AssertionError("stream ended")
+
+
+async def test_a_quiet_stream_gets_keep_alives_and_still_delivers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web, "HEARTBEAT_S", 0.1)
+    async with _agent_web(tmp_path) as (port, ui, tee), httpx.AsyncClient(timeout=10) as client:
+        url = f"http://127.0.0.1:{port}/ui/api/events?bay=1&token={ui.tokens.view}"
+        async with client.stream("GET", url) as resp:
+            lines = resp.aiter_lines()
+            assert (await _next_event(lines))[0] == "snapshot"
+            beats = 0
+            async with asyncio.timeout(10):
+                async for line in lines:
+                    beats += line == ": keep-alive"
+                    if beats == 3:
+                        break
+            scans = await pre_and_post(tee)
+            while True:  # the same stream, after three quiet spells, still carries the report
+                name, data = await _next_event(lines)
+                if name == "snapshot" and data["record"] == scans.pre.id:
+                    break
