@@ -8,8 +8,9 @@ under /ui by the local web.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from starlette.routing import BaseRoute
@@ -23,7 +24,15 @@ from agent.ui.tokens import Tokens, load_tokens
 from agent.ui.visits import VisitBook
 from agent.ui.web import ClearCodes, ui_routes
 
-__all__ = ["BayScreenApp", "Rescannable", "bay_map", "health_status", "open_bay_screen", "post_scan_from"]
+__all__ = [
+    "BayScreenApp",
+    "Rescannable",
+    "bay_map",
+    "health_status",
+    "open_bay_screen",
+    "post_scan_from",
+    "registration_completer",
+]
 
 DB_FILE = "ui.sqlite3"
 
@@ -67,6 +76,25 @@ def post_scan_from(vehicles: Mapping[str, Any], bays: BayMap) -> PostScan:
     return post_scan
 
 
+def registration_completer(state_dir: Path) -> Callable[[str], Awaitable[None]]:
+    """What `baygate registration complete` does: USER_COMPLETED through the enrichment
+    state's durable queue, emitted by the running agent's enrichment service."""
+    from agent.enrich.db import StateDB
+    from agent.enrich.factory import state_path
+    from agent.enrich.queue import QueueSink, WorkQueue
+    from agent.enrich.registrar import complete_registration
+    from agent.enrich.registrations import RegistrationStore
+
+    async def complete(registration: str) -> None:
+        db = await StateDB.open(state_path(state_dir))
+        try:
+            await complete_registration(RegistrationStore(db), QueueSink(WorkQueue(db)), registration)
+        finally:
+            await db.aclose()
+
+    return complete
+
+
 @dataclass
 class BayScreenApp:
     screen: BayScreen
@@ -95,6 +123,7 @@ async def open_bay_screen(
         store, book, bays, shop=config.agent.shop_id,
         status=health_status(health) if health is not None else None,
         post_scan=post_scan_from(vehicles, bays) if vehicles is not None else None,
+        complete_registration=registration_completer(state) if config.enrich.enabled else None,
     )  # fmt: skip
     tokens = load_tokens(state)
     return BayScreenApp(screen, tokens, ui_routes(screen, tokens, clear_codes=clear_codes))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from agent.errors import AgentError
 from agent.records import (
     EnrichmentRecord,
     Envelope,
@@ -83,6 +84,7 @@ class BayScreen:
         clock: Callable[[], datetime] = utcnow,
         sweep_s: float = 5.0,
         post_scan: PostScan | None = None,
+        complete_registration: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.book = book
@@ -97,6 +99,7 @@ class BayScreen:
         self.subjects: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
         self.applied = 0
         self.post_scan = post_scan
+        self.complete_registration = complete_registration  # registration id -> USER_COMPLETED
         self._applied_ids: OrderedDict[str, None] = OrderedDict()  # the last few, for finish
         self._applied_changed = asyncio.Condition()
 
@@ -241,6 +244,13 @@ class BayScreen:
 
     async def task_done(self, task_id: str, by: str | None) -> Task:
         t = await self.store.task(task_id)
+        if t.done_at is None and t.kind == "registration" and self.complete_registration is not None:
+            # The registrar records it (USER_COMPLETED goes to the backend); a registration
+            # it no longer holds as manual is still marked done here.
+            try:
+                await self.complete_registration(task_id.removeprefix("registration:"))
+            except AgentError as exc:
+                log.warning("registration %s: %s", task_id, exc)
         if t.done_at is None:
             t = t.model_copy(update={"done_at": self.clock(), "done_by": by})
             await self.store.put_task(t)

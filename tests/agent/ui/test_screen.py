@@ -20,8 +20,9 @@ from agent.enrich.registrations import RegistrationStore
 from agent.enrich.service import EnrichmentService
 from agent.pipelines.scan_station import scan_body
 from agent.pipelines.sink import MemorySink
+from agent.records import RegistrationRecord
 from agent.serial_rules import load_serial_rules
-from agent.ui.app import bay_map
+from agent.ui.app import bay_map, registration_completer
 from agent.ui.hub import QUEUE_SIZE, Event, Hub
 from agent.ui.screen import BayScreen
 from agent.ui.store import UiStore
@@ -62,7 +63,10 @@ async def _world(
             sink=sink, clock=clock,
         )  # fmt: skip
         store = await UiStore.open(tmp_path / "ui.sqlite3")
-        screen = BayScreen(store, VisitBook(store, sink), bay_map(config), shop="s")
+        screen = BayScreen(
+            store, VisitBook(store, sink), bay_map(config), shop="s",
+            complete_registration=registration_completer(tmp_path),
+        )  # fmt: skip
         async with svc:
             yield screen, svc, sink, server, clock
         await store.aclose()
@@ -112,6 +116,12 @@ async def test_vehicle_recalls_and_tasks_from_the_real_producers(tmp_path: Path)
 
         marked = await screen.task_done(reg["id"], "dana")
         assert marked.done_at is not None and marked.done_by == "dana"
+        # The registrar hears of it: USER_COMPLETED goes out from the durable queue.
+        await svc.work_once()
+        completed = [
+            r for r in sink.records if isinstance(r, RegistrationRecord) and r.status == "USER_COMPLETED"
+        ]
+        assert [r.serial for r in completed] == ["C02XK1ABJGH5"]
         again = await screen.snapshot("2")
         assert next(t for t in again["tasks"] if t["id"] == reg["id"])["done_at"] is not None
 
