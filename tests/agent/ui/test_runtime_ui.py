@@ -34,12 +34,14 @@ def _visits(db: Path) -> list[dict[str, Any]]:
 
 
 async def test_finish_on_the_running_agent_reaches_the_backend(broker: Broker, tmp_path: Path) -> None:
-    db, port = tmp_path / "backend.sqlite3", free_port()
+    # The screen on a port of its own (as on a shop LAN); /health stays on the [api] port.
+    db, port, api_port = tmp_path / "backend.sqlite3", free_port(), free_port()
     async with serve_tcp(profile="petrol-can", timing=FAST) as elm:
         config = parse_config(
             {"agent": {"shop_id": "shop-u", "agent_id": "bay-u", "state_dir": str(tmp_path / "state")},
              "obd": {"dongles": [{"name": "d1", "url": elm.url, "bay": "3"}], "telemetry_hz": 2.0},
-             "enrich": {"enabled": False}, "mqtt": {"url": broker.url}, "api": {"port": port}},
+             "enrich": {"enabled": False}, "mqtt": {"url": broker.url},
+             "api": {"port": api_port}, "ui": {"port": port}},
             environ={},
         )  # fmt: skip
         health = HealthRegistry(version=__version__)
@@ -68,5 +70,7 @@ async def test_finish_on_the_running_agent_reaches_the_backend(broker: Broker, t
             assert done["visit"] == opened["visit"] and done["technician"] == "Ana"
             assert done["post"]["report"] != done["pre"]["report"]  # a fresh report: the post-scan
             assert "P0133" in done["diff"]["cleared"] and done["diff"]["mil_after"] is False
-            health_doc = (await client.get(f"http://127.0.0.1:{port}/health")).json()
+            health_doc = (await client.get(f"http://127.0.0.1:{api_port}/health")).json()
             assert health_doc["checks"]["dongle:d1"][0]["status"] == "pass"
+            assert (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 404
+            assert (await client.get(f"http://127.0.0.1:{api_port}/ui/api/bays")).status_code == 404
