@@ -3,7 +3,7 @@ bay screen is on, its pages under /ui — Starlette on uvicorn's pure-Python h11
 
 Light enough for a Pi (no uvloop/httptools; ~6 MB of RSS over the bare agent, see
 bench/ui.py) and it binds 127.0.0.1 unless configured (prometheus_client's own server
-binds 0.0.0.0 by default — FACTS.md). Requests are untrusted (DESIGN.md, trust boundary):
+binds 0.0.0.0 by default — docs/facts.md). Requests are untrusted (docs/design.md, trust boundary):
   - a request head (line + headers) over 16 kB is refused with 414/431 (ours, before
     h11 sees it: h11 bounds only a head that arrives in pieces) and one warning per
     minute for the lot, never a traceback;
