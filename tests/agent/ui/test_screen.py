@@ -13,7 +13,7 @@ import pytest
 
 from agent.config import SHIPPED_MANUFACTURERS, parse_config
 from agent.enrich.connectors.engine import Engine
-from agent.enrich.connectors.spec import load_connectors
+from agent.enrich.connectors.spec import load_connectors, load_serial_rules
 from agent.enrich.db import StateDB
 from agent.enrich.registrar import Registrar
 from agent.enrich.registrations import RegistrationStore
@@ -21,7 +21,6 @@ from agent.enrich.service import EnrichmentService
 from agent.pipelines.scan_station import scan_body
 from agent.pipelines.sink import MemorySink
 from agent.records import RegistrationRecord
-from agent.serial_rules import load_serial_rules
 from agent.ui.app import bay_map, registration_completer
 from agent.ui.hub import QUEUE_SIZE, Event, Hub
 from agent.ui.screen import BayScreen
