@@ -1,9 +1,10 @@
 """The local web: `GET /health` (health+json), `GET /metrics` (Prometheus) and, when the
 bay screen is on, its pages under /ui — Starlette on uvicorn's pure-Python h11 server.
 
-Light enough for a Pi (no uvloop/httptools; ~6 MB of RSS over the bare agent, see
-bench/ui.py) and it binds 127.0.0.1 unless configured (prometheus_client's own server
-binds 0.0.0.0 by default — docs/facts.md). Requests are untrusted (docs/design.md, trust boundary):
+Light enough for a Pi (no uvloop/httptools; the bay screen adds ~1 MB of RSS and two
+open pages another ~1 MB, bench/ui.py), and it binds 127.0.0.1 unless configured
+(prometheus_client's own server binds 0.0.0.0 by default — docs/facts.md). Requests
+are untrusted (docs/design.md, trust boundary):
   - a request head (line + headers) over 16 kB is refused with 414/431 (ours, before
     h11 sees it: h11 bounds only a head that arrives in pieces) and one warning per
     minute for the lot, never a traceback;
