@@ -45,6 +45,8 @@ def test_bay_page_live_finish_and_report(browser: Browser, broker: Broker, tmp_p
         page = ctx.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        requested: list[str] = []  # no CDN: every request goes to the agent itself
+        page.on("request", lambda r: requested.append(r.url))
         page.goto(agent.url(f"bay/{BAY}"))
         assert "token=" not in page.url  # the deep link became a cookie
 
@@ -91,5 +93,6 @@ def test_bay_page_live_finish_and_report(browser: Browser, broker: Broker, tmp_p
             pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
             assert 1 <= pages <= 2, f"{fmt}: {pages} pages"
         assert errors == []
+        assert requested and all(u.startswith(agent.base + "/") for u in requested), requested
 
         ctx.close()
