@@ -98,14 +98,16 @@ def status_renderer(config: Config, config_version: Callable[[], str | None] = l
     return render
 
 
-def pipelines_from_config(config: Config, health: HealthRegistry | None = None) -> list[Pipeline]:
+def pipelines_from_config(
+    config: Config, health: HealthRegistry | None = None, vehicles: dict[str, Any] | None = None
+) -> list[Pipeline]:
     """The pipelines this config asks for: every dongle, camera and the enrichment
-    service, run together by `agent.pipelines.wiring.agent_pipeline`."""
+    service, run together by `agent.pipelines.wiring.agent_pipeline` (which fills `vehicles`)."""
     if not (config.obd.dongles or config.cameras or config.enrich.enabled):
         return []
     from agent.pipelines.wiring import agent_pipeline  # heavy (OpenCV, bleak): only when needed
 
-    return [agent_pipeline(config, health)]
+    return [agent_pipeline(config, health, vehicles)]
 
 
 class Runtime:
@@ -117,6 +119,7 @@ class Runtime:
         pipelines_for: Callable[[Config], list[Pipeline]] | None = None,
         health: HealthRegistry | None = None,
         api: bool = False,
+        vehicles: dict[str, Any] | None = None,
         **link_overrides: Any,
     ) -> None:
         """`pipelines` run as given; `pipelines_for` builds them from the config instead,
@@ -130,7 +133,8 @@ class Runtime:
                 config, pipelines_for, self.health, RemoteStore(config.agent.state_dir),
                 on_rollback=self._rolled_back,
             )  # fmt: skip
-        self.api = api  # serve /health and /metrics ([api] bind/port)
+        self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
+        self.vehicles = vehicles if vehicles is not None else {}  # dongle -> session (post-scans)
         self.link_overrides = link_overrides
         self.outbox: Outbox | None = None
         self.link: Link | None = None
@@ -167,9 +171,29 @@ class Runtime:
                     metrics.up.set(1)
                     metrics.registry.register(LinkCollector(link))
                     metrics.registry.register(OutboxCollector(outbox))
+                    api, ui_cfg = self.config.api, self.config.ui
+                    ui = None
+                    if ui_cfg.enabled:  # the bay screen (agent/ui): fed by every committed record
+                        from agent.ui.app import open_bay_screen
+
+                        ui = await open_bay_screen(
+                            self.config, sink, health=self.health, vehicles=self.vehicles
+                        )
+                        stack.push_async_callback(ui.aclose)
+                        sink.on_commit = ui.screen.on_commit
+                        tg.create_task(ui.screen.run())
+                    ui_at = (ui_cfg.bind or api.bind, api.port if ui_cfg.port is None else ui_cfg.port)
+                    shared = ui is not None and ui_at == (api.bind, api.port)
                     await stack.enter_async_context(
-                        serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
-                    )
+                        serve_api(self.health, metrics.registry, api.bind, api.port,
+                                  ui=ui.routes if shared and ui else None,
+                                  before_stop=ui.screen.hub.close if ui else None)
+                    )  # fmt: skip
+                    if ui is not None and not shared:
+                        await stack.enter_async_context(
+                            serve_api(None, None, *ui_at, ui=ui.routes,
+                                      before_stop=ui.screen.hub.close)
+                        )  # fmt: skip
                 tg.create_task(link.run())
                 for p in self.pipelines:
                     tg.create_task(p(sink))
