@@ -95,9 +95,20 @@ async def test_refused_port_is_dongle_not_found(port: int) -> None:
 async def test_silent_adapter_fails_within_the_deadline() -> None:
     async with serve_tcp(faults=["silent"], timing=FAST) as srv:
         s = _session(srv.url, timeout=0.2)
-        with pytest.raises(ConnectFailed):
+        # The optional ATWS unanswered, then the essential ATZ: the step is named.
+        with pytest.raises(ConnectFailed, match=r"adapter init failed at reset \(ATZ\): no '>' prompt"):
             await s.connect()
         assert s.state is LinkState.LOST
+
+
+@pytest.mark.parametrize("adapter", ["clone-v2.1", "genuine-v1.4b"])
+async def test_an_unreachable_car_is_the_only_init_failure_and_names_the_step(adapter: str) -> None:
+    # Every optional command a clone refuses falls back; only the car itself can fail
+    # connect, and the message says where (ignition off: nothing on any bus).
+    async with serve_tcp(profile="petrol-can", timing=FAST, faults=["nocar"], adapter=adapter) as srv:
+        s = _session(srv.url, timeout=0.5)
+        with pytest.raises(ConnectFailed, match=r"the car did not answer at reach the car \(0100\): UNABLE"):
+            await s.connect()
 
 
 async def test_noprompt_after_no_data_is_accepted() -> None:
