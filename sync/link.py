@@ -22,6 +22,13 @@ CONNACK, i.e. it waited out an outage, a restart, or is a replay.
 Dropped telemetry rows go out as tombstones: empty payload, user properties
 `dropped=1`, `epoch`, `seq`, so the backend can close the gap.
 
+Authentication (sync/auth.py): with `auth_key` set, every record and tombstone goes
+out with an HMAC (`mac` user property) and only acks and commands whose `mac` verifies
+with the same key are acted on; anything else is counted (`unauthenticated`) and
+logged once per burst. An ack deletes only rows the broker has PUBACKed: a row that
+was pending when its ack came is deleted after its PUBACK. Replays are coalesced and
+bounded (sync/replay.py).
+
 Status: before each connection the link commits an "online" birth row (retained,
 held back until CONNACK) and sets as Last Will the same record with state "offline"
 (same id and seq). Both carry the session counter, so the backend pairs a death
@@ -52,6 +59,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from sync.ack import parse_ack
+from sync.auth import MAC_PROPERTY, sign, verify
 from sync.commands import CommandChannel, Reply, encode_reply
 from sync.errors import BadMessageError, LinkError, SyncError
 from sync.link_settings import (
@@ -62,10 +70,20 @@ from sync.link_settings import (
     backoff_delay,
     reconnect_forever,
 )
-from sync.mqtt import PackedProperties, connack_error, connect_error, make_client, parse_url, properties
+from sync.mqtt import (
+    PackedProperties,
+    connack_error,
+    connect_error,
+    make_client,
+    parse_url,
+    properties,
+    user_properties,
+)
 from sync.outbox import Outbox
 from sync.outbox_schema import Row
 from sync.paho_loop import PahoLoop
+from sync.replay import ReplayGate
+from untrusted import Rejections
 
 __all__ = ["Link", "LinkCounters", "LinkSettings", "StatusInfo", "StatusRender", "backoff_delay"]
 
@@ -97,6 +115,11 @@ class Link:
         self.last_error: SyncError | None = None
         self.backend_hw = 0
         self._status = status
+        self._key = settings.auth_key
+        self.rejections = Rejections(log)  # refused acks/commands, logged once per burst
+        self._replays = ReplayGate(settings.replay_window_s)
+        self._replay_timer: asyncio.TimerHandle | None = None
+        self._replay_tasks: set[asyncio.Task[int]] = set()
         self._rng = rng
         self._clock = clock
         base = settings.base_topic
@@ -139,10 +162,28 @@ class Link:
         await self._up.wait()
 
     async def replay(self, from_seq: int) -> int:
-        """Send again every row still held from `from_seq` on (backend gap repair)."""
+        """Send again every row still held from `from_seq` on (backend gap repair).
+        At most one replay runs per `replay_window_s`; requests inside the window
+        coalesce into one run at its end (returns 0 rows requeued now)."""
+        decision = self._replays.request(from_seq)
+        if decision.run_now:
+            return await self._replay_now(from_seq)
+        if self._replay_timer is None and self._loop is not None:
+            self._replay_timer = self._loop.call_later(decision.wait_s, self._replay_due)
+        return 0
+
+    async def _replay_now(self, from_seq: int) -> int:
         n = await self.outbox.requeue(from_seq)
         self._rewind_to(from_seq - 1)
         return n
+
+    def _replay_due(self) -> None:
+        self._replay_timer = None
+        from_seq = self._replays.due()
+        if from_seq is not None:
+            task = asyncio.ensure_future(self._replay_now(from_seq))
+            self._replay_tasks.add(task)
+            task.add_done_callback(self._replay_tasks.discard)
 
     # --- connection --------------------------------------------------------------------
 
@@ -308,9 +349,13 @@ class Link:
         historical = (row.created < self._connected_at and row.seq != self._birth_seq) or row.attempts > 0
         self.counters.historical += historical
         props: Properties | None = self._props_historical if historical else None
-        if row.dropped:
-            user = [("dropped", "1"), ("epoch", self.outbox.epoch), ("seq", str(row.seq))]
-            props = properties(UserProperty=[("historical", "1"), *user] if historical else user)
+        if row.dropped or self._key is not None:
+            user = [("historical", "1")] if historical else []
+            if row.dropped:
+                user += [("dropped", "1"), ("epoch", self.outbox.epoch), ("seq", str(row.seq))]
+            if self._key is not None:
+                user.append((MAC_PROPERTY, sign(self._key, row.topic, row.payload or b"", user)))
+            props = PackedProperties(user)
         info = client.publish(row.topic, row.payload, qos=1, retain=row.retain, properties=props)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise LinkError(f"publish refused by paho: {paho.error_string(info.rc)}")
@@ -323,7 +368,9 @@ class Link:
             self._acked_event.clear()
             batch, self._acked = self._acked, []
             if batch:
-                await self.outbox.mark_sent(batch)
+                # Rows PUBACKed after the backend's ack covered them (a resend, or a
+                # PUBACK lost with its connection) go now; the rest wait for an ack.
+                await self.outbox.mark_sent(batch, committed_through=self.backend_hw)
                 self.counters.broker_acks += len(batch)
 
     async def _housekeeping(self) -> None:
@@ -358,7 +405,7 @@ class Link:
                 seq = parse_ack(raw, epoch=ob.epoch, last_seq=ob.last_seq, topic=self.ack_topic)
             except BadMessageError as exc:
                 self.counters.bad_acks += 1
-                log.warning("%s", exc)
+                self.rejections.refuse("backend ack", exc)
                 continue
             if seq is None or seq <= self.backend_hw:
                 continue
@@ -377,11 +424,20 @@ class Link:
     def _incoming(self, client: Any, topic: str, payload: bytes, props: Any) -> None:
         if client is not self._client:
             return
+        user = user_properties(props)
+        rt = getattr(props, "ResponseTopic", None)
+        user.pop("rt", None)  # the MAC covers the real response topic, not a look-alike
+        if rt:
+            user["rt"] = rt
+        if self._key is not None and not verify(self._key, topic, payload, user):
+            # Whoever sent it does not hold this agent's key: not the backend.
+            self.counters.unauthenticated += 1
+            self.rejections.refuse("unauthenticated message", f"on {topic}")
+            return
         if topic == self.ack_topic:
             self._backend_ack = payload
             self._backend_ack_event.set()
         elif topic.startswith(self.cmd_prefix):
-            rt = getattr(props, "ResponseTopic", None)
             corr = getattr(props, "CorrelationData", None)
             self.commands.offer(topic[len(self.cmd_prefix) :], payload, rt, corr, self._reply)
 
