@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import Field
 
 from sync.commands import CommandArgs, CommandChannel, encode_reply
-from sync.envelope import parse_incoming, split_topic
+from sync.envelope import Rules, parse_incoming, split_topic
 from sync.errors import BadMessageError, CommandError, LinkError
 from sync.link import backoff_delay
 from sync.mqtt import parse_url
@@ -68,6 +68,48 @@ def test_no_input_crashes_the_envelope_parser(topic: str, payload: bytes, user: 
     # anything but BadMessageError (ValueError, KeyError, ...) fails the test
     with contextlib.suppress(BadMessageError):
         parse_incoming(topic, payload, user)
+
+
+TELEMETRY = "baygate/v1/s1/a1/telemetry"
+RULES = Rules(kinds=frozenset({"scan", "status", "telemetry"}))
+STATUS = {**GOOD, "kind": "status", "state": "online", "session": 3}
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "user", "why"),
+    [
+        # issue 10: unknown kinds, string seqs and tombstones on any kind were stored
+        ("baygate/v1/s1/a1/bogus", {**GOOD, "kind": "bogus"}, {}, "not a record kind"),
+        (TOPIC, {**GOOD, "seq": "3"}, {}, "not an integer"),
+        (TOPIC, {**GOOD, "seq": 2**63}, {}, "out of range"),
+        (TOPIC, b"", {"dropped": "1", "epoch": "e-1", "seq": "4"}, "never dropped"),
+        (TELEMETRY, b"", {"dropped": "1", "epoch": "e-1", "seq": "-4"}, "not an integer"),
+        (TELEMETRY, b"", {"dropped": "1", "epoch": "e-1", "seq": "9" * 30}, "not an integer"),
+        (TELEMETRY, b"{}", {"dropped": "1", "epoch": "e-1", "seq": "4"}, "with a payload"),
+        # issue 10: session 2^63+5 raised OverflowError in the store and stopped the ingest
+        ("baygate/v1/s1/a1/status", {**STATUS, "session": 2**63 + 5}, {}, "out of range"),
+        ("baygate/v1/s1/a1/status", {**STATUS, "session": "1"}, {}, "not an integer"),
+        ("baygate/v1/s1/a1/status", {**STATUS, "state": "zombie"}, {}, "no valid state"),
+        # issue 10: ~1,000 levels raised RecursionError, which nothing caught
+        (TOPIC, b"[" * 1000 + b"]" * 1000, {}, "nested deeper"),
+        (TOPIC, b'{"a":' * 5000 + b"1" + b"}" * 5000, {}, "nested deeper"),
+    ],
+)
+def test_the_rules_refuse_what_the_agent_never_sends(
+    topic: str, payload: dict[str, object] | bytes, user: dict[str, str], why: str
+) -> None:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    with pytest.raises(BadMessageError, match=why):
+        parse_incoming(topic, raw, user, RULES)
+
+
+def test_the_rules_accept_a_status_and_both_tombstone_kinds() -> None:
+    st = parse_incoming("baygate/v1/s1/a1/status", json.dumps(STATUS).encode(), {}, RULES)
+    assert (st.state, st.session) == ("online", 3)
+    for kind in ("telemetry", "status"):
+        user = {"dropped": "1", "epoch": "e", "seq": "7"}
+        tomb = parse_incoming(f"baygate/v1/s1/a1/{kind}", b"", user, RULES)
+        assert tomb.dropped and tomb.seq == 7
 
 
 def test_split_topic_rejects_wildcards_and_empty_levels() -> None:
