@@ -25,6 +25,7 @@ from agent import __version__
 from agent.api import serve_api
 from agent.commands import register_commands
 from agent.config import Config
+from agent.errors import ConfigError
 from agent.health import HealthRegistry, Status
 from agent.metrics import AgentMetrics, LinkCollector, OutboxCollector
 from agent.outbox_sink import OutboxSink
@@ -32,7 +33,9 @@ from agent.records import utcnow
 from agent.sdnotify import notify, watchdog_interval_s
 from agent.sink import RecordSink, build_record
 from agent.watchdog import watchdog
+from sync.auth import decode_key
 from sync.commands import CommandChannel
+from sync.errors import AuthKeyError
 from sync.link import Link, LinkSettings, StatusInfo, StatusRender
 from sync.mqtt import TlsFiles
 from sync.outbox import Outbox
@@ -74,8 +77,19 @@ def link_settings(config: Config, **overrides: Any) -> LinkSettings:
         keepalive_s=m.keepalive_s,
         inflight=m.inflight,
         ack_retention_s=m.ack_retention_s,
+        auth_key=_auth_key(config),
     )
     return replace(settings, **overrides)
+
+
+def _auth_key(config: Config) -> bytes | None:
+    secret = config.mqtt.auth_key
+    if secret is None:
+        return None
+    try:
+        return decode_key(secret.reveal(), f"mqtt.auth_key ({secret.reference})")
+    except AuthKeyError as exc:
+        raise ConfigError("mqtt.auth_key", str(exc)) from None
 
 
 def status_renderer(config: Config) -> StatusRender:
