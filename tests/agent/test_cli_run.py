@@ -48,7 +48,8 @@ async def test_run_goes_online_and_offline_on_sigterm(broker: Broker, tmp_path: 
             proc.send_signal(signal.SIGTERM)
             rc = await asyncio.to_thread(proc.wait, 20)
             assert rc == 0, proc.stderr.read() if proc.stderr else b""
-            await until(lambda: presence(db).get(("shop-run", "bay-run")) == ("offline", 1), what="Last Will on shutdown")
+            me = ("shop-run", "bay-run")
+            await until(lambda: presence(db).get(me) == ("offline", 1), what="Last Will on shutdown")
         finally:
             if proc.poll() is None:
                 proc.kill()

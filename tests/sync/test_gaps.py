@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sync.gaps import GapTracker
+import itertools
 
 from resilience import BackoffPolicy
+from sync.gaps import GapTracker
 
 
 class Clock:
@@ -38,7 +39,7 @@ def test_a_gap_is_requested_after_grace_then_backs_off_and_clears() -> None:
         c.t += 1.0
         if g.due():
             times.append(c.t)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert gaps[:5] == [10.0, 20.0, 40.0, 80.0, 160.0] and max(gaps) == 300.0
     g.update("s", "a", "e", 9, 9)  # filled
     assert len(g) == 0

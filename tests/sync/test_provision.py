@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
+
 from sync.auth import decode_key
 from sync.provision import BACKEND_USER, password_hash
 from tests.conftest import SecureBroker
@@ -43,10 +44,8 @@ def delivered(q: queue.Queue[str], timeout: float = 1.0) -> list[str]:
     out = []
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        try:
+        with contextlib.suppress(queue.Empty):
             out.append(q.get(timeout=0.05))
-        except queue.Empty:
-            pass
     return out
 
 
@@ -106,21 +105,21 @@ def test_add_agent_reissues_and_the_cli_prints_loadable_mqtt_lines(tmp_path: Pat
     import tomllib
 
     d = tmp_path / "setup"
-    run = [sys.executable, "-m", "agent", "broker"]
-    r = subprocess.run([*run, "init", "--dir", str(d)], capture_output=True, text=True, timeout=60)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "agent", "broker", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+    r = cli("init", "--dir", str(d))
     assert r.returncode == 0, r.stderr
-    again = subprocess.run([*run, "init", "--dir", str(d)], capture_output=True, text=True, timeout=60)
+    again = cli("init", "--dir", str(d))
     assert again.returncode == 1 and "already holds" in again.stderr and "Traceback" not in again.stderr
-    out = subprocess.run(
-        [*run, "add-agent", "--dir", str(d), "shop-9", "bay-2"], capture_output=True, text=True, timeout=60
-    )
+    out = cli("add-agent", "--dir", str(d), "shop-9", "bay-2")
     assert out.returncode == 0, out.stderr
     mqtt = tomllib.loads(out.stdout)["mqtt"]
     assert mqtt["username"] == "shop-9.bay-2"
     assert bytes.fromhex(mqtt["auth_key"]) == decode_key((d / "keys" / "shop-9" / "bay-2.key").read_text())
-    bad = subprocess.run(
-        [*run, "add-agent", "--dir", str(d), "shop/9", "bay-2"], capture_output=True, text=True, timeout=60
-    )
+    bad = cli("add-agent", "--dir", str(d), "shop/9", "bay-2")
     assert bad.returncode == 1 and "shop id" in bad.stderr and "Traceback" not in bad.stderr
     assert "user shop-9.bay-2" in (d / "acl").read_text()
 
