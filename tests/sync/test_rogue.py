@@ -154,6 +154,7 @@ async def agent(s: Setup, ob: Outbox) -> AsyncIterator[Link]:
         username=user,
         password=pw,
         auth_key=s.key,
+        ack_timeout_s=120.0,  # resends here come only from replays
     )
     link = Link(ob, settings, status=status)
     add_replay(link)
