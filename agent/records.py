@@ -7,6 +7,7 @@ Bump `v` on any change a v1 consumer could not read; adding an optional field is
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -30,6 +31,7 @@ __all__ = [
     "VinRead",
     "parse_record",
     "record_id",
+    "render_schemas",
     "utcnow",
 ]
 
@@ -225,3 +227,14 @@ def parse_record(data: bytes | str) -> Envelope:
     """Validate a JSON record of any kind (raises pydantic.ValidationError)."""
     rec: Envelope = _ADAPTER.validate_json(data)
     return rec
+
+
+def render_schemas() -> dict[str, str]:
+    """kind -> schema JSON text (stable: sorted keys, trailing newline)."""
+    out = {}
+    for kind, model in KINDS.items():
+        schema = model.model_json_schema(mode="serialization")
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://baygate.example/schema/v1/{kind}.json"
+        out[kind] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return out

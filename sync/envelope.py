@@ -23,7 +23,16 @@ from datetime import datetime
 from sync.errors import BadMessageError
 from untrusted import UntrustedInputError, bounded_int, parse_object
 
-__all__ = ["MAX_RECORD_BYTES", "TOPIC_ROOT", "Incoming", "Rules", "parse_incoming", "split_topic"]
+__all__ = [
+    "MAX_RECORD_BYTES",
+    "TOPIC_ROOT",
+    "Incoming",
+    "Rules",
+    "agent_topic",
+    "parse_incoming",
+    "record_topic",
+    "split_topic",
+]
 
 TOPIC_ROOT = "baygate/v1"
 MAX_RECORD_BYTES = 1024 * 1024
@@ -57,6 +66,15 @@ class Incoming:
     ts: float | None  # the record's own timestamp (epoch seconds), for lag
     state: str | None = None  # status records: online/offline
     session: int | None = None  # status records: connection counter
+
+
+def agent_topic(shop: str, agent: str) -> str:
+    """The root of one agent's topics: its records, `status`, `ack`, `cmd/…`."""
+    return f"{TOPIC_ROOT}/{shop}/{agent}"
+
+
+def record_topic(shop: str, agent: str, kind: str) -> str:
+    return f"{agent_topic(shop, agent)}/{kind}"
 
 
 def split_topic(topic: str) -> tuple[str, str, str]:

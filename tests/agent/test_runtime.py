@@ -11,10 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from agent.config import Config, parse_config
-from agent.outbox_sink import OutboxFullAgentError, OutboxSink
+from agent.pipelines.outbox_sink import OutboxFullAgentError, OutboxSink
+from agent.pipelines.sink import RecordSink
 from agent.records import parse_record
-from agent.runtime import Runtime
-from agent.sink import RecordSink
+from agent.service.runtime import Runtime
 from sync.outbox import Outbox
 from tests.support.broker import Broker
 from tests.support.sync import ingest, running, send_command, store_records, until
@@ -90,11 +90,11 @@ async def test_sink_validates_before_committing_and_consumes_no_seq(tmp_path: Pa
         sink = OutboxSink(ob, shop="s", agent="a")
         with pytest.raises(ValidationError):
             await sink.emit("scan", {**SCAN, "confidence": 7})
-        rid = await sink.emit("scan", SCAN)
-        assert rid == f"a:{ob.epoch}:1"
+        rec = await sink.emit("scan", SCAN)
+        assert rec.id == f"a:{ob.epoch}:1"
         (row,) = await ob.pending()
         assert row.topic == "baygate/v1/s/a/scan"
-        assert parse_record(row.payload).id == rid
+        assert parse_record(row.payload) == rec  # emit returns exactly what was committed
 
 
 @pytest.mark.anyio

@@ -9,10 +9,10 @@ import cv2
 import pytest
 
 from agent.cli import main as cli_main
+from agent.pipelines.scan_station import ScanStation, scan_body
+from agent.pipelines.sink import MemorySink
 from agent.records import ScanRecord
-from agent.scan_station import ScanStation, scan_body
 from agent.serial_rules import SerialRulesError, load_serial_rules
-from agent.sink import MemorySink
 from drivers.camera import Code, IteratorSource, PayloadError, VinOcr
 from simulators.camera.scenes import make_scene
 from simulators.camera.stream import SceneStream

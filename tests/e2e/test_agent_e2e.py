@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent.config import EXAMPLE_CONFIG, SHIPPED_MANUFACTURERS
 from agent.records import KINDS
 from simulators.elm327.tcp import serve_tcp
 from simulators.services.server import ServiceServer
@@ -37,7 +38,7 @@ from tests.conftest import SecureBroker
 from tests.support.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "config" / "agent.example.toml"
+EXAMPLE = EXAMPLE_CONFIG
 
 
 def write_config(tmp: Path, broker: SecureBroker, elm_port: int, nhtsa_url: str, api_port: int) -> Path:
@@ -58,7 +59,7 @@ def write_config(tmp: Path, broker: SecureBroker, elm_port: int, nhtsa_url: str,
         'name = "sim-cam"',
         'source = "sim:door_jamb,qrcode"',
         "[enrich]",
-        f'manufacturers_dir = "{ROOT / "config" / "manufacturers"}"',
+        f'manufacturers_dir = "{SHIPPED_MANUFACTURERS}"',
         "[enrich.nhtsa]",
         f'vpic_url = "{nhtsa_url}"',
         f'recalls_url = "{nhtsa_url}"',

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.config import SHIPPED_MANUFACTURERS
 from agent.enrich.connectors.engine import Engine
 from agent.enrich.connectors.serials import normalise_serial, recognise
 from agent.enrich.connectors.spec import Connector, load_connector, load_connectors
@@ -16,15 +17,15 @@ from agent.enrich.db import StateDB
 from agent.enrich.errors import ConnectorConfigError, EnrichError, UnknownProductError
 from agent.enrich.registrar import Registrar
 from agent.enrich.registrations import RegistrationStore
+from agent.pipelines.sink import MemorySink
 from agent.records import RegistrationRecord
-from agent.sink import MemorySink
 from simulators.services.manufacturer import ManufacturerApp
 from simulators.services.server import ServiceServer
 from tests.support.enrich import FakeClock, faults, requests_to, resilience
 
 pytestmark = pytest.mark.anyio
 
-SHIPPED = Path(__file__).resolve().parents[3] / "config" / "manufacturers"
+SHIPPED = SHIPPED_MANUFACTURERS
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.config import SHIPPED_MANUFACTURERS
 from agent.enrich.connectors.engine import Engine
 from agent.enrich.connectors.spec import load_connectors
 from agent.enrich.db import StateDB
@@ -15,15 +16,15 @@ from agent.enrich.queue import QueueSink, WorkQueue
 from agent.enrich.registrar import Registrar, complete_registration
 from agent.enrich.registrations import RegistrationStore
 from agent.enrich.service import EnrichmentService
+from agent.pipelines.sink import MemorySink
 from agent.records import AlertRecord, EnrichmentRecord, RegistrationRecord
-from agent.sink import MemorySink
 from simulators.services.server import ServiceServer
 from tests.support.enrich import FakeClock, faults, nhtsa_client, requests_to, resilience
 
 pytestmark = pytest.mark.anyio
 
 SILVERADO = "1GCUYDED6KZ104455"
-MANUFACTURERS = Path(__file__).resolve().parents[3] / "config" / "manufacturers"
+MANUFACTURERS = SHIPPED_MANUFACTURERS
 
 
 @asynccontextmanager
@@ -49,11 +50,11 @@ async def test_offline_facts_at_once_network_results_follow_naming_the_scan(
     anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
 ) -> None:
     sink = MemorySink()
-    scan_id = await sink.emit(
+    scan_id = (await sink.emit(
         "scan",
         {"camera": "bay1", "symbology": "CODE39", "payload": SILVERADO, "classification": "vin",
          "vin": {"value": SILVERADO, "source": "barcode", "verified": True}, "confidence": 1.0},
-    )  # fmt: skip
+    )).id  # fmt: skip
     async with service(nhtsa_server, clock, state_dir, sink) as svc:
         await svc.vin(scan_id, SILVERADO)
         # Nothing has touched the network yet, and the offline record is already out.
@@ -168,7 +169,7 @@ async def test_on_record_dispatches_scans_and_vehicle_reports(
     anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
 ) -> None:
     sink = MemorySink()
-    ids = {
+    recs = {
         "report": await sink.emit("vehicle_report", {"dongle": "d1", "vin": SILVERADO, "vin_valid": True}),
         "serial": await sink.emit("scan", {
             "camera": "c", "symbology": "CODE128", "payload": "S/N C02XK1ABJGH5", "classification": "serial",
@@ -180,6 +181,7 @@ async def test_on_record_dispatches_scans_and_vehicle_reports(
             "camera": "c", "symbology": "CODE128", "payload": "??", "classification": "serial",
             "serial": {"serial": "??"}, "confidence": 0.5}),
     }  # fmt: skip
+    ids = {k: r.id for k, r in recs.items()}
     async with service(nhtsa_server, clock, state_dir, sink) as svc:
         for rec in list(sink.records):
             await svc.on_record(rec)

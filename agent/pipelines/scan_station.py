@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.sink import RecordSink
+from agent.pipelines.sink import RecordSink
 from drivers.camera import (
     Code,
     Deduper,
@@ -130,7 +130,7 @@ class ScanStation:
     async def _emit(self, symbology: str, payload: str, body: dict[str, Any]) -> None:
         if not self.deduper.first_sighting(self.camera, symbology, payload):
             return
-        rid = await self.sink.emit("scan", body)
+        rid = (await self.sink.emit("scan", body)).id
         self.stats.records += 1
         self.stats.record_ids.append(rid)
         vin = body.get("vin")

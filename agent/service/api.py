@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from agent.health import HealthRegistry
+from agent.service.health import HealthRegistry
 
 __all__ = ["serve_api"]
 
