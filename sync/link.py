@@ -59,10 +59,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from resilience import Backoff, BackoffPolicy
-from sync.ack import parse_ack
-from sync.auth import MAC_PROPERTY, sign, verify
+from sync.auth import MAC_PROPERTY, sign
 from sync.commands import CommandChannel, Reply, encode_reply
-from sync.errors import BadMessageError, LinkError, SyncError
+from sync.errors import LinkError, SyncError
+from sync.link_inbound import Inbound
 from sync.link_settings import (
     LinkCounters,
     LinkSettings,
@@ -77,13 +77,10 @@ from sync.mqtt import (
     make_client,
     parse_url,
     properties,
-    user_properties,
 )
 from sync.outbox import Outbox
 from sync.outbox_schema import Row
 from sync.paho_loop import PahoLoop
-from sync.replay import ReplayGate
-from untrusted import Rejections
 
 __all__ = ["Link", "LinkCounters", "LinkSettings", "StatusInfo", "StatusRender"]
 
@@ -113,13 +110,8 @@ class Link:
         self.counters = LinkCounters()
         self.connected = False
         self.last_error: SyncError | None = None
-        self.backend_hw = 0
         self._status = status
         self._key = settings.auth_key
-        self.rejections = Rejections(log)  # refused acks/commands, logged once per burst
-        self._replays = ReplayGate(settings.replay_window_s)
-        self._replay_timer: asyncio.TimerHandle | None = None
-        self._replay_tasks: set[asyncio.Task[int]] = set()
         self._rng = rng
         self._clock = clock
         self._backoff = Backoff(
@@ -138,14 +130,13 @@ class Link:
         self._props_historical = PackedProperties([("historical", "1")])
         self._acked: list[int] = []
         self._acked_event = asyncio.Event()
-        self._backend_ack: bytes | None = None
-        self._backend_ack_event = asyncio.Event()
         self._rewind: int | None = None
         self._connected_at = 0.0
         self._max_packet: int | None = None
         self._retry_floor: int | None = None
         self._birth: tuple[int, bytes] | None = None
         self._birth_seq = 0  # held birth: session, Last Will
+        self.inbound = Inbound(outbox, settings, self.counters, self.commands, self._rewind_to)
 
     # --- public ------------------------------------------------------------------------
 
@@ -155,7 +146,7 @@ class Link:
         await self.outbox.drop_held()  # births of a process killed while connecting
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._ack_writer())
-            tg.create_task(self._backend_acks())
+            tg.create_task(self.inbound.run_acks())
             tg.create_task(self.commands.serve(self._reply))
             tg.create_task(reconnect_forever(self._session, self._failed, self._backoff))
 
@@ -163,28 +154,14 @@ class Link:
         await self._up.wait()
 
     async def replay(self, from_seq: int) -> int:
-        """Send again every row still held from `from_seq` on (backend gap repair).
-        At most one replay runs per `replay_window_s`; requests inside the window
-        coalesce into one run at its end (returns 0 rows requeued now)."""
-        decision = self._replays.request(from_seq)
-        if decision.run_now:
-            return await self._replay_now(from_seq)
-        if self._replay_timer is None and self._loop is not None:
-            self._replay_timer = self._loop.call_later(decision.wait_s, self._replay_due)
-        return 0
+        """Resend held rows from `from_seq` (gap repair), bounded: sync/replay.py."""
+        return await self.inbound.replay(from_seq)
 
-    async def _replay_now(self, from_seq: int) -> int:
-        n = await self.outbox.requeue(from_seq)
-        self._rewind_to(from_seq - 1)
-        return n
+    @property
+    def backend_hw(self) -> int:
+        """The backend's committed high-water mark, from its last authentic ack."""
+        return self.inbound.backend_hw
 
-    def _replay_due(self) -> None:
-        self._replay_timer = None
-        from_seq = self._replays.due()
-        if from_seq is not None:
-            task = asyncio.ensure_future(self._replay_now(from_seq))
-            self._replay_tasks.add(task)
-            task.add_done_callback(self._replay_tasks.discard)
 
     # --- connection --------------------------------------------------------------------
 
@@ -395,26 +372,6 @@ class Link:
 
     # --- incoming ----------------------------------------------------------------------
 
-    async def _backend_acks(self) -> None:
-        while True:
-            await self._backend_ack_event.wait()
-            self._backend_ack_event.clear()
-            raw, self._backend_ack = self._backend_ack, None
-            if raw is None:
-                continue
-            ob = self.outbox
-            try:
-                seq = parse_ack(raw, epoch=ob.epoch, last_seq=ob.last_seq, topic=self.ack_topic)
-            except BadMessageError as exc:
-                self.counters.bad_acks += 1
-                self.rejections.refuse("backend ack", exc)
-                continue
-            if seq is None or seq <= self.backend_hw:
-                continue
-            self.backend_hw = seq
-            self.counters.backend_acks += 1
-            await ob.delete_through(seq)
-
     def _reply(self, topic: str, correlation: bytes | None, reply: Reply) -> None:
         client = self._client
         if client is None or not self.connected:
@@ -424,24 +381,8 @@ class Link:
             client.publish(topic, encode_reply(reply), qos=1, properties=props)
 
     def _incoming(self, client: Any, topic: str, payload: bytes, props: Any) -> None:
-        if client is not self._client:
-            return
-        user = user_properties(props)
-        rt = getattr(props, "ResponseTopic", None)
-        user.pop("rt", None)  # the MAC covers the real response topic, not a look-alike
-        if rt:
-            user["rt"] = rt
-        if self._key is not None and not verify(self._key, topic, payload, user):
-            # Whoever sent it does not hold this agent's key: not the backend.
-            self.counters.unauthenticated += 1
-            self.rejections.refuse("unauthenticated message", f"on {topic}")
-            return
-        if topic == self.ack_topic:
-            self._backend_ack = payload
-            self._backend_ack_event.set()
-        elif topic.startswith(self.cmd_prefix):
-            corr = getattr(props, "CorrelationData", None)
-            self.commands.offer(topic[len(self.cmd_prefix) :], payload, rt, corr, self._reply)
+        if client is self._client:
+            self.inbound.offer(topic, payload, props, self._reply)
 
     # --- paho callbacks -> event loop ---------------------------------------------------
     # paho runs on the event loop (sync.paho_loop); only callbacks fired inside

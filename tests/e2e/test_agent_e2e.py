@@ -21,6 +21,7 @@ import time
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -77,17 +78,8 @@ def write_config(tmp: Path, broker: SecureBroker, elm_port: int, nhtsa_url: str,
 
 
 @contextlib.asynccontextmanager
-async def ingest_running(broker: SecureBroker, db: Path) -> AsyncIterator[Ingest]:
-    settings = IngestSettings(
-        url=broker.url,
-        db=str(db),
-        client_id="e2e-ingest",
-        group="e2e",
-        username=BACKEND_USER,
-        password=broker.backend_password,
-        keys_dir=broker.keys_dir,
-        rules=Rules(kinds=frozenset(KINDS)),
-    )
+async def ingest_running(url: str, db: Path, **kw: Any) -> AsyncIterator[Ingest]:
+    settings = IngestSettings(url=url, db=str(db), client_id="e2e-ingest", group="e2e", **kw)
     ingest = Ingest(settings)
     task = asyncio.create_task(ingest.run())
     try:
@@ -121,7 +113,17 @@ async def test_agent_end_to_end_on_simulators(secure_broker: SecureBroker, tmp_p
     db = tmp_path / "backend.sqlite3"
     api_port = free_port()
     with ServiceServer(NhtsaApp()) as nhtsa:
-        async with serve_tcp(profile="petrol-can") as elm, ingest_running(secure_broker, db) as ingest:
+        async with (
+            serve_tcp(profile="petrol-can") as elm,
+            ingest_running(
+                secure_broker.url,
+                db,
+                username=BACKEND_USER,
+                password=secure_broker.backend_password,
+                keys_dir=secure_broker.keys_dir,
+                rules=Rules(kinds=frozenset(KINDS)),
+            ) as ingest,
+        ):
             cfg = write_config(tmp_path, secure_broker, elm.port, nhtsa.url, api_port)
             # A file, not a pipe: a chatty agent must never block on a full pipe buffer.
             log_fd = os.open(tmp_path / "agent.log", os.O_WRONLY | os.O_CREAT, 0o600)
@@ -167,6 +169,7 @@ async def test_agent_end_to_end_on_simulators(secure_broker: SecureBroker, tmp_p
     assert health.status_code == 200 and health.json()["checks"]["link"][0]["status"] == "pass"
     assert "baygate_build_info" in metrics.text
     assert "baygate_mqtt_connected 1.0" in metrics.text
-    assert "baygate_outbox_rows{state=\"pending\"}" in metrics.text
+    assert "baygate_mqtt_unauthenticated_total 0.0" in metrics.text  # every ack verified
+    assert 'baygate_outbox_rows{state="pending"}' in metrics.text
     published = next(ln for ln in metrics.text.splitlines() if ln.startswith("baygate_mqtt_published_total"))
     assert float(published.split()[-1]) >= len(recs) - 1  # all but possibly the live status

@@ -147,11 +147,13 @@ async def test_channel_runs_only_allow_listed_names_with_valid_args() -> None:
         ("go", b"[1]"),
         ("go", b"\xff"),
         ("go", b"x" * 70_000),
+        ("go", b'{"n": ' + b"[" * 5000 + b"]" * 5000 + b"}"),  # issue 10: RecursionError
+        ("go", b'{"n": 1e999}'),
     ]:
         reply = await ch.handle(name, payload)
         assert not reply.ok and reply.error
     assert ran == [2]
-    assert ch.refused == 6
+    assert ch.refused == 8
     bad = await ch.handle("broken", b'{"n": 1}')
     assert not bad.ok and "boom" in (bad.error or "") and ch.failed == 1
     assert json.loads(encode_reply(bad)) == {"ok": False, "error": bad.error}
@@ -239,6 +241,15 @@ def test_backend_acks_are_parsed_strictly() -> None:
 
     assert parse_ack(encode_ack("e1", 7), epoch="e1", last_seq=9) == 7
     assert parse_ack(encode_ack("old", 7), epoch="e1", last_seq=9) is None  # a wiped outbox's
-    for raw in (b"\xff", b"[]", b'{"epoch": 1}', b'{"epoch": "e1", "seq": -1}', encode_ack("e1", 10)):
+    poison = [
+        b"[" * 5000 + b"]" * 5000,  # issue 10: RecursionError stopped every agent start
+        b'{"epoch": "e1", "seq": 9223372036854775813}',
+        b'{"epoch": "e1", "seq": "7"}',
+        b'{"epoch": "e1", "seq": 7.0}',
+        b'{"epoch": "e1", "seq": true}',
+        b'{"epoch": "e1", "seq": 7, "pad": "' + b"x" * 2000 + b'"}',
+    ]
+    bad = [b"\xff", b"[]", b'{"epoch": 1}', b'{"epoch": "e1", "seq": -1}', encode_ack("e1", 10)]
+    for raw in (*bad, *poison):
         with pytest.raises(BadMessageError):
             parse_ack(raw, epoch="e1", last_seq=9)
