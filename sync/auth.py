@@ -71,10 +71,18 @@ def _field(data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + data  # length-prefixed: no two inputs collide
 
 
+_EMPTY_PROPS = b"".join(_field(b"") for _ in SIGNED_PROPERTIES)
+_HEAD = _field(_LABEL)
+
+
 def _message(topic: str, payload: bytes, props: Mapping[str, str]) -> bytes:
-    parts = [_LABEL, topic.encode()]
-    parts += [f"{k}={props[k]}".encode() if k in props else b"" for k in SIGNED_PROPERTIES]
-    return b"".join(_field(p) for p in parts) + payload
+    if props and any(k in props for k in SIGNED_PROPERTIES):
+        signed = b"".join(
+            _field(f"{k}={props[k]}".encode() if k in props else b"") for k in SIGNED_PROPERTIES
+        )
+    else:
+        signed = _EMPTY_PROPS  # records and acks: the common case, ~2 us less
+    return _HEAD + _field(topic.encode()) + signed + payload
 
 
 def sign(
@@ -82,7 +90,7 @@ def sign(
 ) -> str:
     """The `mac` user property value (hex) for one message."""
     p = props if isinstance(props, Mapping) else dict(props)
-    return hmac.new(key, _message(topic, payload, p), hashlib.sha256).hexdigest()
+    return hmac.digest(key, _message(topic, payload, p), hashlib.sha256).hex()
 
 
 def verify(key: bytes, topic: str, payload: bytes, props: Mapping[str, str]) -> bool:

@@ -253,3 +253,20 @@ def test_backend_acks_are_parsed_strictly() -> None:
     for raw in (*bad, *poison):
         with pytest.raises(BadMessageError):
             parse_ack(raw, epoch="e1", last_seq=9)
+
+
+def test_hand_packed_user_properties_are_the_bytes_paho_packs() -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from sync.mqtt import PackedProperties, pack_user_properties
+
+    cases = [
+        [("mac", "ab" * 32)],
+        [("historical", "1"), ("dropped", "1"), ("epoch", "e-1"), ("seq", "9"), ("mac", "f" * 64)],
+        [("k", "é" * 200)] * 3,  # multi-byte text, a length over 127 (two-byte varint)
+    ]
+    for user in cases:
+        paho_props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        paho_props.UserProperty = user
+        assert pack_user_properties(user) == PackedProperties(user).pack() == paho_props.pack()  # type: ignore[no-untyped-call]
