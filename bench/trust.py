@@ -77,7 +77,13 @@ def parse_costs() -> dict[str, float]:
     tricky = json.dumps({"s": ["[{" * 50_000, "x" * 400_000]}).encode()  # ~600 kB, 100k brackets in strings
     worst = min(timeit.repeat(lambda: parse_json(tricky, max_bytes=1 << 20), number=5, repeat=3)) / 5 * 1e3
     worst_base = min(timeit.repeat(lambda: json.loads(tricky), number=5, repeat=3)) / 5 * 1e3
-    return {"bytes": len(raw), "json_us": base, "bounded_us": bounded, "worst_ms": worst, "worst_base_ms": worst_base}
+    return {
+        "bytes": len(raw),
+        "json_us": base,
+        "bounded_us": bounded,
+        "worst_ms": worst,
+        "worst_base_ms": worst_base,
+    }
 
 
 def replay_storm() -> tuple[float, float, int]:
@@ -129,13 +135,15 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     p_rate, p_cpu = (statistics.median(x) for x in zip(*plain, strict=True))
     s_rate, s_cpu = (statistics.median(x) for x in zip(*signed, strict=True))
     print(
-        f"link to broker-acked, medians of {rounds} x {n}: plain {p_rate:,.0f} msg/s ({p_cpu:.0f} us CPU/msg), "
-        f"with MAC {s_rate:,.0f} msg/s ({s_cpu:.0f} us CPU/msg) = {s_rate / p_rate:.2f} x plain"
+        f"link to broker-acked, medians of {rounds} x {n}: plain {p_rate:,.0f} msg/s "
+        f"({p_cpu:.0f} us CPU/msg), with MAC {s_rate:,.0f} msg/s ({s_cpu:.0f} us CPU/msg) "
+        f"= {s_rate / p_rate:.2f} x plain"
     )
     c = parse_costs()
     print(
-        f"parse one {c['bytes']} B record: json.loads {c['json_us']:.1f} us, bounded {c['bounded_us']:.1f} us "
-        f"= {c['bounded_us'] / c['json_us']:.2f} x; worst case (600 kB, 100k brackets in strings) "
+        f"parse one {c['bytes']} B record: json.loads {c['json_us']:.1f} us, "
+        f"bounded {c['bounded_us']:.1f} us = {c['bounded_us'] / c['json_us']:.2f} x; "
+        "worst case (600 kB, 100k brackets in strings) "
         f"{c['worst_ms']:.1f} ms vs json.loads {c['worst_base_ms']:.1f} ms"
     )
     old, new, peak = replay_storm()
