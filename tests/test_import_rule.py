@@ -1,4 +1,4 @@
-"""The layering rule of DESIGN.md, enforced by reading every module's imports.
+"""The layering rule of docs/design.md, enforced by reading every module's imports.
 
 drivers/* import nothing of ours but their own package (and obd2/camera not each
 other) and the leaf packages; sync imports nothing of ours but the leaf packages;
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# Leaf packages: one concept each that several packages need (DESIGN.md "one concept,
+# Leaf packages: one concept each that several packages need (docs/design.md "one concept,
 # one place"). They import nothing of ours, so anyone but a simulator may import them.
 LEAVES = ("resilience", "untrusted")
 OURS = ("agent", "drivers", "sync", "simulators", "tests", "bench", *LEAVES)

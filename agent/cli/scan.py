@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import SHIPPED_MANUFACTURERS, Config
+from agent.enrich.connectors.spec import load_serial_rules
+from agent.enrich.errors import ConnectorConfigError
 from agent.pipelines.camera_sources import build_source
 from agent.pipelines.scan_station import ScanStation
 from agent.pipelines.sink import MemorySink
 from agent.records import Envelope
-from agent.serial_rules import SerialRulesError, load_serial_rules
 from drivers.camera import CameraError, FrameScanner, SerialRule, VinOcr, load_image
 
 HELP = "decode barcodes, QR codes and VINs from images or a camera"
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
         if args.scan_command == "image":
             return _scan_images(args, config)
         return _scan_camera(args, config)
-    except SerialRulesError as exc:
+    except ConnectorConfigError as exc:
         print(f"baygate scan: {exc}", file=sys.stderr)
         return 2
     except CameraError as exc:

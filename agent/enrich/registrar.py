@@ -84,7 +84,7 @@ class Registrar:
             if found is None:
                 raise UnknownProductError(f"no connector recognises serial {serial!r}")
             conn = found
-        clean = normalise_serial(serial, conn.serial)
+        clean = normalise_serial(serial, conn)
         problem = serial_problem(clean, conn)
         if problem:
             raise UnknownProductError(problem)

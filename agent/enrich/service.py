@@ -36,7 +36,7 @@ from agent.enrich.resilience import Resilience
 from agent.enrich.summary import decode_json
 from agent.enrich.vin import decode_offline
 from agent.pipelines.sink import RecordSink
-from agent.records import Envelope, ScanRecord, VehicleReportRecord
+from agent.records import Envelope, Gs1Fields, ScanRecord, VehicleReportRecord
 from resilience import BackoffPolicy
 
 __all__ = ["EnrichmentService"]
@@ -145,14 +145,17 @@ class EnrichmentService:
             return
         if not isinstance(record, ScanRecord):
             return
+        fields = record.typed_fields()
         if record.vin is not None:
             await self.vin(record.id, record.vin.value)
+        elif isinstance(fields, Gs1Fields) and fields.serial:
+            # GS1 (21) is the serial; (01) the GTIN whose company prefix names the maker
+            # (the camera may have attributed it already with the same rules).
+            maker = record.serial.get("manufacturer") if record.serial else None
+            await self._serial_or_error(record.id, fields.serial, manufacturer=maker, gtin=fields.gtin)
         elif record.serial:
             maker = record.serial.get("manufacturer")
             await self._serial_or_error(record.id, record.serial.get("serial", ""), manufacturer=maker)
-        elif record.classification == "gs1" and record.fields.get("21"):
-            # GS1 AI 21 is the serial number, AI 01 the GTIN whose prefix names the maker.
-            await self._serial_or_error(record.id, record.fields["21"], gtin=record.fields.get("01"))
 
     async def _serial_or_error(self, subject: str, serial: str, **kw: Any) -> None:
         try:

@@ -5,7 +5,7 @@ Every pipeline emits through the outbox sink. Enrichment hears about scans and v
 reports through `EnrichmentFeed`, a sink wrapper that hands each committed record to a
 bounded queue (1,000 records): the scan is already durable when it is queued, so
 enrichment never holds a scan back, and a full queue slows producers instead of
-dropping anything (DESIGN.md: bounded queues, no silent drops).
+dropping anything (docs/design.md: bounded queues, no silent drops).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from agent.config import Config
+from agent.enrich.connectors.spec import load_serial_rules
 from agent.enrich.service import EnrichmentService
 from agent.pipelines.camera_sources import source_for
 from agent.pipelines.scan_station import ScanStation
 from agent.pipelines.sink import Pipeline, RecordSink
 from agent.pipelines.vehicle import VehicleSession, vehicle_session_for
 from agent.records import Envelope
-from agent.serial_rules import load_serial_rules
 from agent.service.health import HealthRegistry, Status
 from drivers.camera.ocr import VinOcr
 from drivers.obd2.session import LinkState

@@ -12,20 +12,23 @@ from pydantic import ValidationError
 
 from agent.config import Config, parse_config
 from agent.pipelines.outbox_sink import OutboxFullAgentError, OutboxSink
+from agent.pipelines.scan_station import scan_body
 from agent.pipelines.sink import RecordSink
 from agent.records import parse_record
 from agent.service.runtime import Runtime
+from drivers.camera import Code
 from sync.outbox import Outbox
 from tests.support.broker import Broker
 from tests.support.sync import ingest, running, send_command, store_records, until
 
-SCAN = {
-    "camera": "cam1",
-    "symbology": "QRCODE",
-    "payload": "JOB-1",
-    "classification": "job_ticket",
-    "confidence": 0.9,
-}
+
+def job_scan(n: int) -> dict[str, object]:
+    """A job-ticket scan as the camera path produces it (classify + scan_body)."""
+    payload = f"BAYGATE:JOB:v1;id=J{n:06d};bay=1"
+    return scan_body("cam1", Code("QRCODE", payload, ((0, 0),) * 4, 0.9, "zxing"), ())
+
+
+SCAN = job_scan(1)
 BASE = "baygate/v1/shop-r/bay-r"
 
 
@@ -44,7 +47,7 @@ async def test_pipeline_records_reach_the_backend_valid_and_commands_answer(
 
     async def scans(sink: RecordSink) -> None:
         for i in range(3):
-            await sink.emit("scan", {**SCAN, "payload": f"JOB-{i}"})
+            await sink.emit("scan", job_scan(i))
         await asyncio.Event().wait()
 
     rt = Runtime(config(tmp_path / "state", broker.url), [scans], backoff_min_s=0.05, backoff_max_s=0.5)
@@ -81,7 +84,7 @@ async def test_pipeline_records_reach_the_backend_valid_and_commands_answer(
     recs = [parse_record(p) for a, _e, _s, _k, p in store_records(db) if p and a == "bay-r"]
     kinds = sorted(r.kind for r in recs)  # type: ignore[attr-defined]
     assert kinds == ["scan", "scan", "scan", "status"]
-    assert [r.payload for r in recs if r.kind == "scan"] == ["JOB-0", "JOB-1", "JOB-2"]  # type: ignore[attr-defined]
+    assert [r.fields["id"] for r in recs if r.kind == "scan"] == ["J000000", "J000001", "J000002"]  # type: ignore[attr-defined]
 
 
 @pytest.mark.anyio

@@ -62,8 +62,8 @@ def write_config(tmp: Path, broker: SecureBroker, elm_port: int, nhtsa_url: str,
         "[enrich]",
         f'manufacturers_dir = "{SHIPPED_MANUFACTURERS}"',
         "[enrich.nhtsa]",
-        f'vpic_url = "{nhtsa_url}"',
-        f'recalls_url = "{nhtsa_url}"',
+        f'vpic_url = "{nhtsa_url}/api/vehicles/"',
+        f'recalls_url = "{nhtsa_url}/"',
         "[mqtt]",
         f'url = "{broker.url}"',
         f'username = "{ident.username}"',
@@ -139,7 +139,10 @@ async def test_agent_end_to_end_on_simulators(secure_broker: SecureBroker, tmp_p
                 def complete() -> list[dict[str, object]] | None:
                     recs = kinds_at_backend(db)
                     kinds = {r["kind"] for r in recs}
-                    vpic = [r for r in recs if r["kind"] == "enrichment" and r["source"] == "nhtsa.vpic"]
+                    vpic = [
+                        r for r in recs
+                        if r["kind"] == "enrichment" and r["source"] == "nhtsa.vpic" and r["status"] == "ok"
+                    ]
                     want = {"status", "vehicle_report", "telemetry", "scan"}
                     return recs if want <= kinds and vpic else None
 

@@ -77,7 +77,7 @@ def test_shipped_configs_keep_the_keys_the_camera_reads() -> None:
 
 def test_serial_rules_transform_and_recognise() -> None:
     conns = load_connectors(SHIPPED)
-    assert normalise_serial(" 7xkq-9r 2 ", conns["dell"].serial) == "7XKQ9R2"
+    assert normalise_serial(" 7xkq-9r 2 ", conns["dell"]) == "7XKQ9R2"
     cases = {"7xkq-9r2": "dell", "5CG1234XYZ": "hp", "C02XK1ABJGH5": "apple", "905KWXX1A234": "lg",
              "0B7H3NJR900123A": "samsung", "C91204567": "whirlpool"}  # fmt: skip
     for serial, want in cases.items():
