@@ -292,7 +292,10 @@ class Ingest:
         if len(self.streams) > _MAX_STREAMS:
             self.streams.pop(next(iter(self.streams)))
         if st.hw > self._acked_hw.get(key, 0):
+            self._acked_hw.pop(key, None)
             self._acked_hw[key] = st.hw
+            if len(self._acked_hw) > _MAX_STREAMS:  # forgetting one only re-sends its ack
+                self._acked_hw.pop(next(iter(self._acked_hw)))
             topic, body = f"{TOPIC_ROOT}/{st.shop}/{st.agent}/ack", encode_ack(st.epoch, st.hw)
             props = self._signed(st.shop, st.agent, topic, body)
             client.publish(topic, body, qos=1, retain=True, properties=props)
