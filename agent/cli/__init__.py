@@ -36,6 +36,7 @@ SUBCOMMANDS = {
     "scan": "scan",
     "vin": "vin",
     "registration": "registration",
+    "ui": "ui",
     "doctor": "doctor",
     "schema": "schema",
 }
