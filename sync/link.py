@@ -143,6 +143,11 @@ class Link:
     async def run(self) -> None:
         """Connect, deliver and reconnect until cancelled."""
         self._loop = asyncio.get_running_loop()
+        if self._key is None:
+            log.warning(
+                "no mqtt.auth_key: acks and commands are obeyed on the broker's word alone "
+                "(docs/security.md)"
+            )
         await self.outbox.drop_held()  # births of a process killed while connecting
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._ack_writer())
