@@ -172,11 +172,11 @@ class Runtime:
             sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
-                "agent %s/%s running: outbox epoch %s, %d pipelines",
+                "agent %s/%s running: outbox epoch %s, remote config %s",
                 a.shop_id,
                 a.agent_id,
                 outbox.epoch,
-                len(self.pipelines),
+                (rc.version if rc else None) or "none",
             )
             self.health.register("link", lambda: self._link_check(link))
             async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:

@@ -49,8 +49,6 @@ def test_a_remote_layer_is_validated_like_a_local_file(tmp_path: Path) -> None:
         parse_remote("v3", "[obd\n")
     with pytest.raises(ConfigError, match="larger than"):
         parse_remote("v4", "# " + "x" * 60_000)
-    with pytest.raises(ConfigError, match="nested deeper"):  # issue 10: RecursionError in tomllib
-        parse_remote("v4", "[obd]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
     merged = effective_config(base, parse_remote("v5", "[obd]\ntelemetry_hz = 2.0\n"))
     assert merged.obd.telemetry_hz == 2.0 and merged.obd.command_timeout_s == base.obd.command_timeout_s
     assert merged.mqtt == base.mqtt and merged.agent == base.agent
@@ -107,7 +105,7 @@ async def test_pushed_config_applies_rejects_rolls_back_and_loses_no_record(  # 
         return result
 
     def cameras_at_backend() -> list[str]:
-        recs = [parse_record(p) for (_, _, _, _, p) in store_records(db) if p]
+        recs = [parse_record(p) for (a, _, _, _, p) in store_records(db) if p and a == "bay-rc"]
         return [r.camera for r in recs if isinstance(r, ScanRecord)]
 
     rt = start()
@@ -144,9 +142,9 @@ async def test_pushed_config_applies_rejects_rolls_back_and_loses_no_record(  # 
         await until(lambda: rt.link is not None and rt.link.backend_hw >= ob.last_seq - 5, what="caught up")
 
     # Nothing lost or duplicated across four pipeline swaps and a restart.
-    # (the session broker also hands a new ingest other tests' retained status records:
-    # Mosquitto 2.0 delivers retained messages to shared subscriptions; only ours count)
+    # (The shared test broker also holds other tests' retained status records.)
     rows = [r for r in store_records(db) if r[0] == "bay-rc"]
+    assert len({e for (_, e, _, _, _) in rows}) == 1
     seqs = sorted(int(s) for (_, _, s, _, _) in rows)
     assert seqs == list(range(1, len(seqs) + 1)), "a committed record is missing at the backend"
     kinds = [parse_record(p) for (_, _, _, _, p) in rows if p]
