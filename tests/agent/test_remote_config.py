@@ -49,6 +49,8 @@ def test_a_remote_layer_is_validated_like_a_local_file(tmp_path: Path) -> None:
         parse_remote("v3", "[obd\n")
     with pytest.raises(ConfigError, match="larger than"):
         parse_remote("v4", "# " + "x" * 60_000)
+    with pytest.raises(ConfigError, match="nested deeper"):  # issue 10: RecursionError in tomllib
+        parse_remote("v4", "[obd]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
     merged = effective_config(base, parse_remote("v5", "[obd]\ntelemetry_hz = 2.0\n"))
     assert merged.obd.telemetry_hz == 2.0 and merged.obd.command_timeout_s == base.obd.command_timeout_s
     assert merged.mqtt == base.mqtt and merged.agent == base.agent

@@ -74,6 +74,17 @@ async def until(
         await asyncio.sleep(0.02)
 
 
+async def drained(ob: Outbox, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Wait until the outbox holds no row: an ack's deletion (or a late PUBACK's) runs
+    just after `backend_hw` moves, so poll rather than assert at once."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while (st := await ob.stats()).depth:
+        if loop.time() > end:
+            raise AssertionError(f"outbox not drained: {st}")
+        await asyncio.sleep(0.02)
+
+
 @contextlib.asynccontextmanager
 async def running(coro_fn: Callable[[], object]) -> AsyncIterator[asyncio.Task[object]]:
     task: asyncio.Task[object] = asyncio.ensure_future(coro_fn())  # type: ignore[arg-type]
