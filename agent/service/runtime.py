@@ -168,7 +168,7 @@ class Runtime:
                 status=status_renderer(self.config, lambda: rc.version if rc else None),
                 commands=channel,
             )
-            register_commands(channel, link, rc)
+            register_commands(channel, link, rc, authenticated=self.config.mqtt.auth_key is not None)
             sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
