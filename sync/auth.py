@@ -1,6 +1,6 @@
 """End-to-end authentication of what crosses the broker (sans-IO).
 
-The broker's ACLs are the first wall, not the only one (DESIGN.md "Trust boundary"):
+The broker's ACLs are the first wall, not the only one (docs/design.md "Trust boundary"):
 anything that releases or changes durable data must prove it comes from the other
 end, whatever the broker lets through. Each agent has a 32-byte key, provisioned with
 its broker identity (`baygate broker add-agent`) and known to the backend through its

@@ -1,4 +1,4 @@
-"""The one untrusted-input boundary (DESIGN.md "Trust boundary").
+"""The one untrusted-input boundary (docs/design.md "Trust boundary").
 
 Every parse of bytes from outside (MQTT payloads, HTTP bodies, scanned payloads) goes
 through these bounded parsers, and each refusal is contained by `Rejections`. A leaf
