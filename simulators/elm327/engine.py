@@ -40,7 +40,8 @@ class Quirks:
     no_prompt_after_error: bool = False  # "?", NO DATA, ... end without ">"
     nodata_burst: int = 0  # N > 0: requests 10-N+1..10 of every 10 answer NO DATA
     no_car: bool = False  # ignition off: no ECU on any bus
-    engine_off: bool = False  # ignition on, engine off: RPM 0, Mode 04 allowed
+    engine_off: bool = False  # ignition on, engine off: RPM and speed 0
+    refuse_clear_running: bool = False  # Mode 04 while the engine runs: 7F 04 22
     # Adapter personality (adapters.py): what this chip refuses and how it prints.
     refuses: frozenset[str] = frozenset()  # AT commands (no "AT") answered "?"; "X*" = prefix
     crlf: bool = False  # lines end CR LF whatever ATL0 says
@@ -94,7 +95,10 @@ class Elm327:
     ) -> None:
         """`started`: when the car's clock began (live values are functions of
         clock() - started); default now. Pass the same value to every adapter of one car."""
-        self.vehicle = Vehicle(profile, engine_running=not (quirks and quirks.engine_off))
+        q = quirks or Quirks()
+        self.vehicle = Vehicle(
+            profile, engine_running=not q.engine_off, refuse_clear_running=q.refuse_clear_running
+        )
         self.profile = profile
         self.timing = timing or Timing()
         self.quirks = quirks or Quirks()

@@ -31,7 +31,8 @@ FAULTS: dict[str, tuple[float, str]] = {
     "h1-not-ok": (0, "ATH1 answers '?' and headers stay off"),
     "stall": (5, "every 5th OBD reply (3rd, 8th, ...) pauses S seconds halfway (default 5)"),
     "nocar": (0, "ignition off: SEARCHING... UNABLE TO CONNECT, or the protocol's bus error"),
-    "engine-off": (0, "ignition on, engine off: RPM and speed 0, Mode 04 (clear DTCs) accepted"),
+    "engine-off": (0, "ignition on, engine off: RPM and speed 0"),
+    "clear-needs-engine-off": (0, "ECUs refuse Mode 04 (clear DTCs) while the engine runs: 7F 04 22"),
 }
 STALL_PERIOD = 5
 STALL_FIRST = 3
@@ -76,6 +77,7 @@ class FaultSet:
             nodata_burst=int(self.active.get("nodata", 0)),
             no_car="nocar" in self,
             engine_off="engine-off" in self,
+            refuse_clear_running="clear-needs-engine-off" in self,
             refuses=p.refuses if p else frozenset(),
             crlf=bool(p and p.crlf),
             nul_before_prompt=bool(p and p.nul_before_prompt),

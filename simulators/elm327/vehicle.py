@@ -56,12 +56,15 @@ def readiness(ecu: Ecu) -> bytes:
 class Vehicle:
     """All ECUs of one profile, answering SAE J1979 services."""
 
-    def __init__(self, profile: Profile, engine_running: bool = True) -> None:
+    def __init__(
+        self, profile: Profile, engine_running: bool = True, refuse_clear_running: bool = False
+    ) -> None:
         self.profile = profile
         self.can = profile.protocol in (6, 7, 8, 9)
-        # Ignition on, engine off: RPM and speed read 0 and Mode 04 is allowed. Running,
-        # an ECU refuses Mode 04 with 7F 04 22 (conditionsNotCorrect), as many do.
+        # Ignition on, engine off: RPM and speed read 0. J1979 lets an ECU refuse Mode 04
+        # while the engine runs (7F 04 22, conditionsNotCorrect); some do, many do not.
         self.engine_running = engine_running
+        self.refuse_clear_running = refuse_clear_running
 
     def respond(self, request: bytes, t: float, target: int | None = None) -> list[Message]:
         """Every ECU's reply to `request` at simulated time `t`; target = one CAN id, None = all."""
@@ -87,7 +90,7 @@ class Vehicle:
         if mode == 0x04:
             if args:
                 return []
-            if self.engine_running:
+            if self.engine_running and self.refuse_clear_running:
                 return [bytes([0x7F, 0x04, NRC_CONDITIONS_NOT_CORRECT])]
             ecu.stored.clear()
             ecu.pending.clear()

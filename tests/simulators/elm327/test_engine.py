@@ -186,7 +186,9 @@ def test_dtc_lists_with_can_count_byte() -> None:
 
 
 def test_clear_codes_is_refused_while_the_engine_runs() -> None:
-    elm = quiet("petrol-can", "ATSP6", "ATH1")
+    elm = adapter(quirks=Quirks(refuse_clear_running=True))
+    for cmd in ("ATE0", "ATSP6", "ATH1"):
+        ask(elm, cmd)
     assert text(elm, "04") == "7E8 03 7F 04 22 \r7E9 03 7F 04 22 \r\r>"  # conditionsNotCorrect
     assert text(elm, "03") == "7E8 06 43 02 03 01 01 33 \r7E9 02 43 00 \r\r>"  # untouched
 

@@ -154,6 +154,7 @@ def test_fault_names_and_parameters_are_checked() -> None:
         "stall",
         "nocar",
         "engine-off",
+        "clear-needs-engine-off",
     }
     faults = parse_faults(["split", "nodata:5", "echo"])
     assert faults.active == {"split": 7, "nodata": 5, "echo": 0}
