@@ -1,9 +1,11 @@
 """The scan station: frames -> decode (thread) -> classify -> dedupe -> scan record.
 
 One station per camera. Decoding runs in a worker thread per frame (OpenCV and zxing
-release the GIL); VIN OCR runs as its own thread task on the newest sharp frame
-whenever the previous OCR finished, so the ~15-60 ms of tesseract per line never holds
-back barcode decoding (the camera keeps its frame rate; OCR samples it).
+release the GIL); VIN OCR (the scanner's one OCR step, FrameScanner.read_vins) runs as
+its own thread task whenever the previous OCR finished and the interval passed, on the
+sharpest frame seen since the last OCR started: the sharpness score orders the work, it
+never rules a frame out. The ~0.3 s of OCR per frame never holds back barcode decoding
+(the camera keeps its frame rate; OCR samples it).
 
 Each new presentation of a code (see drivers/camera/dedupe.py) becomes exactly one
 `scan` record through `sink.emit`, which returns only once the record is committed.
@@ -22,6 +24,7 @@ import numpy as np
 
 from agent.sink import RecordSink
 from drivers.camera import (
+    Classified,
     Code,
     Deduper,
     FrameError,
@@ -31,14 +34,12 @@ from drivers.camera import (
     FrameSource,
     Health,
     OcrVinVoter,
-    PayloadError,
     SerialRule,
     VinCheck,
     VinOcr,
     classify,
 )
-from drivers.camera.quality import to_gray
-from drivers.camera.vinvote import vote_vins
+from drivers.camera.symbology import DEFAULT_FORMATS
 
 __all__ = ["ScanStation", "StationStats", "scan_body"]
 
@@ -63,7 +64,11 @@ class StationStats:
 
 def scan_body(camera: str, code: Code, rules: Iterable[SerialRule]) -> dict[str, Any]:
     """The scan record body for one decoded code (PayloadError if it is unusable)."""
-    c = classify(code.symbology, code.payload, rules, code.encoding)
+    return read_body(camera, code, classify(code.symbology, code.payload, rules, code.encoding))
+
+
+def read_body(camera: str, code: Code, c: Classified) -> dict[str, Any]:
+    """The scan record body for one code the scanner already classified."""
     body: dict[str, Any] = {
         "camera": camera,
         "symbology": code.symbology,
@@ -87,7 +92,7 @@ def ocr_body(camera: str, vin: VinCheck) -> dict[str, Any]:
         "payload": vin.value,
         "classification": "vin",
         "vin": {"value": vin.value, "source": "ocr", "verified": vin.verified},
-        # >= 3 OCR passes x >= 2 frames agreed; verified adds the check digit.
+        # one text box, check digit verified, the same VIN on >= 2 OCR'd frames.
         "confidence": 0.9 if vin.verified else 0.6,
     }
 
@@ -109,7 +114,7 @@ class ScanStation:
         self.camera = camera
         self.sink = sink
         self.rules = tuple(rules)
-        self.scanner = FrameScanner(formats, ocr) if formats else FrameScanner(ocr=ocr)
+        self.scanner = FrameScanner(formats or DEFAULT_FORMATS, ocr, rules=self.rules)
         self.ocr = ocr
         self.deduper = Deduper(dedupe_window_s, clock)
         self.voter = OcrVinVoter(min_frames=ocr_frames)
@@ -120,6 +125,7 @@ class ScanStation:
         self._last_ocr = -float("inf")
         self.stats = StationStats()
         self._ocr_task: asyncio.Task[list[VinCheck]] | None = None
+        self._best: tuple[float, np.ndarray] | None = None  # sharpest frame since the last OCR
         self._grabber: FrameGrabber | None = None
 
     def health(self) -> Health | None:
@@ -140,14 +146,13 @@ class ScanStation:
 
     async def handle(self, result: FrameResult) -> None:
         """Classify, dedupe and emit what one frame yielded."""
-        for code in result.codes:
-            try:
-                body = scan_body(self.camera, code, self.rules)
-            except PayloadError as exc:
+        for read in result.reads:
+            code = read.code
+            if read.classified is None:
                 self.stats.rejected_payloads += 1
-                log.warning("payload rejected on %s: %s", self.camera, exc)
+                log.warning("payload rejected on %s: %s", self.camera, read.error)
                 continue
-            await self._emit(code.symbology, code.payload, body)
+            await self._emit(code.symbology, code.payload, read_body(self.camera, code, read.classified))
 
     async def _ocr_done(self) -> None:
         task, self._ocr_task = self._ocr_task, None
@@ -156,10 +161,6 @@ class ScanStation:
         vin = self.voter.feed(await task)
         if vin is not None:
             await self._emit("TEXT", vin.value, ocr_body(self.camera, vin))
-
-    def _ocr(self, frame: np.ndarray) -> list[VinCheck]:
-        assert self.ocr is not None
-        return vote_vins(self.ocr.read_lines(to_gray(frame)))
 
     async def process(self, frame: np.ndarray) -> FrameResult | None:
         """One frame through the pipeline; a bad frame is counted, logged and skipped."""
@@ -173,12 +174,16 @@ class ScanStation:
         await self.handle(result)
         if self._ocr_task is not None and self._ocr_task.done():
             await self._ocr_done()
-        barcode_vin = any(v.verified for v in result.barcode_vins)
+        if self.ocr is None or any(v.verified for v in result.barcode_vins):
+            return result
+        if self._best is None or result.sharpness >= self._best[0]:
+            self._best = (result.sharpness, frame)
         due = self._clock() - self._last_ocr >= self.ocr_interval_s
-        if self.ocr is not None and result.sharp and self._ocr_task is None and not barcode_vin and due:
+        if self._ocr_task is None and due:
             self._last_ocr = self._clock()
             self.stats.ocr_runs += 1
-            self._ocr_task = asyncio.create_task(asyncio.to_thread(self._ocr, frame))
+            best, self._best = self._best[1], None
+            self._ocr_task = asyncio.create_task(asyncio.to_thread(self.scanner.read_vins, best))
         return result
 
     async def run(
