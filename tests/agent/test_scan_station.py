@@ -62,7 +62,7 @@ async def test_station_skips_bad_frames_and_payloads() -> None:
     station = ScanStation("bay1", sink)
     assert await station.process(np.zeros((0, 0, 3), np.uint8)) is None
     with pytest.raises(PayloadError):
-        scan_body("bay1", Code("QRCODE", "x" * 5000, ((0, 0),) * 4, 1.0, "zxing"), ())
+        scan_body("bay1", Code("QRCODE", "x" * 8000, ((0, 0),) * 4, 1.0, "zxing"), ())
     assert sink.records == []
 
 
