@@ -154,3 +154,11 @@ async def test_station_reads_the_simulator_over_mjpeg_http() -> None:
     assert stats.frames == 5
     assert len(recs) == 1  # five frames of one presentation: one record
     assert recs[0].payload == stream.shown[0].codes[0]["payload"] and recs[0].classification == "job_ticket"
+
+
+def test_config_default_formats_are_the_drivers() -> None:
+    # Two spellings of one list drifted before (PDF417/ITF/EAN-8/UPC-E were off by default).
+    from agent.config import CameraConfig
+    from drivers.camera.symbology import DEFAULT_FORMATS, normalise
+
+    assert tuple(normalise(f) for f in CameraConfig(name="a", source="0").formats) == DEFAULT_FORMATS
