@@ -12,6 +12,7 @@ import pytest
 from drivers.camera.capture import FrameGrabber
 from drivers.camera.errors import FrameError, SourceError
 from drivers.camera.sources import DirectorySource, IteratorSource, OpenCVSource, load_image, open_source
+from resilience import BackoffPolicy
 from simulators.camera.stream import MjpegServer, SceneStream
 
 
@@ -100,9 +101,12 @@ class FlakyCamera:
         pass
 
 
+FAST = BackoffPolicy(first_s=0.01, cap_s=0.02)
+
+
 def test_grabber_reopens_with_backoff_and_reports_health() -> None:
     cam = FlakyCamera()
-    grabber = FrameGrabber(cam, backoff_s=(0.01, 0.02)).start()
+    grabber = FrameGrabber(cam, backoff=FAST).start()
     item = grabber.latest(5.0)
     health = grabber.health()
     grabber.stop()
@@ -115,7 +119,7 @@ def test_grabber_degraded_while_unplugged() -> None:
         def open(self) -> None:
             raise SourceError("unplugged")
 
-    grabber = FrameGrabber(Dead(), backoff_s=(0.01, 0.02)).start()
+    grabber = FrameGrabber(Dead(), backoff=FAST).start()
     assert grabber.latest(0.3) is None
     health = grabber.health()
     grabber.stop()
@@ -132,3 +136,40 @@ def test_mjpeg_stream_over_real_http() -> None:
         finally:
             src.close()
     assert frame is not None and frame.shape == (240, 320, 3)
+
+
+def test_a_camera_that_drops_after_one_frame_backs_off_until_healthy() -> None:
+    # Issue 11/12: a source that connects and drops at once must not be reopened at the
+    # first delay forever; the backoff resets only after a healthy spell (clock injected).
+    class Clock:
+        t = 0.0
+
+        def __call__(self) -> float:
+            return self.t
+
+    class Dropper(FlakyCamera):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads = 0
+
+        def open(self) -> None:
+            self.opens += 1
+
+        def read(self) -> np.ndarray | None:
+            self.reads += 1
+            if self.reads % 2 == 0:
+                if self.opens == 6:
+                    clock.t += 60.0  # this connection stayed up for a minute: healthy
+                raise SourceError("stream dropped")
+            return _frame(1)
+
+    clock, delays = Clock(), []
+    policy = BackoffPolicy(first_s=1.0, cap_s=8.0, jitter=0.0, healthy_after_s=30.0)
+
+    def wait(delay: float) -> bool:
+        delays.append(delay)
+        return len(delays) >= 7
+
+    grabber = FrameGrabber(Dropper(), backoff=policy, clock=clock, wait=wait)
+    grabber._run()  # the reader loop in this thread: no sleeping, no timing
+    assert delays == [1.0, 2.0, 4.0, 8.0, 8.0, 1.0, 2.0]
