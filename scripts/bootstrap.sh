@@ -14,6 +14,11 @@ declare -A probe=(
   [tesseract-ocr-eng]=/usr/share/tesseract-ocr/5/tessdata/eng.traineddata
   [libzbar0]=/usr/lib/$(uname -m)-linux-gnu/libzbar.so.0
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+  # The camera simulator's plate faces (simulators/camera/fonts.py WORLD_FONTS).
+  [fonts-liberation]=/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf
+  [fonts-croscore]=/usr/share/fonts/truetype/croscore/Arimo-Bold.ttf
+  [fonts-freefont-ttf]=/usr/share/fonts/truetype/freefont/FreeSans.ttf
+  [fonts-ocr-b]=/usr/share/fonts/opentype/ocr-b/OCRB.otf
 )
 if [ "$mode" = dev ]; then
   probe[postgresql]=/usr/lib/postgresql
