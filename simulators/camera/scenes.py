@@ -261,8 +261,9 @@ def _ean_check(digits: str) -> str:
 
 
 def _with_check(sym: str, payload: str) -> str:
-    """The payload to encode (the writer computes EAN-8/UPC-E/ITF-14 check digits itself)."""
-    return payload
+    """The payload to encode: zxing-cpp's writer adds the EAN-8/UPC-E check digit, but
+    encodes ITF digits as given (ITF-14 carries a GTIN check digit of its own)."""
+    return payload + _ean_check(payload) if sym == "ITF" else payload
 
 
 def _truth(sym: str, payload: str) -> str:
