@@ -56,6 +56,7 @@ class StationStats:
     record_ids: list[str] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)  # "SYMBOLOGY class payload" per record
     seconds: float = 0.0
+    source_error: str | None = None  # the capture's last error, if any
 
     @property
     def fps(self) -> float:
@@ -207,6 +208,7 @@ class ScanStation:
                 await self._ocr_done()
         finally:
             await asyncio.to_thread(grabber.stop)
+            self.stats.source_error = grabber.health().last_error
             self._grabber = None
             self.stats.seconds = time.monotonic() - start
         return self.stats

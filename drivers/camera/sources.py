@@ -28,6 +28,7 @@ __all__ = [
     "OpenCVSource",
     "load_image",
     "open_source",
+    "quiet_native_logs",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -65,6 +66,16 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     return img
 
 
+def quiet_native_logs() -> None:
+    """Keep OpenCV's and FFmpeg's own log lines ('[ WARN:0@0.48] global cap.cpp...',
+    '[tcp @ 0x...] Connection ... refused') off stdout/stderr: they bypass our logging
+    and break one-JSON-object-per-line. What they said reaches the operator as our
+    SourceError text and the grabber's health. FFmpeg reads OPENCV_FFMPEG_LOGLEVEL
+    (-8 = quiet) when its backend first loads, so this runs before the first capture."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 class OpenCVSource:
     """cv2.VideoCapture over a V4L2 device, a video file or an RTSP/HTTP URL."""
 
@@ -80,6 +91,7 @@ class OpenCVSource:
 
     def open(self) -> None:
         self.close()
+        quiet_native_logs()
         if isinstance(self.target, int) or str(self.target).startswith("/dev/"):
             cap = cv2.VideoCapture(self.target, cv2.CAP_V4L2)
             # MJPG keeps 720p@15+ within USB 2 bandwidth; ask for one buffered frame so

@@ -162,3 +162,26 @@ def test_config_default_formats_are_the_drivers() -> None:
     from drivers.camera.symbology import DEFAULT_FORMATS, normalise
 
     assert tuple(normalise(f) for f in CameraConfig(name="a", source="0").formats) == DEFAULT_FORMATS
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["rtsp://127.0.0.1:9/stream", "http://127.0.0.1:9/mjpeg", "/nonexistent/clip.mp4", "dir:/nonexistent"],
+)
+def test_scan_camera_unreachable_source_is_one_line_and_exit_1(source: str) -> None:
+    # Issue 12: this printed '0 frames' and exited 0, with OpenCV/FFmpeg's own
+    # '[ WARN:0@0.48] global cap.cpp...' and '[tcp @ 0x...]' lines on stderr.
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "scan", "camera", "--source", source, "--duration", "2", "--no-ocr"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and source in lines[0], proc.stderr
+    assert "WARN" not in proc.stderr and "@ 0x" not in proc.stderr and proc.stdout == ""
