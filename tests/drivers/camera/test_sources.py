@@ -173,3 +173,30 @@ def test_a_camera_that_drops_after_one_frame_backs_off_until_healthy() -> None:
     grabber = FrameGrabber(Dropper(), backoff=policy, clock=clock, wait=wait)
     grabber._run()  # the reader loop in this thread: no sleeping, no timing
     assert delays == [1.0, 2.0, 4.0, 8.0, 8.0, 1.0, 2.0]
+
+
+def test_a_huge_png_is_refused_from_its_header_before_decoding(tmp_path: Path) -> None:
+    # Issue 12: a 16000x16000 image took 21 s and 1.9 GB. The header says how big it is;
+    # nothing is decoded (this file has no pixel data at all).
+    side = (16000).to_bytes(4, "big")
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + side * 2 + b"\x08\x00\x00\x00\x00"
+    path = tmp_path / "huge.png"
+    path.write_bytes(png + b"\x00" * 64)
+    with pytest.raises(FrameError, match=r"16000x16000 is 256 MP"):
+        load_image(path)
+
+
+def test_a_large_jpeg_is_downscaled_while_decoding(tmp_path: Path) -> None:
+    import zxingcpp
+
+    img = np.full((5000, 6400), 255, np.uint8)  # 32 MP: over the 24 MP target
+    code = zxingcpp.create_barcode("BIG-1", zxingcpp.BarcodeFormat.QRCode)
+    qr = np.array(code.to_image(scale=60), np.uint8)
+    img[200 : 200 + qr.shape[0], 200 : 200 + qr.shape[1]] = qr
+    path = tmp_path / "big.jpg"
+    assert cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    frame = load_image(path)
+    assert frame.shape[:2] == (2500, 3200)  # libjpeg's 1/2 scaling, never the full size
+    from drivers.camera import FrameScanner
+
+    assert [c.payload for c in FrameScanner(["QRCode"]).scan(frame).codes] == ["BIG-1"]
