@@ -293,7 +293,7 @@ class _SqliteTx:
 def _pg_error() -> type[Exception]:
     try:
         import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a declared dependency
+    except ImportError:  # a Pi installs baygate without the [backend] extra
         return sqlite3.Error
     return psycopg.Error  # type: ignore[no-any-return]
 
@@ -302,7 +302,12 @@ def open_store(db: str) -> Store:
     """`postgresql://...` (psycopg 3) or a SQLite file path (`sqlite:///path` also accepted)."""
     try:
         if db.startswith(("postgresql://", "postgres://")):
-            import psycopg
+            try:
+                import psycopg
+            except ImportError:
+                raise StoreError(
+                    "a PostgreSQL store needs psycopg: pip install 'baygate[backend]'"
+                ) from None
 
             con: Any = psycopg.connect(db, autocommit=True)
             store = Store(con, "postgresql")

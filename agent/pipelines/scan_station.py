@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.sink import RecordSink
+from agent.pipelines.sink import RecordSink
 from drivers.camera import (
     Classified,
     Code,
@@ -40,6 +40,8 @@ from drivers.camera import (
     classify,
 )
 from drivers.camera.symbology import DEFAULT_FORMATS
+from drivers.obd2.errors import PairingError
+from drivers.obd2.pairing import parse_pairing
 
 __all__ = ["ScanStation", "StationStats", "scan_body"]
 
@@ -70,13 +72,23 @@ def scan_body(camera: str, code: Code, rules: Iterable[SerialRule]) -> dict[str,
 
 def read_body(camera: str, code: Code, c: Classified) -> dict[str, Any]:
     """The scan record body for one code the scanner already classified."""
+    kind, fields = c.kind, c.fields
+    if kind == "dongle_pairing":
+        # The camera only recognises the prefix; the OBD driver's parser (the one that
+        # percent-decodes and checks the address) reads the sticker.
+        try:
+            p = parse_pairing(code.payload)
+            fields = {"address": p.address, "url": p.url}
+            fields |= {k: v for k, v in (("layout", p.layout), ("name", p.name), ("bay", p.bay)) if v}
+        except PairingError:
+            kind, fields = "raw", {}
     body: dict[str, Any] = {
         "camera": camera,
         "symbology": code.symbology,
         "payload": code.payload,
         "payload_encoding": code.encoding,
-        "classification": c.kind,
-        "fields": c.fields,
+        "classification": kind,
+        "fields": fields,
         "confidence": round(code.confidence, 3),
     }
     if c.vin is not None:
@@ -137,7 +149,7 @@ class ScanStation:
     async def _emit(self, symbology: str, payload: str, body: dict[str, Any]) -> None:
         if not self.deduper.first_sighting(self.camera, symbology, payload):
             return
-        rid = await self.sink.emit("scan", body)
+        rid = (await self.sink.emit("scan", body)).id
         self.stats.records += 1
         self.stats.record_ids.append(rid)
         vin = body.get("vin")

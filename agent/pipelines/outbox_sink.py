@@ -2,7 +2,7 @@
 
 `emit` builds and validates the record inside the outbox's group commit (the id holds
 the epoch and seq the outbox assigns), so it returns only once the record is
-committed to SQLite. Topic: `baygate/v1/{shop}/{agent}/{kind}`; status records are
+committed to SQLite. Topic: `sync.envelope.record_topic` (one place); status records are
 retained. When the outbox is full, the sink commits a `disk_full` alert from the
 outbox's small reserve (once per episode) and raises OutboxFullAgentError: new work is
 refused, nothing already taken is dropped.
@@ -16,22 +16,19 @@ from datetime import datetime
 from typing import Any
 
 from agent.errors import AgentError
-from agent.records import utcnow
-from agent.sink import build_record
+from agent.pipelines.sink import build_record
+from agent.records import Envelope, utcnow
+from sync.envelope import record_topic
 from sync.errors import OutboxFullError, SyncError
 from sync.outbox import Outbox
 
-__all__ = ["OutboxFullAgentError", "OutboxSink", "topic_for"]
+__all__ = ["OutboxFullAgentError", "OutboxSink"]
 
 log = logging.getLogger("baygate.sink")
 
 
 class OutboxFullAgentError(AgentError):
     """The outbox refused a record because the disk is full."""
-
-
-def topic_for(shop: str, agent: str, kind: str) -> str:
-    return f"baygate/v1/{shop}/{agent}/{kind}"
 
 
 class OutboxSink:
@@ -42,16 +39,18 @@ class OutboxSink:
         self.emitted: dict[str, int] = {}  # per kind, since start
         self._alerted = False
 
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
         when = ts or utcnow()
+        built: list[Envelope] = []  # the record as rendered inside the commit
 
         def render(seq: int, epoch: str) -> bytes:
             rec = build_record(kind, body, shop=self.shop, agent=self.agent, epoch=epoch, seq=seq, ts=when)
+            built[:] = [rec]
             return rec.model_dump_json().encode()
 
         try:
             seq = await self.outbox.put(
-                kind, topic_for(self.shop, self.agent, kind), render, retain=kind == "status"
+                kind, record_topic(self.shop, self.agent, kind), render, retain=kind == "status"
             )
         except OutboxFullError as exc:
             await self._alert_full()
@@ -60,7 +59,9 @@ class OutboxSink:
             raise AgentError(f"{kind} record could not be committed: {exc}") from None
         self._alerted = False
         self.emitted[kind] = self.emitted.get(kind, 0) + 1
-        return f"{self.agent}:{self.outbox.epoch}:{seq}"
+        rec = built[-1]
+        assert rec.seq == seq, "the outbox committed what render built"
+        return rec
 
     async def _alert_full(self) -> None:
         if self._alerted:
@@ -78,6 +79,6 @@ class OutboxSink:
             return rec.model_dump_json().encode()
 
         try:
-            await self.outbox.put("alert", topic_for(self.shop, self.agent, "alert"), render, reserve=True)
+            await self.outbox.put("alert", record_topic(self.shop, self.agent, "alert"), render, reserve=True)
         except SyncError as exc:
             log.error("disk_full alert could not be committed either: %s", exc)
