@@ -73,7 +73,9 @@ def _quiet_rapidocr() -> None:
     for h in list(lg.handlers):
         lg.removeHandler(h)
     lg.propagate = True
-    lg.setLevel(logging.WARNING)
+    # It warns 'The text detection result is empty' for every frame without text:
+    # routine here (most frames), so only its errors are kept.
+    lg.setLevel(logging.ERROR)
 
 
 class VinOcr:

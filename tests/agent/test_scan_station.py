@@ -202,3 +202,32 @@ def test_a_pairing_sticker_is_read_by_the_obd_drivers_parser() -> None:
     }  # fmt: skip  (percent-decoded: the camera's own parser once kept "Bay%203%3B%20Vgate")
     bad = scan_body("bay1", Code("QRCODE", "BAYGATE:DONGLE:v9;addr=x", ((0, 0),) * 4, 1.0, "zxing"), ())
     assert bad["classification"] == "raw" and bad["fields"] == {}
+
+
+@pytest.mark.anyio
+async def test_an_empty_bay_is_not_decoded_and_a_label_is_still_read() -> None:
+    # Issue 12: with nothing in view the station decoded and OCR'd every frame.
+    import numpy as np
+
+    clock = Clock()
+    sink = MemorySink()
+    station = ScanStation("bay1", sink, ocr=VinOcr(), clock=clock, ocr_interval_s=0.25)
+    rng = np.random.default_rng(1)
+    wall = np.full((720, 1280, 3), 110, np.uint8)
+    async def empty_bay(frames: int) -> None:
+        for _ in range(frames):
+            clock.t += 1 / 15
+            await station.process(np.clip(wall + rng.normal(0, 3, wall.shape), 0, 255).astype(np.uint8))
+            if station._ocr_task is not None:
+                await station._ocr_task
+
+    await empty_bay(15)  # the first second: the start is a change, and it settles
+    decoded, ocr_runs = station.stats.frames, station.stats.ocr_runs
+    await empty_bay(60)  # 4 s of an empty bay at 15 fps
+    assert station.stats.frames - decoded <= 2  # the 2 s heartbeats only
+    assert station.stats.ocr_runs == ocr_runs  # and no OCR for a heartbeat
+    label = make_scene("qrcode", "clean", 2, (1280, 720))
+    clock.t += 1 / 15
+    await station.process(label.image)  # the first frame with the label in view
+    recs = [r for r in sink.records if isinstance(r, ScanRecord)]
+    assert [r.payload for r in recs] == [label.codes[0]["payload"]]

@@ -89,7 +89,7 @@ def test_engine_logs_go_through_logging_not_raw_stderr(
 ) -> None:
     # rapidocr installs a coloured stderr handler of its own; it must not survive.
     ocr.read_text(np.full((64, 64, 3), 200, np.uint8))
-    logging.getLogger("RapidOCR").warning("probe")
+    logging.getLogger("RapidOCR").error("probe")
     _, err = capfd.readouterr()
     assert "probe" not in err and any(r.getMessage() == "probe" for r in caplog.records)
 
