@@ -198,9 +198,11 @@ class ScanStation:
                 changed = self.gate.changed(frame)
             except (cv2.error, AttributeError, TypeError):
                 changed = True  # not an image: let the scanner say what is wrong with it
-            if self._idle and not changed:
+            if self._idle and not self._ocr_pending and not changed:
                 self.stats.unchanged_frames += 1
                 return None
+            if changed and self.gate.moved_recently() and self._ocr_task is None:
+                self._best = None  # a new scene: OCR the sharpest frame of it, not of the last
         try:
             result = await asyncio.to_thread(self.scanner.scan, frame, False)
         except FrameError as exc:
