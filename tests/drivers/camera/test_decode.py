@@ -164,3 +164,14 @@ def classify_kind(payload: str) -> str:
     from drivers.camera.payload import classify
 
     return classify("QRCODE", payload).kind
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_labelled_qr_vin_wins_over_a_vin_shaped_datamatrix(scanner: FrameScanner, seed: int) -> None:
+    # Issue 13: a QR reading 'VIN:…' lost to a DataMatrix part number. The decoy here is
+    # itself a valid VIN (check digit and all): only the label tells them apart.
+    scene = make_scene("vin_qr_vs_dm", "clean", seed, FULL)
+    result = scanner.scan(scene.image)
+    assert len(result.barcode_vins) == 2
+    vin = result.best_vin()
+    assert vin is not None and vin.value == scene.vin and vin.labelled and vin.symbology == "QRCODE"
