@@ -181,7 +181,9 @@ def _plain_tesseract(image: object) -> str | None:
 
 def bench_plates(n: int, scanner: FrameScanner) -> dict[str, object]:
     """Per style x level: read rate (ours, plain tesseract), wrong VINs on plates, false
-    VINs on negatives, ms per still with OCR."""
+    VINs on negatives, ms per still with OCR, and in the same run the ms of plain
+    tesseract and of raw zxing-cpp on the same stills (the machine is shared: compare
+    the ratios, not the absolute ms of runs made under different loads)."""
     cells: dict[str, dict[str, list[int]]] = {
         "ours": defaultdict(lambda: [0, 0]),
         "tesseract": defaultdict(lambda: [0, 0]),
@@ -189,6 +191,7 @@ def bench_plates(n: int, scanner: FrameScanner) -> dict[str, object]:
     wrong = dict.fromkeys(cells, 0)
     false = dict.fromkeys(cells, 0)
     still_ms: list[float] = []
+    base_ms: dict[str, list[float]] = {"tesseract": [], "zxing": []}
     negatives = 0
     for style in STYLES:
         for level in LEVELS:
@@ -200,10 +203,13 @@ def bench_plates(n: int, scanner: FrameScanner) -> dict[str, object]:
                     if not neg:
                         still_ms.append(1000 * (time.perf_counter() - t))
                     negatives += neg
-                    for name, got in (
-                        ("ours", vin.value if vin else None),
-                        ("tesseract", _plain_tesseract(scene.image)),
-                    ):
+                    t = time.perf_counter()
+                    plain = _plain_tesseract(scene.image)
+                    base_ms["tesseract"].append(1000 * (time.perf_counter() - t))
+                    t = time.perf_counter()
+                    zxingcpp.read_barcodes(scene.image)
+                    base_ms["zxing"].append(1000 * (time.perf_counter() - t))
+                    for name, got in (("ours", vin.value if vin else None), ("tesseract", plain)):
                         if neg:
                             false[name] += got is not None
                             continue
@@ -244,6 +250,10 @@ def bench_plates(n: int, scanner: FrameScanner) -> dict[str, object]:
         "still_ms_720p": {
             "mean": round(sum(still_ms) / max(1, len(still_ms))),
             "p90": round(still_ms[int(0.9 * (len(still_ms) - 1))]) if still_ms else 0,
+            "same_run_plain_tesseract_mean": round(
+                sum(base_ms["tesseract"]) / max(1, len(base_ms["tesseract"]))
+            ),
+            "same_run_raw_zxing_mean": round(sum(base_ms["zxing"]) / max(1, len(base_ms["zxing"]))),
         },
     }
 
