@@ -48,6 +48,7 @@ MIN_TEXT_SCORE = 0.7
 # The detector's input: the shorter side scaled to this (RapidOCR's default, 736 px,
 # is ~1:1 for 720p frames; smaller lost the thin strokes of dot-peen plates).
 _DET_SIDE = 736
+_DET_LIMIT = "min"
 # Frames larger than this on their longer side are downscaled before detection (a
 # 16000 px image must not cost gigabytes); RapidOCR does the same at 2000 px.
 _MAX_SIDE = 2000
@@ -107,6 +108,7 @@ class VinOcr:
                             "Global.use_cls": False,
                             "Global.max_side_len": _MAX_SIDE,
                             "Det.limit_side_len": _DET_SIDE,
+                            "Det.limit_type": _DET_LIMIT,
                             "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
                             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                         }
