@@ -30,6 +30,7 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -38,7 +39,7 @@ import numpy as np
 from drivers.camera.errors import OcrError
 from drivers.camera.vin import VinCheck, vins_in_text
 
-__all__ = ["DEFAULT_THREADS", "MIN_TEXT_SCORE", "TextBox", "VinOcr"]
+__all__ = ["DEFAULT_THREADS", "MIN_TEXT_SCORE", "TextBox", "VinOcr", "engine_problem"]
 
 DEFAULT_THREADS = 2
 # Recognition confidence below which a box is not considered at all. VIN lines on the
@@ -65,6 +66,24 @@ class TextBox:
     text: str
     score: float
     corners: tuple[tuple[int, int], ...]
+
+
+# The models rapidocr's default configuration loads, shipped inside its wheel.
+_MODELS = ("PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx")
+
+
+def engine_problem() -> str | None:
+    """Why the OCR engine could not start here (for `doctor`), or None. Cheap: looks
+    for the packages and the model files without loading them."""
+    import importlib.util
+
+    for module in ("onnxruntime", "rapidocr"):
+        if importlib.util.find_spec(module) is None:
+            return f"the Python package {module} is not installed"
+    spec = importlib.util.find_spec("rapidocr")
+    root = Path(spec.origin).parent / "models" if spec is not None and spec.origin else None
+    missing = [m for m in _MODELS if root is None or not (root / m).is_file()]
+    return f"rapidocr's models are missing: {', '.join(missing)}" if missing else None
 
 
 def _quiet_rapidocr() -> None:
