@@ -45,6 +45,7 @@ __all__ = [
     "Secret",
     "UiSection",
     "load_config",
+    "merge_tables",
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/baygate/agent.toml")
@@ -206,6 +207,9 @@ class MqttSection(_Section):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: SecretStr | None = None
+    # The per-agent authentication key (64 hex digits) from `baygate broker add-agent`:
+    # records are signed with it, and only acks/commands signed with it are obeyed.
+    auth_key: SecretStr | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
     inflight: int = Field(100, ge=1, le=65535)
     ack_retention_s: float | None = Field(
@@ -219,7 +223,7 @@ class MqttSection(_Section):
             raise ValueError("expected mqtt://host[:port] or mqtts://host[:port]")
         return v
 
-    _secret_password = field_validator("password", "key_file", mode="before")(
+    _secret_password = field_validator("password", "key_file", "auth_key", mode="before")(
         classmethod(lambda cls, v: None if v is None else _to_secret(v))
     )
 
@@ -292,11 +296,12 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def merge_tables(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`: tables merge key by key, anything else is replaced."""
     merged = dict(base)
     for k, v in over.items():
         if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
-            merged[k] = _merge(merged[k], v)
+            merged[k] = merge_tables(merged[k], v)
         else:
             merged[k] = v
     return merged
@@ -318,7 +323,7 @@ def _describe(err: Mapping[str, Any]) -> tuple[str, str]:
 
 def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
     """Validate a config mapping (+ env overrides). Raises ConfigError naming the key."""
-    merged = _merge(dict(data), _env_overrides(os.environ if environ is None else environ))
+    merged = merge_tables(dict(data), _env_overrides(os.environ if environ is None else environ))
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:

@@ -23,6 +23,7 @@ from typing import Any
 
 from agent import __version__
 from agent.config import Config
+from agent.errors import ConfigError
 from agent.pipelines.outbox_sink import OutboxSink
 from agent.pipelines.sink import Pipeline, build_record
 from agent.records import utcnow
@@ -34,8 +35,10 @@ from agent.service.reconfigure import Reconfigurer
 from agent.service.remote_config import Answer, RemoteStore
 from agent.service.sdnotify import notify, watchdog_interval_s
 from agent.service.watchdog import watchdog
+from sync.auth import decode_key
 from sync.commands import CommandChannel
 from sync.envelope import agent_topic
+from sync.errors import AuthKeyError
 from sync.link import Link, LinkSettings, StatusInfo, StatusRender
 from sync.mqtt import TlsFiles
 from sync.outbox import Outbox
@@ -74,8 +77,19 @@ def link_settings(config: Config, **overrides: Any) -> LinkSettings:
         keepalive_s=m.keepalive_s,
         inflight=m.inflight,
         ack_retention_s=m.ack_retention_s,
+        auth_key=_auth_key(config),
     )
     return replace(settings, **overrides)
+
+
+def _auth_key(config: Config) -> bytes | None:
+    secret = config.mqtt.auth_key
+    if secret is None:
+        return None
+    try:
+        return decode_key(secret.reveal(), f"mqtt.auth_key ({secret.reference})")
+    except AuthKeyError as exc:
+        raise ConfigError("mqtt.auth_key", str(exc)) from None
 
 
 def status_renderer(config: Config, config_version: Callable[[], str | None] = lambda: None) -> StatusRender:
@@ -154,15 +168,15 @@ class Runtime:
                 status=status_renderer(self.config, lambda: rc.version if rc else None),
                 commands=channel,
             )
-            register_commands(channel, link, rc)
+            register_commands(channel, link, rc, authenticated=self.config.mqtt.auth_key is not None)
             sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
-                "agent %s/%s running: outbox epoch %s, %d pipelines",
+                "agent %s/%s running: outbox epoch %s, remote config %s",
                 a.shop_id,
                 a.agent_id,
                 outbox.epoch,
-                len(self.pipelines),
+                (rc.version if rc else None) or "none",
             )
             self.health.register("link", lambda: self._link_check(link))
             async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
