@@ -119,7 +119,8 @@ def ocr_body(camera: str, vin: VinCheck) -> dict[str, Any]:
 
 
 def _lower_priority() -> None:
-    """Nice this thread by OCR_NICE (Linux: per thread; lowering needs no privilege)."""
+    """Set this thread's nice value to OCR_NICE (Linux: per thread; lowering priority
+    needs no privilege)."""
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), OCR_NICE)
 
