@@ -122,3 +122,10 @@ def test_windshield_plates_are_light_on_dark() -> None:
     centre = gray[h // 2 - 20 : h // 2 + 20, w // 2 - 150 : w // 2 + 150]
     # The plate is dark; its text is the bright minority.
     assert np.median(centre) < 60 and np.percentile(centre, 97) > 100
+
+
+def test_a_long_running_stream_keeps_a_bounded_truth() -> None:
+    # A live `sim:` camera runs for days: the truth it keeps must not grow with it.
+    stream = SceneStream([("qrcode", "clean")], (320, 240), hold=1, limit=30, keep=8)
+    assert sum(1 for _ in stream) == 30
+    assert len(stream.shown) == 8
