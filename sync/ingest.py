@@ -197,7 +197,8 @@ class Ingest:
             except Exception as exc:
                 raise connect_error(exc, ep) from None
             try:
-                reason, _ = await asyncio.wait_for(self._connack, 10.0)
+                async with asyncio.timeout(10.0):
+                    reason, _ = await self._connack
             except TimeoutError:
                 raise LinkError(f"no CONNACK from {ep.host}:{ep.port}") from None
             if reason.is_failure:

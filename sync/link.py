@@ -224,7 +224,8 @@ class Link:
             raise connect_error(exc, ep) from None
         assert self._connack is not None
         try:
-            reason, props = await asyncio.wait_for(self._connack, s.connect_timeout_s)
+            async with asyncio.timeout(s.connect_timeout_s):
+                reason, props = await self._connack
         except TimeoutError:
             raise LinkError(f"no CONNACK from {ep.host}:{ep.port} within {s.connect_timeout_s}s") from None
         if reason.is_failure:
@@ -321,7 +322,8 @@ class Link:
                         continue  # read before a rewind: stale
                 if not rows:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.outbox.changed.wait(), 1.0)
+                        async with asyncio.timeout(1.0):
+                            await self.outbox.changed.wait()
                     continue
                 buf.extend(rows)
             while buf and room > 0 and self._client is client and self._rewind is None:

@@ -58,7 +58,8 @@ async def step(ctx: DemoContext) -> None:
     samples_before = vs.stats.samples
     await asyncio.sleep(STREAM_S)
     stop.set()
-    await asyncio.wait_for(task, 10)
+    async with asyncio.timeout(10):
+        await task
     rate = (vs.stats.samples - samples_before) / (time.monotonic() - streaming)
     ctx.say(f"dongle ble://{ADDRESS} (fake BlueZ, GATT fff0, split notifications): report in {took:.2f} s")
     ctx.say(f"VIN {report.vin} (check digit {'ok' if report.vin_valid else 'WRONG'}), {report.protocol}")

@@ -177,7 +177,8 @@ class EnrichmentService:
             nxt = min((d for d in dues if d is not None), default=None)
             wait = idle_s if nxt is None else min(idle_s, max(0.05, nxt))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def work_once(self) -> int:
         """Work every due job and registration once; returns how many jobs were finished."""

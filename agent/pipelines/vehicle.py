@@ -336,7 +336,8 @@ class VehicleSession:
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
 
 
 def summary(stats: VehicleStats) -> Mapping[str, Any]:
