@@ -36,7 +36,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from resilience import Backoff, BackoffPolicy
 from sync.ack import encode_ack
 from sync.envelope import TOPIC_ROOT, Incoming, parse_incoming
-from sync.errors import BadMessageError, LinkError, StoreError, SyncError
+from sync.errors import BadMessageError, LinkError, SessionTakenOverError, StoreError, SyncError
 from sync.link_settings import reconnect_forever
 from sync.mqtt import (
     TlsFiles,
@@ -53,6 +53,8 @@ from sync.store import AgentStats, Reject, Store, StreamState, open_store
 __all__ = ["Ingest", "IngestCounters", "IngestSettings"]
 
 log = logging.getLogger("baygate.sync.ingest")
+# DISCONNECT reason: another client connected with our client id (MQTT 5, 3.14.2.1).
+_SESSION_TAKEN_OVER = 0x8E
 T = TypeVar("T")
 
 
@@ -73,6 +75,10 @@ class IngestSettings:
     keepalive_s: int = 30
     backoff_min_s: float = 0.5
     backoff_max_s: float = 15.0
+    # Brokers that close a taken-over session without DISCONNECT 0x8E (Mosquitto 2.0.11
+    # just closes the socket) show it as this many drops in a row of sessions it had
+    # accepted at once, none of which stayed up for the backoff's healthy period.
+    takeover_drops: int = 3
 
     @property
     def subscription(self) -> str:
@@ -123,6 +129,8 @@ class Ingest:
         self._connack: asyncio.Future[tuple[Any, Any]] | None = None
         self._gaps: dict[tuple[str, str, str], _Gap] = {}
         self._acked_hw: dict[tuple[str, str], int] = {}
+        self._taken_over = ""  # why we believe another client holds our client id
+        self._drops = 0  # consecutive silent drops of sessions that never got healthy
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -149,6 +157,9 @@ class Ingest:
 
     def _failed(self, exc: SyncError) -> None:
         self.last_error = exc
+        if isinstance(exc, SessionTakenOverError):
+            raise exc  # ends reconnect_forever: the other instance keeps the session
+        self._drops = 0  # the broker did not accept us: a network or broker problem
         log.warning("backend ingest: %s", exc)
 
     async def _session(self) -> None:
@@ -186,6 +197,11 @@ class Ingest:
             self._backoff.up()
             log.info("backend ingest up: %s on %s:%d", s.subscription, ep.host, ep.port)
             await self._serve(client)
+            if self._taken_over:
+                raise SessionTakenOverError(
+                    f"another client connected with client id {s.client_id!r} and took this "
+                    f"session over ({self._taken_over}): give each ingest instance its own --client-id"
+                )
         finally:
             self.connected = False
             self._client = None
@@ -283,7 +299,14 @@ class Ingest:
             return
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(LinkError(f"connection closed before CONNACK: {reason}"))
-        log.warning("backend ingest connection lost: %s", reason)
+        code = getattr(reason, "value", reason)
+        self._drops = 1 if self._backoff.healthy() else self._drops + 1
+        if code == _SESSION_TAKEN_OVER:
+            self._taken_over = "MQTT reason 0x8E"
+        elif code and self._drops >= self.settings.takeover_drops:
+            self._taken_over = f"the broker closed it {self._drops} times in a row right after accepting it"
+        else:
+            log.warning("backend ingest connection lost: %s", reason)
         self._client = None
         self._wake.set()
 

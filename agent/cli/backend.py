@@ -15,6 +15,7 @@ import contextlib
 import signal
 import sys
 import time
+from pathlib import Path
 
 from agent.config import Config
 from agent.errors import AgentError
@@ -63,6 +64,9 @@ def format_stats(rows: list[AgentStats], now: float | None = None) -> str:
 def run(args: argparse.Namespace, config: Config | None) -> int:
     try:
         if args.stats:
+            # Read what exists: opening a SQLite path would create it (and its directory).
+            if "://" not in args.db and not Path(args.db).is_file():
+                raise AgentError(f"no backend database at {args.db} (give --db of a running ingest)")
             store = open_store(args.db)
             try:
                 print(format_stats(store.stats()))

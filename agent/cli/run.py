@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from agent.config import Config
+from agent.config import Config, ensure_state_dir
 
 __all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "run"]
 
@@ -22,6 +22,7 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
     from agent.service.runtime import Runtime, pipelines_from_config, run_until_signalled
 
     assert config is not None
+    ensure_state_dir(config)  # a state dir that cannot be made is a config error (exit 2)
     health = HealthRegistry(version=__version__)
     run_until_signalled(Runtime(config, pipelines_from_config(config, health), health=health, api=True))
     return 0

@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+from agent.cli.argtypes import model_year
 from agent.config import Config, EnrichSection
 from agent.enrich.db import StateDB
 from agent.enrich.errors import EnrichError, RemoteError
@@ -25,13 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     d = sub.add_parser("decode", help="offline facts at once, NHTSA vPIC data when reachable")
     d.add_argument("vin")
-    d.add_argument("--year", type=int, default=None, help="model year hint for vPIC")
+    d.add_argument("--year", type=model_year, default=None, help="model year hint for vPIC")
     d.add_argument("--offline", action="store_true", help="do not ask NHTSA")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     _url_flags(d)
     r = sub.add_parser("recalls", help="open recalls for the VIN's make/model/year")
     r.add_argument("vin")
-    r.add_argument("--year", type=int, default=None)
+    r.add_argument("--year", type=model_year, default=None)
     r.add_argument("--json", action="store_true", help="print one JSON object")
     _url_flags(r)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from agent import __version__
 from agent.config import Config
+from agent.errors import AgentError
 from agent.pipelines.outbox_sink import OutboxSink
 from agent.pipelines.sink import Pipeline, build_record
 from agent.records import utcnow
@@ -151,9 +152,16 @@ class Runtime:
                     metrics.up.set(1)
                     metrics.registry.register(LinkCollector(link))
                     metrics.registry.register(OutboxCollector(outbox))
-                    await stack.enter_async_context(
-                        serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
-                    )
+                    api = self.config.api
+                    try:
+                        await stack.enter_async_context(
+                            serve_api(self.health, metrics.registry, api.bind, api.port)
+                        )
+                    except OSError as exc:  # e.g. another agent holds the port: one line, exit 1
+                        raise AgentError(
+                            f"cannot serve /health on {api.bind}:{api.port} (api.bind, api.port): "
+                            f"{os.strerror(exc.errno) if exc.errno else exc}"
+                        ) from None
                 tg.create_task(link.run())
                 for p in self.pipelines:
                     tg.create_task(p(sink))

@@ -34,7 +34,7 @@ SOURCES = ("pyproject.toml", "README.md", "agent", "drivers", "sync", "simulator
 # What systemd does with the unit, for the parts the script relies on. ExecStart's
 # absolute paths are moved under BAYGATE_ROOT; the process runs detached and is
 # "active" while it lives (Type=notify's READY is checked through /health instead).
-FAKE_SYSTEMCTL = r'''#!{python}
+FAKE_SYSTEMCTL = r"""#!{python}
 import os, re, signal, subprocess, sys, time
 from pathlib import Path
 root = Path(os.environ["BAYGATE_ROOT"])
@@ -84,7 +84,7 @@ elif verb == "stop":
 elif verb == "is-active":
     sys.exit(0 if alive() else 3)
 sys.exit(0)
-'''
+"""
 
 
 def _build_project_wheel(tmp: Path, dest: Path, version: str, broken: bool = False) -> None:
@@ -104,7 +104,11 @@ def _build_project_wheel(tmp: Path, dest: Path, version: str, broken: bool = Fal
     init.write_text(init.read_text().replace('__version__ = "0.1.0"', f'__version__ = "{version}"'))
     if broken:
         run = src / "agent/cli/run.py"
-        run.write_text(run.read_text().replace("import argparse\n", "import argparse\nimport baygate_missing_dependency  # noqa\n", 1))
+        run.write_text(
+            run.read_text().replace(
+                "import argparse\n", "import argparse\nimport baygate_missing_dependency  # noqa\n", 1
+            )
+        )
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
          "--no-build-isolation", "-w", str(dest), str(src)],
