@@ -42,6 +42,7 @@ from sync.mqtt import (
     TlsFiles,
     connack_error,
     connect_error,
+    describe_disconnect,
     make_client,
     parse_url,
     properties,
@@ -168,7 +169,7 @@ class Ingest:
             s.client_id, username=s.username, password=s.password, tls=s.tls, manual_ack=True
         )
         client.on_connect = lambda c, _u, _f, rc, props: self._call(self._on_connack, c, rc, props)
-        client.on_disconnect = lambda c, _u, _f, rc, _p: self._call(self._on_lost, c, rc)
+        client.on_disconnect = lambda c, _u, f, rc, _p: self._call(self._on_lost, c, rc, f)
         client.on_message = lambda c, _u, m: self._call(self._on_message, c, m)
         self._net = PahoLoop(client)
         self._client, self._msgs = client, []
@@ -294,7 +295,7 @@ class Ingest:
         if client is self._client and self._connack is not None and not self._connack.done():
             self._connack.set_result((reason, props))
 
-    def _on_lost(self, client: Any, reason: Any) -> None:
+    def _on_lost(self, client: Any, reason: Any, flags: Any = None) -> None:
         if client is not self._client:
             return
         if self._connack is not None and not self._connack.done():
@@ -306,7 +307,8 @@ class Ingest:
         elif code and self._drops >= self.settings.takeover_drops:
             self._taken_over = f"the broker closed it {self._drops} times in a row right after accepting it"
         else:
-            log.warning("backend ingest connection lost: %s", reason)
+            orderly, words = describe_disconnect(flags, reason)
+            (log.info if orderly else log.warning)("backend ingest connection lost: %s", words)
         self._client = None
         self._wake.set()
 

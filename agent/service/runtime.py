@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -186,9 +187,17 @@ def run_until_signalled(runtime: Runtime) -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         assert task is not None
+        # asyncio.to_thread's workers get a name in thread dumps, py-spy and logs.
+        loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="baygate-worker"))
+
+        def stop(sig: signal.Signals) -> None:
+            log.info("%s received: stopping (undelivered records stay in the outbox)", sig.name)
+            task.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop, sig)
         with contextlib.suppress(asyncio.CancelledError):
             await runtime.run()
+        log.info("agent stopped")
 
     asyncio.run(main())

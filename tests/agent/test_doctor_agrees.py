@@ -70,7 +70,7 @@ def test_what_run_refuses_doctor_fails(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     cfg = config(tmp_path)
     text = cfg.read_text().replace(str(tmp_path / "state"), str(tmp_path / "file/state"))
-    cfg.write_text(text.replace("[api]", f'password = "env:BAYGATE_TEST_NO_SUCH_VAR"\n[api]'))
+    cfg.write_text(text.replace("[api]", 'password = "env:BAYGATE_TEST_NO_SUCH_VAR"\n[api]'))
     verdict = doctor(cfg)
     assert verdict["state_dir"] == "fail" and verdict["secrets"] == "fail"
     r = baygate("--config", str(cfg), "run", timeout=30)
