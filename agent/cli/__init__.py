@@ -46,6 +46,31 @@ SUBCOMMANDS = {
 
 log = logging.getLogger("baygate.cli")
 
+# One example per command, shown at the end of its --help (simulators carry their own).
+EXAMPLES: dict[str, str] = {
+    "run": "baygate --config /etc/baygate/agent.toml run",
+    "demo": "baygate demo --keep",
+    "simulate": "baygate simulate nhtsa --port 8082\n  baygate simulate camera --help",
+    "backend": "baygate backend --db postgresql://ingest@db/baygate --client-id ingest-1\n"
+    "  baygate backend --stats --db baygate-backend.sqlite3",
+    "obd": "baygate obd read --url tcp://192.168.0.10:35000",
+    "obd discover": "baygate obd discover --timeout 10 --all",
+    "obd read": "baygate obd read --url serial:///dev/ttyUSB0 --json",
+    "obd watch": "baygate obd watch --url tcp://192.168.0.10:35000 --pids RPM,SPEED --hz 2 --duration 60",
+    "scan": "baygate scan image label.png",
+    "scan image": "baygate scan image --formats QRCode,Code128 *.png",
+    "scan camera": "baygate scan camera --source /dev/video0 --duration 30",
+    "vin": "baygate vin decode 1HGCM82633A004352",
+    "vin decode": "baygate vin decode 1HGCM82633A004352 --offline",
+    "vin recalls": "baygate vin recalls 1FTFW1ET9DFC10312",
+    "registration": "baygate registration list --status MANUAL_REQUIRED",
+    "registration list": "baygate registration list --status MANUAL_REQUIRED --json",
+    "registration show": "baygate registration show REGISTRATION-ID",
+    "registration complete": "baygate registration complete REGISTRATION-ID",
+    "doctor": "baygate --config /etc/baygate/agent.toml doctor --json",
+    "schema": "baygate schema --out schemas/",
+}
+
 
 class Subcommand(Protocol):
     HELP: str
@@ -85,26 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, modname in SUBCOMMANDS.items():
         mod = _module(modname)
-        sp = subs.add_parser(
-            name,
-            help=mod.HELP,
-            description=mod.HELP,
-            epilog=getattr(mod, "EPILOG", None),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+        sp = subs.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(sp)
-        _everywhere(sp)
+        _everywhere(sp, name, mod.HELP)
         sp.set_defaults(_module=mod)
     return parser
 
 
-def _everywhere(parser: argparse.ArgumentParser) -> None:
-    """The global options on a subcommand and on each of its own subcommands."""
+def _everywhere(parser: argparse.ArgumentParser, path: str, summary: str | None) -> None:
+    """On a subcommand and each of its own subcommands: the global options, a one-line
+    description (its summary in the parent's list) and its example."""
     _global_options(parser, defaults=False)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    if not parser.description and summary:
+        parser.description = summary[:1].upper() + summary[1:] + "."
+    if path in EXAMPLES:
+        parser.epilog = "example:\n  " + EXAMPLES[path]
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
-                _everywhere(child)
+            action.help = action.help or "one of:"
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, child in action.choices.items():
+                _everywhere(child, f"{path} {name}", helps.get(name))
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

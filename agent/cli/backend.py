@@ -37,9 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--client-id", default="baygate-ingest-1", help="distinct per instance")
     parser.add_argument("--group", default="ingest", help="shared-subscription group")
-    parser.add_argument("--username", default=None)
-    parser.add_argument("--password", default=None)
-    parser.add_argument("--ca-file", default=None)
+    parser.add_argument("--username", default=None, help="broker user name")
+    parser.add_argument("--password", default=None, help="broker password")
+    parser.add_argument("--ca-file", default=None, help="CA certificate (PEM) for mqtts://")
     parser.add_argument(
         "--stats", action="store_true", help="print per-agent counts, gaps and lag, then exit"
     )

@@ -25,7 +25,7 @@ from agent.pipelines.vehicle import dongle_store, read_report, report_json, samp
 from agent.records import utcnow
 from drivers.obd2.discovery import discover
 from drivers.obd2.errors import BadURL, DecodeError, OBDError
-from drivers.obd2.pids import lookup
+from drivers.obd2.pids import BY_NAME, lookup
 from drivers.obd2.scheduler import MAX_HZ, MIN_HZ, PidScheduler, poll
 from drivers.obd2.session import Session
 from drivers.obd2.store import DongleStore, MemoryStore
@@ -42,7 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--all", action="store_true", help="list every BLE device, not only OBD-looking ones")
     r = sub.add_parser("read", help="VIN, protocol, ECUs, DTCs, readiness, freeze frame")
     w = sub.add_parser("watch", help="stream live PIDs")
-    w.add_argument("--pids", required=True, help="comma-separated PID names, e.g. RPM,SPEED,COOLANT_TEMP")
+    w.add_argument(
+        "--pids",
+        required=True,
+        help="comma-separated PID names or hex codes (0C), e.g. RPM,SPEED,COOLANT_TEMP; known names: "
+        + ", ".join(n for n in BY_NAME if not n.startswith("PIDS_")),
+    )
     w.add_argument(
         "--hz",
         type=number(MIN_HZ, MAX_HZ, low_open=False),

@@ -38,7 +38,7 @@ NEEDS_CONFIG = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="scan_command", metavar="{image,camera}", required=True)
     img = sub.add_parser("image", help="scan image files")
-    img.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    img.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files (PNG, JPEG, ...)")
     img.add_argument("--json", action="store_true", help="one JSON object per file per line")
     img.add_argument("--formats", default=None, help="comma-separated symbologies (default: config or all)")
     cam = sub.add_parser("camera", help="scan a live camera or stream")

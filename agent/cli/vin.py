@@ -26,14 +26,14 @@ NEEDS_CONFIG = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     d = sub.add_parser("decode", help="offline facts at once, NHTSA vPIC data when reachable")
-    d.add_argument("vin")
+    d.add_argument("vin", help="the VIN, 17 characters (spaces and dashes are ignored)")
     d.add_argument("--year", type=model_year, default=None, help="model year hint for vPIC")
     d.add_argument("--offline", action="store_true", help="do not ask NHTSA")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     _url_flags(d)
     r = sub.add_parser("recalls", help="open recalls for the VIN's make/model/year")
-    r.add_argument("vin")
-    r.add_argument("--year", type=model_year, default=None)
+    r.add_argument("vin", help="the VIN, 17 characters (spaces and dashes are ignored)")
+    r.add_argument("--year", type=model_year, default=None, help="model year, if the VIN's is ambiguous")
     r.add_argument("--json", action="store_true", help="print one JSON object")
     _url_flags(r)
 

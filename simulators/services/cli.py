@@ -36,7 +36,7 @@ def _non_negative(text: str) -> float:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (0 = any free port)")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--latency-ms", type=_non_negative, default=0.0, help="added to every reply")
     parser.add_argument(
         "--fault",
@@ -77,7 +77,10 @@ def _serve(name: str, args: argparse.Namespace, make: Callable[[], ServiceServer
 
 def nhtsa_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="baygate simulate nhtsa", description="Fake NHTSA vPIC (/api/vehicles/...) and recalls API"
+        prog="baygate simulate nhtsa",
+        description="Fake NHTSA vPIC (/api/vehicles/...) and recalls API",
+        epilog="example:\n  baygate simulate nhtsa --port 8082 --latency-ms 100 --fault 503 --fault ok",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(parser)
     args = parser.parse_args(argv)
@@ -93,11 +96,13 @@ def manufacturer_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="baygate simulate manufacturer",
         description="Fake manufacturer warranty APIs (OAuth2) and registration form",
+        epilog="example:\n  baygate simulate manufacturer --port 8083 --token-ttl 60",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(parser)
-    parser.add_argument("--client-id", default="baygate-demo")
-    parser.add_argument("--client-secret", default="demo-secret")
-    parser.add_argument("--api-key", default="demo-api-key")
+    parser.add_argument("--client-id", default="baygate-demo", help="OAuth2 client id it accepts")
+    parser.add_argument("--client-secret", default="demo-secret", help="OAuth2 client secret it accepts")
+    parser.add_argument("--api-key", default="demo-api-key", help="API key it accepts (key-auth makers)")
     parser.add_argument(
         "--token-ttl", type=_non_negative, default=3600.0, help="access token lifetime, seconds"
     )
