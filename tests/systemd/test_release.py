@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from tests.support.broker import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "systemd" / "baygate-release.sh"
-SOURCES = ("pyproject.toml", "README.md", "agent", "drivers", "sync", "simulators", "resilience")
+SOURCES = ("pyproject.toml", "README.md", "agent", "drivers", "sync", "simulators", "resilience", "docs")
 
 # What systemd does with the unit, for the parts the script relies on. ExecStart's
 # absolute paths are moved under BAYGATE_ROOT; the process runs detached and is
@@ -173,6 +174,7 @@ def health_version(port: int) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # three real venvs of the locked set: ~1-3 min on a shared 2-core machine
 def test_install_upgrade_failed_upgrade_rollback_with_real_venvs(
     env: dict[str, str], tmp_path: Path, locked_wheels: Path
 ) -> None:
@@ -196,6 +198,12 @@ def test_install_upgrade_failed_upgrade_rollback_with_real_venvs(
     assert not list((root / "opt/baygate/releases").glob("*/.incomplete"))
     assert (etc / "credentials/mqtt-password").exists()
     assert "shop-rel" in (etc / "agent.toml").read_text()  # not overwritten
+    # The unit's Documentation= names files the release really installed.
+    unit = (root / "etc/systemd/system/baygate.service").read_text()
+    m = re.search(r"^Documentation=(.*)$", unit, flags=re.M)
+    assert m
+    for uri in m.group(1).split():
+        assert uri.startswith("file:/") and (root / uri.removeprefix("file:/")).is_file(), uri
 
     r = release(env, "upgrade", str(real_wheelhouse(tmp_path, locked_wheels, "1.1.0")))
     assert r.returncode == 0, r.stdout + r.stderr
