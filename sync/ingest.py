@@ -77,8 +77,9 @@ class IngestSettings:
     backoff_min_s: float = 0.5
     backoff_max_s: float = 15.0
     # Brokers that close a taken-over session without DISCONNECT 0x8E (Mosquitto 2.0.11
-    # just closes the socket) show it as this many drops in a row of sessions it had
-    # accepted at once, none of which stayed up for the backoff's healthy period.
+    # just closes the socket) show it as this many drops in a row of sessions that never
+    # stayed up for the backoff's healthy period, each time while the broker itself kept
+    # accepting connections (a broker that crashed or restarts refuses them: not counted).
     takeover_drops: int = 3
 
     @property
@@ -131,7 +132,8 @@ class Ingest:
         self._gaps: dict[tuple[str, str, str], _Gap] = {}
         self._acked_hw: dict[tuple[str, str], int] = {}
         self._taken_over = ""  # why we believe another client holds our client id
-        self._drops = 0  # consecutive silent drops of sessions that never got healthy
+        self._drops = 0  # consecutive young sessions dropped while the broker stayed up
+        self._silent_drop = False  # the last session ended without a DISCONNECT reason
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -198,6 +200,14 @@ class Ingest:
             self._backoff.up()
             log.info("backend ingest up: %s on %s:%d", s.subscription, ep.host, ep.port)
             await self._serve(client)
+            if self._silent_drop and not self._taken_over:
+                self._silent_drop = False
+                self._drops = self._drops + 1 if await self._broker_listening() else 0
+                if self._drops >= s.takeover_drops:
+                    self._taken_over = (
+                        f"the broker closed it {self._drops} times in a row right after accepting it, "
+                        "while accepting other connections"
+                    )
             if self._taken_over:
                 raise SessionTakenOverError(
                     f"another client connected with client id {s.client_id!r} and took this "
@@ -210,6 +220,19 @@ class Ingest:
                 client.disconnect()
             self._net.flush()
             await self._net.close()
+
+    async def _broker_listening(self) -> bool:
+        """A bare TCP connect (no MQTT CONNECT: it takes nothing over). A broker that was
+        killed or is restarting refuses it; one that closed only us accepts it."""
+        ep = self.endpoint
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(ep.host, ep.port), 1.0)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
 
     async def _serve(self, client: Any) -> None:
         gaps = asyncio.create_task(self._gap_watch(client))
@@ -301,12 +324,13 @@ class Ingest:
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(LinkError(f"connection closed before CONNACK: {reason}"))
         code = getattr(reason, "value", reason)
-        self._drops = 1 if self._backoff.healthy() else self._drops + 1
         if code == _SESSION_TAKEN_OVER:
             self._taken_over = "MQTT reason 0x8E"
-        elif code and self._drops >= self.settings.takeover_drops:
-            self._taken_over = f"the broker closed it {self._drops} times in a row right after accepting it"
         else:
+            # judged in _session, which can ask whether the broker still listens
+            self._silent_drop = bool(code) and not self._backoff.healthy()
+            if self._backoff.healthy():
+                self._drops = 0
             orderly, words = describe_disconnect(flags, reason)
             (log.info if orderly else log.warning)("backend ingest connection lost: %s", words)
         self._client = None
