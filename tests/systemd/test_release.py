@@ -30,7 +30,6 @@ from tests.support.broker import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "systemd" / "baygate-release.sh"
-SOURCES = ("pyproject.toml", "README.md", "agent", "drivers", "sync", "simulators", "resilience", "docs")
 
 # What systemd does with the unit, for the parts the script relies on. ExecStart's
 # absolute paths are moved under BAYGATE_ROOT; the process runs detached and is
@@ -92,13 +91,17 @@ def _build_project_wheel(tmp: Path, dest: Path, version: str, broken: bool = Fal
     """The project's wheel at `version`; `broken` makes a release whose agent cannot start
     (a missing dependency at import), as a bad build would."""
     src = tmp / f"src-{version}"
-    for name in SOURCES:
-        s = REPO / name
-        if s.is_dir():
-            shutil.copytree(s, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            src.mkdir(parents=True, exist_ok=True)
-            shutil.copy(s, src / name)
+    # Every file of the working tree git would commit: the wheel is built as a release
+    # would be, so a package pyproject.toml forgets to include is missed here too.
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        if name.startswith(("tests/", "bench/")) or not (REPO / name).is_file():
+            continue
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, src / name)
     py = src / "pyproject.toml"
     py.write_text(py.read_text().replace('version = "0.1.0"', f'version = "{version}"', 1))
     init = src / "agent/__init__.py"
