@@ -75,6 +75,7 @@ from sync.mqtt import (
     PackedProperties,
     connack_error,
     connect_error,
+    describe_disconnect,
     make_client,
     parse_url,
     properties,
@@ -413,16 +414,17 @@ class Link:
         if client is self._client and self._connack is not None and not self._connack.done():
             self._connack.set_result((reason, props))
 
-    def _cb_disconnect(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self._call(self._on_lost, client, reason)
+    def _cb_disconnect(self, client: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        self._call(self._on_lost, client, reason, flags)
 
-    def _on_lost(self, client: Any, reason: Any) -> None:
+    def _on_lost(self, client: Any, reason: Any, flags: Any = None) -> None:
         if client is not self._client:
             return
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(LinkError(f"connection closed before CONNACK: {reason}"))
         elif self.connected:
-            log.warning("mqtt link lost: %s", reason)
+            orderly, words = describe_disconnect(flags, reason)
+            (log.info if orderly else log.warning)("mqtt link lost: %s; reconnecting", words)
         self._lost.set()
 
     def _cb_publish(self, client: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:

@@ -42,9 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--client-id", default="baygate-ingest-1", help="distinct per instance")
     parser.add_argument("--group", default="ingest", help="shared-subscription group")
-    parser.add_argument("--username", default=None)
-    parser.add_argument("--password", default=None)
-    parser.add_argument("--ca-file", default=None)
+    parser.add_argument("--username", default=None, help="broker user name")
+    parser.add_argument("--password", default=None, help="broker password")
+    parser.add_argument("--ca-file", default=None, help="CA certificate (PEM) for mqtts://")
     parser.add_argument(
         "--keys-dir", type=Path, default=None, help="per-agent keys DIR/SHOP/AGENT.key: verify records"
     )
@@ -72,6 +72,9 @@ def format_stats(rows: list[AgentStats], now: float | None = None) -> str:
 def run(args: argparse.Namespace, config: Config | None) -> int:
     try:
         if args.stats:
+            # Read what exists: opening a SQLite path would create it (and its directory).
+            if "://" not in args.db and not Path(args.db).is_file():
+                raise AgentError(f"no backend database at {args.db} (give --db of a running ingest)")
             store = open_store(args.db)
             try:
                 print(format_stats(store.stats()))

@@ -214,7 +214,7 @@ class EnrichmentService:
                 delay = self.backoff.delay(job.attempts + 1)
                 delay = max(delay, exc.retry_after or 0.0)
                 await self.queue.retry(job.id, str(exc), delay)
-                log.info("enrichment %s for %s deferred %.0fs: %s", job.kind, job.subject, delay, exc)
+                log.warning("enrichment %s for %s deferred %.0fs: %s", job.kind, job.subject, delay, exc)
                 return 0
             source = "nhtsa.vpic" if job.kind == "vin" else "nhtsa.recalls"
             await self._emit(job, source, "error", {}, error=str(exc))
@@ -225,6 +225,9 @@ class EnrichmentService:
         self, job: Job, source: str, status: str, data: dict[str, Any], *, error: str | None = None,
         fetched: float | None = None,
     ) -> None:  # fmt: skip
+        log.info(
+            "enrichment %s for %s: %s%s", source, job.subject, status, f" ({error})" if error else ""
+        )
         await self.sink.emit(
             "enrichment",
             {"subject": job.subject or "", "source": source, "status": status, "data": data,

@@ -279,8 +279,15 @@ class VehicleSession:
         self.report = report
         if self.stats.reports == 0 or report.vin != self.vin:
             self.vin = report.vin
-            await self.sink.emit("vehicle_report", report_body(self.name, report))
+            body = report_body(self.name, report)
+            await self.sink.emit("vehicle_report", body)
             self.stats.reports += 1
+            stored = sum(len(d) for d in body["dtcs"].values())
+            log.info(
+                "%s: vehicle report: VIN %s (%s), protocol %s, %d ECUs, %d DTCs",
+                self.name, report.vin or "unknown", "valid" if report.vin_valid else "not valid",
+                report.protocol or "unknown", len(report.ecus), stored,
+            )  # fmt: skip
         await self._stream(stop)
 
     async def rescan(self) -> str | None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, Info
+from prometheus_client import CollectorRegistry, Gauge, Info, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from sync.outbox_schema import read_stats
@@ -30,6 +30,9 @@ class AgentMetrics:
         self.build_info = Info("baygate_build", "Build of the running agent", registry=self.registry)
         self.build_info.info({"version": self.version})
         self.up = Gauge("baygate_up", "1 while the agent's event loop is running", registry=self.registry)
+        # RSS, CPU seconds, open fds, start time from /proc/self (what a Pi's memory and
+        # CPU alerts need); the unit leaves out ProcSubset=pid, which would hide them.
+        ProcessCollector(namespace="baygate", registry=self.registry)
 
 
 class LinkCollector:

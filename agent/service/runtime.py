@@ -17,13 +17,14 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from agent import __version__
 from agent.config import Config
-from agent.errors import ConfigError
+from agent.errors import AgentError, ConfigError
 from agent.pipelines.outbox_sink import OutboxSink
 from agent.pipelines.sink import Pipeline, build_record
 from agent.records import utcnow
@@ -198,16 +199,22 @@ class Runtime:
                         tg.create_task(ui.screen.run())
                     ui_at = (ui_cfg.bind or api.bind, api.port if ui_cfg.port is None else ui_cfg.port)
                     shared = ui is not None and ui_at == (api.bind, api.port)
-                    await stack.enter_async_context(
-                        serve_api(self.health, metrics.registry, api.bind, api.port,
-                                  ui=ui.routes if shared and ui else None,
-                                  before_stop=ui.screen.hub.close if ui else None)
-                    )  # fmt: skip
-                    if ui is not None and not shared:
+                    try:
                         await stack.enter_async_context(
-                            serve_api(None, None, *ui_at, ui=ui.routes,
-                                      before_stop=ui.screen.hub.close)
+                            serve_api(self.health, metrics.registry, api.bind, api.port,
+                                      ui=ui.routes if shared and ui else None,
+                                      before_stop=ui.screen.hub.close if ui else None)
                         )  # fmt: skip
+                    except OSError as exc:  # e.g. another agent holds the port: one line, exit 1
+                        raise _cannot_listen("/health", api.bind, api.port, "api", exc) from None
+                    if ui is not None and not shared:
+                        try:
+                            await stack.enter_async_context(
+                                serve_api(None, None, *ui_at, ui=ui.routes,
+                                          before_stop=ui.screen.hub.close)
+                            )  # fmt: skip
+                        except OSError as exc:
+                            raise _cannot_listen("the bay screen", *ui_at, "ui", exc) from None
                 tg.create_task(link.run())
                 for p in self.pipelines:
                     tg.create_task(p(sink))
@@ -235,6 +242,11 @@ class Runtime:
         return "warn", f"disconnected: {link.last_error or 'connecting'}"
 
 
+def _cannot_listen(what: str, host: str, port: int, section: str, exc: OSError) -> AgentError:
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return AgentError(f"cannot serve {what} on {host}:{port} ({section}.bind, {section}.port): {reason}")
+
+
 def run_until_signalled(runtime: Runtime) -> None:
     """Run until SIGTERM/SIGINT; a clean stop disconnects with the Last Will."""
 
@@ -242,9 +254,17 @@ def run_until_signalled(runtime: Runtime) -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         assert task is not None
+        # asyncio.to_thread's workers get a name in thread dumps, py-spy and logs.
+        loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="baygate-worker"))
+
+        def stop(sig: signal.Signals) -> None:
+            log.info("%s received: stopping (undelivered records stay in the outbox)", sig.name)
+            task.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop, sig)
         with contextlib.suppress(asyncio.CancelledError):
             await runtime.run()
+        log.info("agent stopped")
 
     asyncio.run(main())

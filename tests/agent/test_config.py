@@ -61,6 +61,7 @@ def test_a_bad_environment_override_names_the_key() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(example(), environ={"BAYGATE__API__PORT": "ninety"})
     assert info.value.path == "api.port"
+    assert str(info.value).startswith("BAYGATE__API__PORT (api.port): ")
 
 
 def test_secrets_resolve_from_files_and_env_and_never_print(
