@@ -41,7 +41,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -64,17 +64,32 @@ from sync.link_settings import (
 )
 from sync.mqtt import PackedProperties, connack_error, connect_error, make_client, parse_url, properties
 from sync.outbox import Outbox
-from sync.outbox_schema import Row
+from sync.outbox_schema import TOMB_REJECTED, Row
 from sync.paho_loop import PahoLoop
 
-__all__ = ["Link", "LinkCounters", "LinkSettings", "StatusInfo", "StatusRender", "backoff_delay"]
+__all__ = [
+    "Link",
+    "LinkCounters",
+    "LinkSettings",
+    "OnRejected",
+    "StatusInfo",
+    "StatusRender",
+    "backoff_delay",
+]
 
 log = logging.getLogger("baygate.sync.link")
 
 _NO_SUBSCRIBERS = 0x10  # PUBACK reason: accepted but no subscriber, i.e. dropped
 _RETRY_S = 1.0
 _READ_AHEAD = 500
-_PACKET_OVERHEAD = 256  # fixed header, topic length, properties: generous upper bound
+# PUBLISH = fixed header (1) + remaining length (<= 4) + topic length (2) + topic
+# + packet id (2) + properties (length varint included in `pack()`) + payload.
+_FIXED_OVERHEAD = 1 + 4 + 2 + 2
+_NO_PROPERTIES = 1  # an empty property block is its length byte
+_MAX_WINDOW = 65_535  # MQTT 5 Receive Maximum when the CONNACK does not say
+
+# (seq, topic, payload size, broker limit): the broker will not take this record.
+OnRejected = Callable[[int, str, int, int], Awaitable[None]]
 
 
 class Link:
@@ -85,6 +100,7 @@ class Link:
         *,
         status: StatusRender | None = None,
         commands: CommandChannel | None = None,
+        on_rejected: OnRejected | None = None,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -97,6 +113,7 @@ class Link:
         self.last_error: SyncError | None = None
         self.backend_hw = 0
         self._status = status
+        self._on_rejected = on_rejected
         self._rng = rng
         self._clock = clock
         base = settings.base_topic
@@ -116,7 +133,8 @@ class Link:
         self._backend_ack_event = asyncio.Event()
         self._rewind: int | None = None
         self._connected_at = 0.0
-        self._max_packet: int | None = None
+        self._max_packet: int | None = None  # CONNACK Maximum Packet Size
+        self._window = settings.inflight  # min(ours, CONNACK Receive Maximum)
         self._retry_floor: int | None = None
         self._birth: tuple[int, bytes] | None = None
         self._birth_seq = 0  # held birth: session, Last Will
@@ -198,7 +216,11 @@ class Link:
             raise LinkError(f"no CONNACK from {ep.host}:{ep.port} within {s.connect_timeout_s}s") from None
         if reason.is_failure:
             raise connack_error(reason)
+        # MQTT 5 limits the broker announces: a PUBLISH over Maximum Packet Size is a
+        # protocol error (Mosquitto drops the connection), and more unacked QoS 1
+        # publishes than its Receive Maximum are refused (PUBACK 0x97, quota exceeded).
         self._max_packet = getattr(props, "MaximumPacketSize", None)
+        self._window = min(s.inflight, int(getattr(props, "ReceiveMaximum", _MAX_WINDOW)))
 
     async def _online(self, client: Any, session: int) -> None:
         self.connected, self.last_error = True, None
@@ -275,7 +297,7 @@ class Link:
             if self._rewind is not None:
                 cursor, self._rewind = min(cursor, self._rewind), None
                 buf.clear()
-            room = self.settings.inflight - len(self._inflight)
+            room = self._window - len(self._inflight)
             if room <= 0:
                 self._room.clear()
                 await self._room.wait()
@@ -294,23 +316,57 @@ class Link:
                 buf.extend(rows)
             while buf and room > 0 and self._client is client and self._rewind is None:
                 row = buf.popleft()
-                self._publish(client, row)
+                historical, props = self._properties(row)
+                if self._max_packet and self._packet_size(row, props) > self._max_packet:
+                    await self._reject(row, self._max_packet)
+                    cursor = row.seq  # rewound by _reject when it became a tombstone
+                    continue
+                self._publish(client, row, props)
+                self.counters.historical += historical
                 cursor = row.seq
                 room -= 1
+                self.counters.peak_inflight = max(self.counters.peak_inflight, len(self._inflight))
 
-    def _publish(self, client: Any, row: Row) -> None:
-        if self._max_packet and len(row.payload) + len(row.topic) + _PACKET_OVERHEAD > self._max_packet:
-            # Kept in the outbox (nothing lost); retried on the next connection.
-            self.counters.oversize += 1
-            size, limit = len(row.payload), self._max_packet
-            log.error("row %d (%d bytes) exceeds the broker's packet limit %d: held", row.seq, size, limit)
+    @staticmethod
+    def _packet_size(row: Row, props: Properties | None) -> int:
+        packed = _NO_PROPERTIES if props is None else len(props.pack())  # type: ignore[no-untyped-call]
+        return _FIXED_OVERHEAD + len(row.topic.encode()) + packed + len(row.payload)
+
+    async def _reject(self, row: Row, limit: int) -> None:
+        """The broker will never take this row: resending it would stall everything
+        behind it for good (the backend's high-water mark stops at its seq). It leaves
+        the flow durably: payload kept in the outbox's `rejected` table, the seq sent
+        as a tombstone (`dropped=1`, `reason=rejected`), counted, and reported."""
+        size = len(row.payload)
+        self.counters.oversize += 1
+        log.error(
+            "row %d on %s (%d bytes) exceeds the broker's maximum packet size %d: rejected, "
+            "its seq goes out as a tombstone and the payload stays in the outbox's rejected table",
+            row.seq,
+            row.topic,
+            size,
+            limit,
+        )
+        if not await self.outbox.reject(row.seq, f"over the broker's maximum packet size {limit}"):
             return
+        self._rewind_to(row.seq - 1)
+        if self._on_rejected is not None:
+            try:
+                await self._on_rejected(row.seq, row.topic, size, limit)
+            except Exception:  # a failed report must not stop delivery
+                log.exception("reporting rejected row %d failed", row.seq)
+
+    def _properties(self, row: Row) -> tuple[bool, Properties | None]:
         historical = (row.created < self._connected_at and row.seq != self._birth_seq) or row.attempts > 0
-        self.counters.historical += historical
         props: Properties | None = self._props_historical if historical else None
         if row.dropped:
             user = [("dropped", "1"), ("epoch", self.outbox.epoch), ("seq", str(row.seq))]
+            if row.dropped == TOMB_REJECTED:
+                user.append(("reason", "rejected"))
             props = properties(UserProperty=[("historical", "1"), *user] if historical else user)
+        return historical, props
+
+    def _publish(self, client: Any, row: Row, props: Properties | None) -> None:
         info = client.publish(row.topic, row.payload, qos=1, retain=row.retain, properties=props)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise LinkError(f"publish refused by paho: {paho.error_string(info.rc)}")

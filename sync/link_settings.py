@@ -52,7 +52,8 @@ class LinkCounters:
     refused_pubacks: int = 0
     backend_acks: int = 0
     bad_acks: int = 0
-    oversize: int = 0
+    oversize: int = 0  # rows over the broker's Maximum Packet Size, rejected
+    peak_inflight: int = 0  # most unacked publishes at once (<= Receive Maximum)
     no_subscribers: int = 0
     ack_timeouts: int = 0
     errors: dict[str, int] = field(default_factory=dict)

@@ -46,14 +46,17 @@ from sync.outbox_schema import (
     SCHEMA,
     SENT,
     OutboxStats,
+    Rejected,
     Row,
     read_pending,
+    read_rejected,
     read_stats,
+    reject_row,
     translate_sqlite_error,
 )
 from sync.outbox_tail import Tail
 
-__all__ = ["HELD", "PENDING", "SENT", "Outbox", "OutboxStats", "Render", "Row"]
+__all__ = ["HELD", "PENDING", "SENT", "Outbox", "OutboxStats", "Rejected", "Render", "Row"]
 
 T = TypeVar("T")
 Render = Callable[[int, str], bytes]
@@ -353,6 +356,29 @@ class Outbox(GroupCommitter):
         # The newest row may go: keep the next seq where the open() can find it.
         con.execute("UPDATE meta SET value=? WHERE key='next_seq'", (str(self._next_seq),))
         return int(con.execute("DELETE FROM rows WHERE " + where, params).rowcount)
+
+    async def reject(self, seq: int, reason: str) -> bool:
+        """Take a row the broker will not take out of the flow (`reject_row`): its seq
+        goes out as a tombstone, its payload is kept in the `rejected` table."""
+
+        def op(con: sqlite3.Connection) -> bool:
+            done = reject_row(con, seq, reason, self.clock())
+            if done:
+                self._invalidate_tail()
+            return done
+
+        done: bool = await self._submit(op)
+        if done:
+            self.changed.set()
+        return done
+
+    async def rejected(self) -> list[Rejected]:
+        """The newest rows taken out of the flow, with their payloads."""
+        def read() -> list[Rejected]:
+            assert self._con is not None
+            return read_rejected(self._con)
+
+        return await self._read(read)
 
     async def requeue(self, from_seq: int = 0) -> int:
         """Make broker-acked rows with seq >= from_seq pending again (resend / replay)."""
