@@ -13,8 +13,8 @@ import pytest
 
 from sync.errors import AuthRefusedError, LinkError, TlsError
 from sync.link import Link
-from sync.outbox import Outbox
 from sync.mqtt import TlsFiles, make_client
+from sync.outbox import Outbox
 from tests.support.broker import Broker
 from tests.support.sync import (
     BASE,
