@@ -23,6 +23,7 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from agent.errors import ConfigError
@@ -115,6 +116,18 @@ class AgentSection(_Section):
     shop_id: str = Field(pattern=_ID)
     agent_id: str = Field(pattern=_ID)
     state_dir: Path = Path("/var/lib/baygate")
+    # Disk pressure on the state dir's filesystem (see docs/reliability.md).
+    disk_low_mb: float = Field(64.0, ge=0, description="below this free: telemetry is shed")
+    disk_critical_mb: float = Field(16.0, ge=0, description="below this free: new scans are refused")
+    disk_reserve_mb: float = Field(
+        4.0, ge=0, le=1024, description="preallocated for alerts, acks and the link on a full disk"
+    )
+
+    @model_validator(mode="after")
+    def _disk_order(self) -> AgentSection:
+        if self.disk_critical_mb > self.disk_low_mb:
+            raise ValueError("disk_critical_mb must not exceed disk_low_mb")
+        return self
 
 
 class DongleConfig(_Section):

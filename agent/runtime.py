@@ -25,6 +25,7 @@ from agent import __version__
 from agent.api import serve_api
 from agent.commands import register_commands
 from agent.config import Config
+from agent.disk import disk_check, watch_disk
 from agent.health import HealthRegistry, Status
 from agent.metrics import AgentMetrics, LinkCollector, OutboxCollector
 from agent.outbox_sink import OutboxSink
@@ -33,11 +34,19 @@ from agent.sdnotify import notify, watchdog_interval_s
 from agent.sink import RecordSink, build_record
 from agent.watchdog import watchdog
 from sync.commands import CommandChannel
+from sync.disk import DiskGuard, DiskLimits
 from sync.link import Link, LinkSettings, StatusInfo, StatusRender
 from sync.mqtt import TlsFiles
 from sync.outbox import Outbox
 
-__all__ = ["Pipeline", "Runtime", "link_settings", "pipelines_from_config", "status_renderer"]
+__all__ = [
+    "Pipeline",
+    "Runtime",
+    "disk_limits",
+    "link_settings",
+    "pipelines_from_config",
+    "status_renderer",
+]
 
 log = logging.getLogger("baygate.runtime")
 
@@ -76,6 +85,16 @@ def link_settings(config: Config, **overrides: Any) -> LinkSettings:
         ack_retention_s=m.ack_retention_s,
     )
     return replace(settings, **overrides)
+
+
+def disk_limits(config: Config) -> DiskLimits:
+    a = config.agent
+    mb = 1 << 20
+    return DiskLimits(
+        low_bytes=int(a.disk_low_mb * mb),
+        critical_bytes=int(a.disk_critical_mb * mb),
+        reserve_bytes=int(a.disk_reserve_mb * mb),
+    )
 
 
 def status_renderer(config: Config) -> StatusRender:
@@ -125,19 +144,34 @@ class Runtime:
         self.outbox: Outbox | None = None
         self.link: Link | None = None
         self.sink: OutboxSink | None = None
+        self.guard: DiskGuard | None = None
 
     async def run(self) -> None:
         a = self.config.agent
-        async with Outbox(a.state_dir / "outbox.sqlite3") as outbox:
+        guard = DiskGuard(a.state_dir, disk_limits(self.config))
+        await asyncio.to_thread(a.state_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(guard.ensure_reserve)  # best effort: not on a full disk
+        self.guard = guard
+        async with Outbox(a.state_dir / "outbox.sqlite3", on_full=guard.release) as outbox:
             channel = CommandChannel()
+            sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
+
+            async def on_rejected(seq: int, topic: str, size: int, limit: int) -> None:
+                await sink.alert(
+                    "warning",
+                    "record_rejected",
+                    f"record seq {seq} on {topic} ({size} bytes) is over the broker's maximum packet "
+                    f"size {limit}: kept in the outbox's rejected table, its seq sent as a tombstone",
+                )
+
             link = Link(
                 outbox,
                 link_settings(self.config, **self.link_overrides),
                 status=status_renderer(self.config),
                 commands=channel,
+                on_rejected=on_rejected,
             )
             register_commands(channel, link)
-            sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
                 "agent %s/%s running: outbox epoch %s, %d pipelines",
@@ -147,6 +181,7 @@ class Runtime:
                 len(self.pipelines),
             )
             self.health.register("link", lambda: self._link_check(link))
+            self.health.register("disk", disk_check(guard, sink), restart_helps=False)
             async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
                 if self.api:
                     metrics = AgentMetrics(version=__version__)
@@ -157,6 +192,7 @@ class Runtime:
                         serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
                     )
                 tg.create_task(link.run())
+                tg.create_task(watch_disk(guard, outbox, sink))
                 for p in self.pipelines:
                     tg.create_task(p(sink))
                 # The outbox is open and every task started: records are taken from now on.

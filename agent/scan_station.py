@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.sink import RecordSink
+from agent.sink import RecordRefusedError, RecordSink
 from drivers.camera import (
     Code,
     Deduper,
@@ -52,6 +52,7 @@ class StationStats:
     ocr_runs: int = 0
     records: int = 0
     rejected_payloads: int = 0
+    refused: int = 0  # scans the sink refused (disk full)
     record_ids: list[str] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)  # "SYMBOLOGY class payload" per record
     seconds: float = 0.0
@@ -130,7 +131,12 @@ class ScanStation:
     async def _emit(self, symbology: str, payload: str, body: dict[str, Any]) -> None:
         if not self.deduper.first_sighting(self.camera, symbology, payload):
             return
-        rid = await self.sink.emit("scan", body)
+        try:
+            rid = await self.sink.emit("scan", body)
+        except RecordRefusedError as exc:  # disk full: not taken, the technician sees why
+            self.stats.refused += 1
+            log.error("scan on %s not taken: %s", self.camera, exc)
+            return
         self.stats.records += 1
         self.stats.record_ids.append(rid)
         vin = body.get("vin")

@@ -6,6 +6,10 @@ seq, ts), validates the whole record against its model, and returns only when th
 record is committed (for the outbox sink: in SQLite, durable). The returned id is what
 later records (enrichments) name as their `subject`.
 
+A sink may refuse a record when the disk is (nearly) full: `RecordRefusedError`
+(scans, vehicle reports), or `RecordShedError` for telemetry. Pipelines count it, log
+it and go on: a refused reading was never taken, nothing older is lost.
+
 `MemorySink` is the in-process implementation used by unit tests of pipelines and by
 CLI commands that print instead of publishing; it validates exactly like the real one.
 """
@@ -17,9 +21,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from agent.errors import AgentError
 from agent.records import KINDS, Envelope, record_id, utcnow
 
-__all__ = ["MemorySink", "RecordSink", "TeeSink", "build_record"]
+__all__ = ["MemorySink", "RecordRefusedError", "RecordShedError", "RecordSink", "TeeSink", "build_record"]
+
+
+class RecordRefusedError(AgentError):
+    """The record was not taken: the disk is (nearly) full. Nothing older is lost."""
+
+
+class RecordShedError(RecordRefusedError):
+    """Telemetry not taken under disk pressure (the one stream that may be shed)."""
 
 
 class RecordSink(Protocol):

@@ -21,7 +21,7 @@ from typing import Any
 
 from agent.config import DongleConfig, ObdSection
 from agent.records import utcnow
-from agent.sink import RecordSink
+from agent.sink import RecordRefusedError, RecordSink
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.dtc import DTC
 from drivers.obd2.errors import LinkLost, NoData, OBDError
@@ -200,6 +200,8 @@ class VehicleStats:
     telemetry_records: int = 0
     samples: int = 0
     link_losses: int = 0
+    refused: int = 0  # vehicle reports refused (disk full)
+    shed: int = 0  # telemetry samples shed (disk low)
     errors: list[str] = field(default_factory=list)
 
 
@@ -268,8 +270,14 @@ class VehicleSession:
         self.report = report
         if self.stats.reports == 0 or report.vin != self.vin:
             self.vin = report.vin
-            await self.sink.emit("vehicle_report", report_body(self.name, report))
-            self.stats.reports += 1
+            try:
+                await self.sink.emit("vehicle_report", report_body(self.name, report))
+            except RecordRefusedError as exc:  # disk full: not taken; read again next connect
+                self.vin = None
+                self.stats.refused += 1
+                log.error("%s: %s", self.name, exc)
+            else:
+                self.stats.reports += 1
         await self._stream(stop)
 
     async def _stream(self, stop: asyncio.Event) -> None:
@@ -307,7 +315,11 @@ class VehicleSession:
             raise exc
 
     async def _flush(self, batch: list[dict[str, Any]]) -> None:
-        await self.sink.emit("telemetry", {"dongle": self.name, "vin": self.vin, "samples": batch})
+        try:
+            await self.sink.emit("telemetry", {"dongle": self.name, "vin": self.vin, "samples": batch})
+        except RecordRefusedError:  # shed under disk pressure: counted by the sink
+            self.stats.shed += len(batch)
+            return
         self.stats.telemetry_records += 1
         self.stats.samples += len(batch)
 
