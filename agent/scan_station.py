@@ -135,7 +135,9 @@ class ScanStation:
             rid = await self.sink.emit("scan", body)
         except RecordRefusedError as exc:  # disk full: not taken, the technician sees why
             self.stats.refused += 1
-            log.error("scan on %s not taken: %s", self.camera, exc)
+            n = self.stats.refused
+            if n & (n - 1) == 0:  # once per burst: the 1st, 2nd, 4th, 8th... refusal
+                log.error("scan on %s not taken (%d so far): %s", self.camera, n, exc)
             return
         self.stats.records += 1
         self.stats.record_ids.append(rid)

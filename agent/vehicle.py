@@ -29,7 +29,7 @@ from drivers.obd2.pids import PID, lookup
 from drivers.obd2.readiness import ReadinessStatus
 from drivers.obd2.scheduler import PidScheduler, Sample, poll
 from drivers.obd2.session import LinkState, Session
-from drivers.obd2.store import DongleStore, JsonFileStore
+from drivers.obd2.store import DongleMemory, DongleStore, JsonFileStore
 from drivers.obd2.transports import Transport, transport_for_url
 
 __all__ = [
@@ -84,7 +84,24 @@ def vehicle_session_for(
 
 def dongle_store(state_dir: Path) -> DongleStore:
     """Where dongles are remembered (protocol, quirks) across restarts."""
-    return JsonFileStore(state_dir / "obd-dongles.json")
+    return _CacheOnFullDisk(JsonFileStore(state_dir / "obd-dongles.json"))
+
+
+class _CacheOnFullDisk:
+    """The dongle memory is a cache: on a full disk (ENOSPC) it is not saved, and the
+    vehicle session goes on instead of dying with an OSError."""
+
+    def __init__(self, inner: DongleStore) -> None:
+        self.inner = inner
+
+    def get(self, dongle: str) -> DongleMemory | None:
+        return self.inner.get(dongle)
+
+    def put(self, dongle: str, memory: DongleMemory) -> None:
+        try:
+            self.inner.put(dongle, memory)
+        except OSError as exc:
+            log.warning("%s: dongle memory not saved: %s", dongle, exc.strerror or exc)
 
 
 @dataclass
