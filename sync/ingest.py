@@ -62,8 +62,9 @@ class IngestSettings:
     client_id: str = "baygate-ingest-1"
     group: str = "ingest"
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     tls: TlsFiles | None = None
+    db_password: str | None = field(default=None, repr=False)
     batch: int = 500
     receive_maximum: int = 1000
     gap_grace_s: float = 2.0
@@ -137,7 +138,7 @@ class Ingest:
         owned = self._store is None
         try:
             if self._store is None:
-                self._store = await self._db(open_store, self.settings.db)
+                self._store = await self._db(open_store, self.settings.db, self.settings.db_password)
             s = self.settings
             await reconnect_forever(self._session, self._failed, s.backoff_min_s, s.backoff_max_s)
         finally:

@@ -32,7 +32,7 @@ class LinkSettings:
     client_id: str
     base_topic: str  # baygate/v1/{shop}/{agent}
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     tls: TlsFiles | None = None
     keepalive_s: int = 30
     inflight: int = 100
