@@ -26,11 +26,13 @@ from agent.api import serve_api
 from agent.commands import register_commands
 from agent.config import Config
 from agent.disk import disk_check, watch_disk
+from agent.errors import AgentError
 from agent.health import HealthRegistry, Status
 from agent.metrics import AgentMetrics, LinkCollector, OutboxCollector
 from agent.outbox_sink import OutboxSink
 from agent.records import utcnow
 from agent.sdnotify import notify, watchdog_interval_s
+from agent.shutdown import SHUTDOWN_BOUND_S, ShutdownDeadline
 from agent.sink import RecordSink, build_record
 from agent.watchdog import watchdog
 from sync.commands import CommandChannel
@@ -145,6 +147,7 @@ class Runtime:
         self.link: Link | None = None
         self.sink: OutboxSink | None = None
         self.guard: DiskGuard | None = None
+        self.on_failure: Callable[[BaseException], object] = lambda exc: None
 
     async def run(self) -> None:
         a = self.config.agent
@@ -191,15 +194,25 @@ class Runtime:
                     await stack.enter_async_context(
                         serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
                     )
-                tg.create_task(link.run())
-                tg.create_task(watch_disk(guard, outbox, sink))
-                for p in self.pipelines:
-                    tg.create_task(p(sink))
+                tg.create_task(self._guarded("link", link.run()))
+                tg.create_task(self._guarded("disk monitor", watch_disk(guard, outbox, sink)))
+                for i, p in enumerate(self.pipelines):
+                    tg.create_task(self._guarded(f"pipeline {i}", p(sink)))
                 # The outbox is open and every task started: records are taken from now on.
                 notify("READY=1")
                 interval = watchdog_interval_s()
                 if interval is not None:
-                    tg.create_task(watchdog(self.health, interval))
+                    tg.create_task(self._guarded("watchdog", watchdog(self.health, interval)))
+
+    async def _guarded(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run one long-lived task; if it fails, say so once and start the bounded
+        shutdown before the TaskGroup cancels the others (which may not all stop)."""
+        try:
+            await coro
+        except Exception as exc:
+            log.error("%s failed: %s: %s", name, type(exc).__name__, exc, exc_info=exc)
+            self.on_failure(exc)
+            raise
 
     @staticmethod
     def _link_check(link: Link) -> tuple[Status, str]:
@@ -209,16 +222,39 @@ class Runtime:
         return "warn", f"disconnected: {link.last_error or 'connecting'}"
 
 
-def run_until_signalled(runtime: Runtime) -> None:
-    """Run until SIGTERM/SIGINT; a clean stop disconnects with the Last Will."""
+def run_until_signalled(runtime: Runtime, bound_s: float = SHUTDOWN_BOUND_S) -> None:
+    """Run until SIGTERM/SIGINT; a clean stop disconnects with the Last Will. A failed
+    task raises AgentError (one line; the traceback is in the log); either way the
+    process is gone within `bound_s` of the stop starting (`agent.shutdown`)."""
+    deadline = ShutdownDeadline(bound_s)
+    runtime.on_failure = lambda exc: deadline.start(f"task failed: {type(exc).__name__}: {exc}")
 
     async def main() -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         assert task is not None
+
+        def on_signal(name: str) -> None:
+            if not deadline.start(name):
+                deadline.again(name)
+            task.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, on_signal, sig.name)
         with contextlib.suppress(asyncio.CancelledError):
             await runtime.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except Exception as exc:  # a task failed: the TaskGroup's ExceptionGroup
+        deadline.start("task failed")
+        first = _first_error(exc)
+        raise AgentError(f"stopped: a task failed: {type(first).__name__}: {first}") from None
+    finally:
+        deadline.cancel()
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
