@@ -31,7 +31,7 @@ schema:
 lock:
 	python3 -m venv .lockvenv && .lockvenv/bin/pip install -q uv
 	.lockvenv/bin/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 -o locks/runtime.txt
-	.lockvenv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 -o locks/dev.txt
+	.lockvenv/bin/uv pip compile pyproject.toml --extra dev --extra backend --generate-hashes --universal --python-version 3.11 -o locks/dev.txt
 
 clean:
 	rm -rf .venv .lockvenv .mypy_cache .pytest_cache .ruff_cache

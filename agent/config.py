@@ -32,6 +32,8 @@ from sync.redact import redact
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ENV_PREFIX",
+    "EXAMPLE_CONFIG",
+    "SHIPPED_MANUFACTURERS",
     "AgentConfig",
     "AgentSection",
     "ApiSection",
@@ -47,6 +49,12 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/baygate/agent.toml")
+# The commented reference config and the manufacturer connector definitions ship
+# inside the package (package data), so an installed `baygate demo`/`doctor`/`scan`
+# finds them; `config/` in the repository is where a reader looks for them.
+_DEFAULTS = Path(__file__).resolve().parent / "defaults"
+EXAMPLE_CONFIG = _DEFAULTS / "agent.example.toml"
+SHIPPED_MANUFACTURERS = _DEFAULTS / "manufacturers"
 ENV_PREFIX = "BAYGATE__"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # safe as one MQTT topic level
 
@@ -167,10 +175,18 @@ class CameraConfig(_Section):
 
 
 class NhtsaSection(_Section):
+    """Each URL is the base of its own service, laid out as the real one: requests go
+    to `{vpic_url}DecodeVinValues/...` and `{recalls_url}recalls/recallsByVehicle`."""
+
     vpic_url: str = "https://vpic.nhtsa.dot.gov/api/vehicles/"
     recalls_url: str = "https://api.nhtsa.gov/"
     rate_per_s: float = Field(5.0, gt=0)
     timeout_s: float = Field(10.0, gt=0)
+
+    def serving_both_at(self, root: str) -> NhtsaSection:
+        """Both services on one host laid out like the real ones (the NHTSA simulator)."""
+        root = root.rstrip("/")
+        return self.model_copy(update={"vpic_url": f"{root}/api/vehicles/", "recalls_url": f"{root}/"})
 
 
 class EnrichSection(_Section):

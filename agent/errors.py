@@ -1,6 +1,6 @@
 """Errors raised by the agent application layer."""
 
-__all__ = ["AgentError", "ConfigError", "NotLandedError"]
+__all__ = ["AgentError", "ConfigError"]
 
 
 class AgentError(Exception):
@@ -15,6 +15,3 @@ class ConfigError(AgentError):
         self.path = path
         self.message = message
 
-
-class NotLandedError(AgentError):
-    """A subcommand whose capability has not been built yet."""

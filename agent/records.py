@@ -7,10 +7,11 @@ Bump `v` on any change a v1 consumer could not read; adding an optional field is
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 __all__ = [
     "KINDS",
@@ -19,10 +20,14 @@ __all__ = [
     "DTCSet",
     "EnrichmentRecord",
     "FreezeFrame",
+    "Gs1Fields",
+    "JobTicketFields",
+    "PairingFields",
     "PidValue",
     "Readiness",
     "Record",
     "RegistrationRecord",
+    "ScanFields",
     "ScanRecord",
     "StatusRecord",
     "TelemetryRecord",
@@ -30,6 +35,7 @@ __all__ = [
     "VinRead",
     "parse_record",
     "record_id",
+    "render_schemas",
     "utcnow",
 ]
 
@@ -70,6 +76,51 @@ class VinRead(_Model):
     verified: bool = Field(description="check digit (or two agreeing reads where none applies) confirmed")
 
 
+class Gs1Fields(_Model):
+    """A GS1 payload's application identifiers, named as the camera names them
+    (drivers.camera.gs1.AI_NAMES; AIs without a name arrive as `ai<N>`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    gtin: str | None = None
+    serial: str | None = None
+    lot: str | None = None
+    sscc: str | None = None
+    production_date: str | None = None
+    expiry: str | None = None
+    additional_id: str | None = None
+    customer_part: str | None = None
+    count: str | None = None
+    count_of_items: str | None = None
+    order_number: str | None = None
+    itip: str | None = None
+
+
+class JobTicketFields(_Model):
+    """`BAYGATE:JOB:v1;id=…;bay=…` (other keys kept as printed)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    id: str
+    bay: str | None = None
+
+
+class PairingFields(_Model):
+    """A dongle's pairing sticker, parsed by drivers.obd2.pairing (the one parser)."""
+
+    address: str
+    layout: str | None = None
+    name: str | None = None
+    bay: str | None = None
+    url: str
+
+
+ScanFields = Gs1Fields | JobTicketFields | PairingFields
+_FIELDS_OF: dict[str, type[ScanFields]] = {
+    "gs1": Gs1Fields,
+    "job_ticket": JobTicketFields,
+    "dongle_pairing": PairingFields,
+}
+
+
 class ScanRecord(Envelope):
     kind: Literal["scan"] = "scan"
     camera: str
@@ -87,6 +138,19 @@ class ScanRecord(Envelope):
         default_factory=dict, description="parsed payload (GS1 AIs, ticket fields)"
     )
     confidence: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _fields_fit_the_classification(self) -> ScanRecord:
+        model = _FIELDS_OF.get(self.classification)
+        if model is not None:
+            model.model_validate(self.fields)
+        return self
+
+    def typed_fields(self) -> ScanFields | None:
+        """`fields` as the model its classification promises (GS1 AIs, job ticket,
+        dongle pairing): producer and consumer share these names."""
+        model = _FIELDS_OF.get(self.classification)
+        return model.model_validate(self.fields) if model is not None else None
 
 
 # --- vehicles (OBD2) ------------------------------------------------------------------
@@ -225,3 +289,14 @@ def parse_record(data: bytes | str) -> Envelope:
     """Validate a JSON record of any kind (raises pydantic.ValidationError)."""
     rec: Envelope = _ADAPTER.validate_json(data)
     return rec
+
+
+def render_schemas() -> dict[str, str]:
+    """kind -> schema JSON text (stable: sorted keys, trailing newline)."""
+    out = {}
+    for kind, model in KINDS.items():
+        schema = model.model_json_schema(mode="serialization")
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://baygate.example/schema/v1/{kind}.json"
+        out[kind] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return out

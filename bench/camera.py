@@ -26,8 +26,8 @@ import pytesseract
 import zxingcpp
 from pyzbar import pyzbar
 
-from agent.scan_station import ScanStation
-from agent.sink import MemorySink
+from agent.pipelines.scan_station import ScanStation
+from agent.pipelines.sink import MemorySink
 from drivers.camera import FrameScanner, IteratorSource, VinOcr, classify
 from drivers.camera.quality import to_gray
 from drivers.camera.symbology import normalise

@@ -17,7 +17,15 @@ from datetime import datetime
 
 from sync.errors import BadMessageError
 
-__all__ = ["MAX_RECORD_BYTES", "TOPIC_ROOT", "Incoming", "parse_incoming", "split_topic"]
+__all__ = [
+    "MAX_RECORD_BYTES",
+    "TOPIC_ROOT",
+    "Incoming",
+    "agent_topic",
+    "parse_incoming",
+    "record_topic",
+    "split_topic",
+]
 
 TOPIC_ROOT = "baygate/v1"
 MAX_RECORD_BYTES = 1024 * 1024
@@ -38,6 +46,15 @@ class Incoming:
     ts: float | None  # the record's own timestamp (epoch seconds), for lag
     state: str | None = None  # status records: online/offline
     session: int | None = None  # status records: connection counter
+
+
+def agent_topic(shop: str, agent: str) -> str:
+    """The root of one agent's topics: its records, `status`, `ack`, `cmd/…`."""
+    return f"{TOPIC_ROOT}/{shop}/{agent}"
+
+
+def record_topic(shop: str, agent: str, kind: str) -> str:
+    return f"{agent_topic(shop, agent)}/{kind}"
 
 
 def split_topic(topic: str) -> tuple[str, str, str]:

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from resilience import Backoff, BackoffPolicy
 from sync.ack import encode_ack
 from sync.envelope import TOPIC_ROOT, Incoming, parse_incoming
 from sync.errors import BadMessageError, LinkError, StoreError, SyncError
@@ -106,6 +107,7 @@ Message = tuple[Any, int, int, str, bytes, dict[str, str]]  # client, mid, qos, 
 
 class Ingest:
     def __init__(self, settings: IngestSettings, store: Store | None = None) -> None:
+        self._backoff = Backoff(BackoffPolicy(first_s=settings.backoff_min_s, cap_s=settings.backoff_max_s))
         self.settings = settings
         self.endpoint = parse_url(settings.url)
         self.counters = IngestCounters()
@@ -139,8 +141,7 @@ class Ingest:
         try:
             if self._store is None:
                 self._store = await self._db(open_store, self.settings.db, self.settings.db_password)
-            s = self.settings
-            await reconnect_forever(self._session, self._failed, s.backoff_min_s, s.backoff_max_s)
+            await reconnect_forever(self._session, self._failed, self._backoff)
         finally:
             if owned and self._store is not None:
                 store, self._store = self._store, None
@@ -183,6 +184,7 @@ class Ingest:
             )
             self.connected, self.last_error = True, None
             self.counters.connects += 1
+            self._backoff.up()
             log.info("backend ingest up: %s on %s:%d", s.subscription, ep.host, ep.port)
             await self._serve(client)
         finally:

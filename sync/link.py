@@ -51,6 +51,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from resilience import Backoff, BackoffPolicy
 from sync.ack import parse_ack
 from sync.commands import CommandChannel, Reply, encode_reply
 from sync.errors import BadMessageError, LinkError, SyncError
@@ -59,7 +60,6 @@ from sync.link_settings import (
     LinkSettings,
     StatusInfo,
     StatusRender,
-    backoff_delay,
     reconnect_forever,
 )
 from sync.mqtt import PackedProperties, connack_error, connect_error, make_client, parse_url, properties
@@ -67,15 +67,7 @@ from sync.outbox import Outbox
 from sync.outbox_schema import TOMB_REJECTED, Row
 from sync.paho_loop import PahoLoop
 
-__all__ = [
-    "Link",
-    "LinkCounters",
-    "LinkSettings",
-    "OnRejected",
-    "StatusInfo",
-    "StatusRender",
-    "backoff_delay",
-]
+__all__ = ["Link", "LinkCounters", "LinkSettings", "OnRejected", "StatusInfo", "StatusRender"]
 
 log = logging.getLogger("baygate.sync.link")
 
@@ -116,6 +108,9 @@ class Link:
         self._on_rejected = on_rejected
         self._rng = rng
         self._clock = clock
+        self._backoff = Backoff(
+            BackoffPolicy(first_s=settings.backoff_min_s, cap_s=settings.backoff_max_s), clock=clock, rng=rng
+        )
         base = settings.base_topic
         self.status_topic, self.ack_topic, self.cmd_prefix = f"{base}/status", f"{base}/ack", f"{base}/cmd/"
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -149,9 +144,7 @@ class Link:
             tg.create_task(self._ack_writer())
             tg.create_task(self._backend_acks())
             tg.create_task(self.commands.serve(self._reply))
-            s = self.settings
-            lo, hi = s.backoff_min_s, s.backoff_max_s
-            tg.create_task(reconnect_forever(self._session, self._failed, lo, hi, self._rng))
+            tg.create_task(reconnect_forever(self._session, self._failed, self._backoff))
 
     async def wait_connected(self) -> None:
         await self._up.wait()
@@ -234,6 +227,7 @@ class Link:
         await self.outbox.release_held()  # the birth goes out first
         self._birth = None
         self._up.set()
+        self._backoff.up()
         log.info("mqtt link up: %s:%s session %d", self.endpoint.host, self.endpoint.port, session)
 
     async def _serve(self, client: Any) -> None:

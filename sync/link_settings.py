@@ -5,14 +5,14 @@ from, and the reconnect backoff policy: the plain data around `sync.link.Link`.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from resilience import Backoff
 from sync.errors import SyncError
 from sync.mqtt import TlsFiles
 
-__all__ = ["LinkCounters", "LinkSettings", "StatusInfo", "StatusRender", "backoff_delay", "reconnect_forever"]
+__all__ = ["LinkCounters", "LinkSettings", "StatusInfo", "StatusRender", "reconnect_forever"]
 
 
 @dataclass(frozen=True)
@@ -59,28 +59,21 @@ class LinkCounters:
     errors: dict[str, int] = field(default_factory=dict)
 
 
-def backoff_delay(failures: int, lo: float, hi: float, rng: Callable[[], float] = random.random) -> float:
-    """Capped exponential backoff with 'equal jitter': half fixed, half random."""
-    cap = min(hi, lo * float(2 ** min(failures, 30)))
-    return cap / 2 + rng() * cap / 2
-
-
 async def reconnect_forever(
     session: Callable[[], Awaitable[None]],
     on_error: Callable[[SyncError], None],
-    lo: float,
-    hi: float,
-    rng: Callable[[], float] = random.random,
+    backoff: Backoff,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """Run `session` again and again until cancelled: after a clean end at once-ish
-    (lo/2..lo), after failures with `backoff_delay`. Only SyncError is expected; the
-    rest propagates (a bug, not a network condition)."""
-    failures = 0
+    """Run `session` again and again until cancelled, waiting `backoff.next_delay()`
+    between runs whether the last one failed or ended by itself. The session calls
+    `backoff.up()` once connected; only a connection that then stayed up for the
+    policy's healthy_after_s resets the delay (a broker that accepts and drops at once
+    is not hammered). Only SyncError is expected; the rest propagates (a bug, not a
+    network condition)."""
     while True:
         try:
             await session()
-            failures = 0
         except SyncError as exc:
-            failures += 1
             on_error(exc)
-        await asyncio.sleep(backoff_delay(failures, lo, hi, rng))
+        await sleep(backoff.next_delay())

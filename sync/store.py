@@ -294,7 +294,7 @@ class _SqliteTx:
 def _pg_error() -> type[Exception]:
     try:
         import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a declared dependency
+    except ImportError:  # a Pi installs baygate without the [backend] extra
         return sqlite3.Error
     return psycopg.Error  # type: ignore[no-any-return]
 
@@ -305,7 +305,12 @@ def open_store(db: str, password: str | None = None) -> Store:
     PGPASSWORD / PGPASSFILE), so it never has to be on a command line."""
     try:
         if db.startswith(("postgresql://", "postgres://")):
-            import psycopg
+            try:
+                import psycopg
+            except ImportError:
+                raise StoreError(
+                    "a PostgreSQL store needs psycopg: pip install 'baygate[backend]'"
+                ) from None
 
             if password is None:
                 con: Any = psycopg.connect(db, autocommit=True)

@@ -1,4 +1,4 @@
-"""The layering rule of DESIGN.md, enforced by reading every module's imports.
+"""The layering rule of docs/design.md, enforced by reading every module's imports.
 
 drivers/* import nothing of ours but their own package (and obd2/camera not each
 other) and the leaf packages; sync imports nothing of ours but the leaf packages;
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# Leaf packages: one concept each that several packages need (DESIGN.md "one concept,
+# Leaf packages: one concept each that several packages need (docs/design.md "one concept,
 # one place"). They import nothing of ours, so anyone but a simulator may import them.
 LEAVES = ("resilience",)
 OURS = ("agent", "drivers", "sync", "simulators", "tests", "bench", *LEAVES)
@@ -69,6 +69,23 @@ def violations(path: Path, root: Path = ROOT) -> list[str]:
     return bad
 
 
+def agent_violations(path: Path, root: Path = ROOT) -> list[str]:
+    """Inside agent/: the CLI and the demo are leaves of the application. Nothing
+    imports agent.cli (but the `python -m agent` entry point); nothing but the CLI
+    imports agent.demo; the demo imports no CLI module."""
+    rel = path.relative_to(root)
+    room = rel.parts[1] if len(rel.parts) > 2 else rel.stem
+    module = ".".join(rel.with_suffix("").parts)
+    bad = []
+    for line, name in imported_modules(path.read_text(), module):
+        entry = rel.name == "__main__.py"
+        if (name == "agent.cli" or name.startswith("agent.cli.")) and room != "cli" and not entry:
+            bad.append(f"{rel}:{line} imports {name} (nothing imports the CLI)")
+        if (name == "agent.demo" or name.startswith("agent.demo.")) and room not in ("cli", "demo"):
+            bad.append(f"{rel}:{line} imports {name} (only the CLI imports the demo)")
+    return bad
+
+
 def package_modules() -> list[Path]:
     return sorted(p for pkg in ("drivers", "sync", "simulators", *LEAVES) for p in (ROOT / pkg).rglob("*.py"))
 
@@ -76,6 +93,32 @@ def package_modules() -> list[Path]:
 def test_every_restricted_module_respects_the_import_rule() -> None:
     found = [v for p in package_modules() for v in violations(p)]
     assert found == [], "layering rule broken:\n" + "\n".join(found)
+
+
+def test_the_cli_and_the_demo_are_leaves_of_the_application() -> None:
+    found = [v for p in sorted((ROOT / "agent").rglob("*.py")) for v in agent_violations(p)]
+    assert found == [], "agent room rule broken:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("where", "source", "expected_bad"),
+    [
+        ("agent/demo/runner.py", "from agent.cli.schema import render_schemas", True),
+        ("agent/service/runtime.py", "from agent.cli import main", True),
+        ("agent/service/runtime.py", "from agent.demo.broker import LocalBroker", True),
+        ("agent/pipelines/wiring.py", "import agent.demo", True),
+        ("agent/cli/demo.py", "from agent.demo.runner import run_demo", False),
+        ("agent/demo/delivery.py", "from agent.service.runtime import Runtime", False),
+        ("agent/__main__.py", "from agent.cli import main", False),
+    ],
+)
+def test_the_room_checker_catches_violations(
+    tmp_path: Path, where: str, source: str, expected_bad: bool
+) -> None:
+    target = tmp_path / where
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(source + "\n")
+    assert bool(agent_violations(target, root=tmp_path)) is expected_bad
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agent.cli.schema import render_schemas
-from agent.records import KINDS, parse_record
-from agent.sink import build_record
+from agent.pipelines.sink import build_record
+from agent.records import KINDS, parse_record, render_schemas
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
 

@@ -15,14 +15,15 @@ from typing import Protocol
 
 from agent import __version__
 from agent.config import Config, load_config
-from agent.errors import AgentError, ConfigError, NotLandedError
+from agent.errors import AgentError, ConfigError
 from agent.logs import setup_logging
 
-__all__ = ["EXIT_CONFIG", "EXIT_FAIL", "EXIT_NOT_LANDED", "main"]
+__all__ = ["EXIT_CONFIG", "EXIT_FAIL", "EXIT_OK", "main"]
 
+# Exit codes, the same for every command (README "Command line").
+EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_CONFIG = 2
-EXIT_NOT_LANDED = 3
 
 # Subcommand name -> module under agent.cli. Order is the order `--help` shows.
 SUBCOMMANDS = {
@@ -88,9 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"baygate: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except NotLandedError as exc:
-        print(f"baygate {args.command}: {exc}", file=sys.stderr)
-        return EXIT_NOT_LANDED
     except AgentError as exc:
         print(f"baygate {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAIL

@@ -17,6 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
-    from agent.demo import run_demo
+    from agent.demo.runner import run_demo
 
     return run_demo(keep=args.keep)

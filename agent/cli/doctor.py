@@ -6,7 +6,7 @@ import argparse
 import json
 
 from agent.config import Config
-from agent.doctor import run_checks
+from agent.service.doctor import run_checks
 
 __all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "run"]
 

@@ -20,8 +20,8 @@ import time
 from typing import Any
 
 from agent.config import Config
+from agent.pipelines.vehicle import dongle_store, read_report, report_json, sample_json
 from agent.records import utcnow
-from agent.vehicle import dongle_store, read_report, report_json, sample_json
 from drivers.obd2.discovery import discover
 from drivers.obd2.errors import BadURL, DecodeError, OBDError
 from drivers.obd2.pids import lookup

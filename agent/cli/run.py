@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
     from agent import __version__
-    from agent.health import HealthRegistry
-    from agent.runtime import Runtime, pipelines_from_config, run_until_signalled
+    from agent.service.health import HealthRegistry
+    from agent.service.runtime import Runtime, pipelines_from_config, run_until_signalled
 
     assert config is not None
     health = HealthRegistry(version=__version__)

@@ -20,17 +20,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agent.camera_sources import build_source
-from agent.config import Config
-from agent.scan_station import ScanStation
-from agent.serial_rules import SerialRulesError, load_serial_rules
-from agent.sink import MemorySink
+from agent.config import SHIPPED_MANUFACTURERS, Config
+from agent.enrich.connectors.spec import load_serial_rules
+from agent.enrich.errors import ConnectorConfigError
+from agent.pipelines.camera_sources import build_source
+from agent.pipelines.scan_station import ScanStation
+from agent.pipelines.sink import MemorySink
+from agent.records import Envelope
 from drivers.camera import CameraError, FrameScanner, SerialRule, VinOcr, load_image
 
 HELP = "decode barcodes, QR codes and VINs from images or a camera"
 NEEDS_CONFIG = False
 
-_REPO_MANUFACTURERS = Path(__file__).resolve().parents[2] / "config" / "manufacturers"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _rules(config: Config | None) -> list[SerialRule]:
-    directory = config.enrich.manufacturers_dir if config else _REPO_MANUFACTURERS
+    directory = config.enrich.manufacturers_dir if config else SHIPPED_MANUFACTURERS
     return load_serial_rules(directory)
 
 
@@ -99,9 +100,8 @@ class _PrintingSink(MemorySink):
         super().__init__()
         self.as_json = as_json
 
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
-        rid = await super().emit(kind, body, ts)
-        rec = self.records[-1]
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
+        rec = await super().emit(kind, body, ts)
         if self.as_json:
             print(rec.model_dump_json(), flush=True)
         else:
@@ -110,7 +110,7 @@ class _PrintingSink(MemorySink):
             print(
                 f"{body['symbology']:<10} {body['classification']:<14} {body['payload']}{extra}", flush=True
             )
-        return rid
+        return rec
 
 
 def _scan_camera(args: argparse.Namespace, config: Config | None) -> int:
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
         if args.scan_command == "image":
             return _scan_images(args, config)
         return _scan_camera(args, config)
-    except SerialRulesError as exc:
+    except ConnectorConfigError as exc:
         print(f"baygate scan: {exc}", file=sys.stderr)
         return 2
     except CameraError as exc:

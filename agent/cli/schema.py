@@ -8,23 +8,12 @@ import sys
 from pathlib import Path
 
 from agent.config import Config
-from agent.records import KINDS
+from agent.records import render_schemas
 
-__all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "render_schemas", "run"]
+__all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "run"]
 
 HELP = "write the JSON Schema of every record kind"
 NEEDS_CONFIG = False
-
-
-def render_schemas() -> dict[str, str]:
-    """kind -> schema JSON text (stable: sorted keys, trailing newline)."""
-    out = {}
-    for kind, model in KINDS.items():
-        schema = model.model_json_schema(mode="serialization")
-        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        schema["$id"] = f"https://baygate.example/schema/v1/{kind}.json"
-        out[kind] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
-    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -28,16 +28,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--year", type=int, default=None, help="model year hint for vPIC")
     d.add_argument("--offline", action="store_true", help="do not ask NHTSA")
     d.add_argument("--json", action="store_true", help="print one JSON object")
-    d.add_argument("--nhtsa-url", default=None, help="another NHTSA base URL (e.g. the simulator)")
+    _url_flags(d)
     r = sub.add_parser("recalls", help="open recalls for the VIN's make/model/year")
     r.add_argument("vin")
     r.add_argument("--year", type=int, default=None)
     r.add_argument("--json", action="store_true", help="print one JSON object")
-    r.add_argument("--nhtsa-url", default=None, help="another NHTSA base URL (e.g. the simulator)")
+    _url_flags(r)
 
 
-async def _client(config: Config | None, url: str | None) -> tuple[NhtsaClient, StateDB | None]:
+def _url_flags(parser: argparse.ArgumentParser) -> None:
+    # Each flag overrides the config key of the same name, with the same meaning.
+    parser.add_argument(
+        "--vpic-url", default=None, metavar="URL",
+        help="vPIC base URL, overrides enrich.nhtsa.vpic_url (real: https://vpic.nhtsa.dot.gov/api/vehicles/;"
+        " simulator: http://HOST:PORT/api/vehicles/)",
+    )
+    parser.add_argument(
+        "--recalls-url", default=None, metavar="URL",
+        help="recalls API base URL, overrides enrich.nhtsa.recalls_url (real: https://api.nhtsa.gov/;"
+        " simulator: http://HOST:PORT/)",
+    )
+
+
+async def _client(config: Config | None, args: argparse.Namespace) -> tuple[NhtsaClient, StateDB | None]:
     section = config.enrich if config else EnrichSection()
+    urls = {k: v for k, v in (("vpic_url", args.vpic_url), ("recalls_url", args.recalls_url)) if v}
+    if urls:
+        section = section.model_copy(update={"nhtsa": section.nhtsa.model_copy(update=urls)})
     db = None
     if config is not None:
         try:
@@ -45,7 +62,7 @@ async def _client(config: Config | None, url: str | None) -> tuple[NhtsaClient, 
         except EnrichError:
             db = None  # no writable state dir (a workstation): decode without a persistent cache
     res = build_resilience(section, db)
-    return build_nhtsa(section, db, res, url=url), db
+    return build_nhtsa(section, db, res), db
 
 
 async def _decode(
@@ -54,7 +71,7 @@ async def _decode(
     info = decode_offline(args.vin)
     if args.offline or not info.vin:
         return info, None, None
-    client, db = await _client(config, args.nhtsa_url)
+    client, db = await _client(config, args)
     try:
         return info, await client.decode(info.vin, args.year or None), None
     except RemoteError as exc:
@@ -93,7 +110,7 @@ def _print_decode(out: dict[str, Any]) -> None:
 
 async def _recalls(args: argparse.Namespace, config: Config | None) -> tuple[int, dict[str, Any]]:
     info = decode_offline(args.vin)
-    client, db = await _client(config, args.nhtsa_url)
+    client, db = await _client(config, args)
     try:
         dec = await client.decode(info.vin, args.year or info.model_year)
         v = dec.vehicle

@@ -1,4 +1,4 @@
-"""A circuit breaker of our own (FACTS.md: no maintained asyncio breaker does all of this).
+"""A circuit breaker of our own (docs/facts.md: no maintained asyncio breaker does all of this).
 
 CLOSED: calls pass; `failure_threshold` consecutive failures open it.
 OPEN: calls fail fast with BreakerOpenError until `open_timeout_s` has passed.

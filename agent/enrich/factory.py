@@ -15,7 +15,7 @@ from agent.enrich.nhtsa import NhtsaClient
 from agent.enrich.resilience import BreakerPolicy, Resilience
 from agent.enrich.retry import RetryPolicy
 
-__all__ = ["STATE_FILE", "build_nhtsa", "build_resilience", "nhtsa_urls"]
+__all__ = ["STATE_FILE", "build_nhtsa", "build_resilience"]
 
 STATE_FILE = "enrich.sqlite"
 
@@ -36,29 +36,18 @@ def build_resilience(section: EnrichSection, db: StateDB | None) -> Resilience:
     )
 
 
-def nhtsa_urls(section: EnrichSection, override: str | None) -> tuple[str, str]:
-    """(vPIC base, recalls base). One override URL serves both (as the fake does)."""
-    if override:
-        base = override.rstrip("/") + "/"
-        return base + "api/vehicles/", base
-    return section.nhtsa.vpic_url, section.nhtsa.recalls_url
-
-
 def build_nhtsa(
     section: EnrichSection,
     db: StateDB | None,
     resilience: Resilience,
     *,
-    url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> NhtsaClient:
-    vpic, recalls = nhtsa_urls(section, url)
-    if url:
-        # The override host gets NHTSA's rate, not the manufacturers' default.
-        resilience.limiter.rates[urlsplit(url).netloc] = section.nhtsa.rate_per_s
+    """The NHTSA client at `section.nhtsa.vpic_url` and `.recalls_url`: each is the
+    base URL of its service, in config, CLI flags and simulator alike."""
     return NhtsaClient(
-        vpic_url=vpic,
-        recalls_url=recalls,
+        vpic_url=section.nhtsa.vpic_url,
+        recalls_url=section.nhtsa.recalls_url,
         resilience=resilience,
         cache=Cache(db, section.cache_max_entries),
         transport=transport,

@@ -18,14 +18,15 @@ from agent.enrich.connectors.serials import normalise_serial, recognise, serial_
 from agent.enrich.connectors.spec import ApiMethod, Connector, FormMethod, Method
 from agent.enrich.errors import EnrichError, UnknownProductError
 from agent.enrich.registrations import Registration, RegistrationStore
-from agent.sink import RecordSink
+from agent.pipelines.sink import Emitter
+from resilience import BackoffPolicy
 
 __all__ = ["Registrar", "complete_registration"]
 
 _FINAL = {"success": "SUCCESS", "partial": "PARTIAL_SUCCESS", "manual": "MANUAL_REQUIRED"}
 
 
-async def complete_registration(store: RegistrationStore, sink: RecordSink, rid: str) -> Registration:
+async def complete_registration(store: RegistrationStore, sink: Emitter, rid: str) -> Registration:
     """MANUAL_REQUIRED / FAILED / PARTIAL_SUCCESS -> USER_COMPLETED, emitted."""
     reg = await store.get(rid)
     if reg.status not in ("MANUAL_REQUIRED", "FAILED", "PARTIAL_SUCCESS"):
@@ -41,7 +42,7 @@ class Registrar:
         store: RegistrationStore,
         engine: Engine,
         connectors: dict[str, Connector],
-        sink: RecordSink,
+        sink: Emitter,
         *,
         clock: Callable[[], float] = time.time,
         retry_base_s: float = 30.0,
@@ -55,6 +56,8 @@ class Registrar:
         self.clock = clock
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
+        # Durable-queue retries: no jitter, so a due time is reproducible in the state DB.
+        self.backoff = BackoffPolicy(first_s=min(retry_base_s, retry_max_s), cap_s=retry_max_s, jitter=0.0)
         self.transient_limit = transient_limit
 
     async def _emit(self, reg: Registration) -> Registration:
@@ -81,7 +84,7 @@ class Registrar:
             if found is None:
                 raise UnknownProductError(f"no connector recognises serial {serial!r}")
             conn = found
-        clean = normalise_serial(serial, conn.serial)
+        clean = normalise_serial(serial, conn)
         problem = serial_problem(clean, conn)
         if problem:
             raise UnknownProductError(problem)
@@ -139,7 +142,7 @@ class Registrar:
                     done.append(await self._emit(upd))
                     del remaining[rid]
                 elif outcome.kind == "transient" and n < self.transient_limit:
-                    delay = min(self.retry_max_s, self.retry_base_s * 2 ** (n - 1))
+                    delay = self.backoff.delay(n)
                     upd = await self.store.update(
                         rid,
                         status="PENDING",

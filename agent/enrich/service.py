@@ -35,9 +35,9 @@ from agent.enrich.registrations import Registration, RegistrationStore
 from agent.enrich.resilience import Resilience
 from agent.enrich.summary import decode_json
 from agent.enrich.vin import decode_offline
-from agent.records import Envelope, ScanRecord, VehicleReportRecord
-from agent.sink import RecordSink
-from resilience.backoff import Backoff, BackoffPolicy
+from agent.pipelines.sink import RecordSink
+from agent.records import Envelope, Gs1Fields, ScanRecord, VehicleReportRecord
+from resilience import Backoff, BackoffPolicy
 
 __all__ = ["EnrichmentService"]
 
@@ -70,6 +70,8 @@ class EnrichmentService:
         self.clock = clock
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
+        # Durable-queue retries: no jitter, so a due time is reproducible in the state DB.
+        self.backoff = BackoffPolicy(first_s=min(retry_base_s, retry_max_s), cap_s=retry_max_s, jitter=0.0)
         self._wake = asyncio.Event()
         # Breaker transitions become alert records (emitted by the worker: listeners are sync).
         self._alerts: list[tuple[str, BreakerState]] = []
@@ -82,13 +84,12 @@ class EnrichmentService:
         state_dir: Path,
         sink: RecordSink,
         *,
-        nhtsa_url: str | None = None,
         connectors: dict[str, Connector] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> EnrichmentService:
         db = await StateDB.open(state_path(state_dir))
         res = build_resilience(section, db)
-        nhtsa = build_nhtsa(section, db, res, url=nhtsa_url, transport=transport)
+        nhtsa = build_nhtsa(section, db, res, transport=transport)
         if connectors is None:
             mdir = section.manufacturers_dir
             connectors = await asyncio.to_thread(load_connectors, mdir) if mdir.is_dir() else {}
@@ -144,14 +145,17 @@ class EnrichmentService:
             return
         if not isinstance(record, ScanRecord):
             return
+        fields = record.typed_fields()
         if record.vin is not None:
             await self.vin(record.id, record.vin.value)
+        elif isinstance(fields, Gs1Fields) and fields.serial:
+            # GS1 (21) is the serial; (01) the GTIN whose company prefix names the maker
+            # (the camera may have attributed it already with the same rules).
+            maker = record.serial.get("manufacturer") if record.serial else None
+            await self._serial_or_error(record.id, fields.serial, manufacturer=maker, gtin=fields.gtin)
         elif record.serial:
             maker = record.serial.get("manufacturer")
             await self._serial_or_error(record.id, record.serial.get("serial", ""), manufacturer=maker)
-        elif record.classification == "gs1" and record.fields.get("21"):
-            # GS1 AI 21 is the serial number, AI 01 the GTIN whose prefix names the maker.
-            await self._serial_or_error(record.id, record.fields["21"], gtin=record.fields.get("01"))
 
     async def _serial_or_error(self, subject: str, serial: str, **kw: Any) -> None:
         try:
@@ -216,7 +220,7 @@ class EnrichmentService:
                 await self.sink.emit(job.payload["kind"], job.payload["body"])
         except RemoteError as exc:
             if exc.retryable or exc.retry_after is not None:
-                delay = min(self.retry_max_s, self.retry_base_s * 2**job.attempts)
+                delay = self.backoff.delay(job.attempts + 1)
                 delay = max(delay, exc.retry_after or 0.0)
                 await self.queue.retry(job.id, str(exc), delay)
                 log.info("enrichment %s for %s deferred %.0fs: %s", job.kind, job.subject, delay, exc)

@@ -71,7 +71,7 @@ def classify(
         return Classified("raw")
     rules = tuple(rules)
     if payload.startswith(DONGLE_PREFIX):
-        return Classified("dongle_pairing", parse_pairs(payload[len(DONGLE_PREFIX) :]) or {})
+        return Classified("dongle_pairing")  # read by drivers.obd2.pairing in the agent
     if payload.startswith(JOB_PREFIX):
         ticket = _job(payload[len(JOB_PREFIX) :])
         return Classified("job_ticket", ticket) if ticket else Classified("raw")

@@ -11,5 +11,5 @@
 Layers (docs/obd.md): elm327 (framing) -> frames (headers, ISO-TP) -> reply (per ECU,
 negative responses) -> pids/dtc/readiness/vin (decoding); transports/ (I/O), session
 (init, deadlines, health, quirks), diagnostics and scheduler (what to ask, how fast).
-This package imports nothing of ours outside itself (DESIGN.md import rule).
+This package imports nothing of ours outside itself (docs/design.md import rule).
 """

@@ -37,7 +37,7 @@ from drivers.obd2.transports.base import Transport
 
 __all__ = ["LinkState", "Quirk", "Session"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("baygate.obd2.session")
 
 
 class LinkState(Enum):

@@ -157,11 +157,28 @@ def _text_content(kind: str, rng: random.Random, font: str | None) -> _Content:
     return art, [], vin if kind == "vin_plate" else None, shown, face
 
 
+# Service tags the manufacturer simulator knows (simulators/services/data/products.json).
+DELL_TAGS = ("7XKQ9R2", "4HBM3Q1")
+
+
+def _service_tag(rng: random.Random) -> str:
+    return "".join(rng.choice("0123456789BCDFGHJKLMNPQRSTVWXYZ") for _ in range(7))
+
+
+def _with_gs1_check(digits13: str) -> str:
+    """A GTIN-14 from 13 digits and the GS1 mod-10 check digit."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits13))
+    return digits13 + str((10 - total % 10) % 10)
+
+
 def _code_content(
     kind: str, rng: random.Random
 ) -> tuple[np.ndarray, list[dict[str, str]], str | None, str | None]:
     """(label artwork, expected codes, expected VIN, text on the label)."""
-    serial = "SN" + "".join(rng.choice("0123456789ABCDEF") for _ in range(10))
+    # A generic asset tag: "SN" + 9 hex is no shipped manufacturer's serial shape, so
+    # the agent must leave it unattributed (a 12-character one read as an Apple serial:
+    # 92 false registrations a minute, issue 12).
+    serial = "SN" + "".join(rng.choice("0123456789ABCDEF") for _ in range(9))
     if kind == "qrcode":
         payload = f"BAYGATE:JOB:v1;id=J{rng.randrange(10**6):06d};bay=1"
         return (
@@ -179,7 +196,11 @@ def _code_content(
             None,
         )
     if kind == "gs1_datamatrix":
-        hri = f"(01)09506000134352(21){serial}"
+        # A Dell product label: GTIN under Dell's GS1 company prefix 0884116, (21) its
+        # 7-character service tag, some of them known to the manufacturer simulator.
+        gtin = _with_gs1_check(f"00884116{rng.randrange(10**5):05d}")
+        tag = rng.choice(DELL_TAGS) if rng.random() < 0.5 else _service_tag(rng)
+        hri = f"(01){gtin}(21){tag}"
         art = labels.code_label("DATAMATRIX", hri, 6, gs1=True)
         return art, [{"symbology": "DATAMATRIX", "payload": hri}], None, None
     if kind in ("code128", "code39"):

@@ -1,4 +1,4 @@
-"""ELM327 OBD2 adapter + vehicle simulator. Imports nothing of ours (see DESIGN.md).
+"""ELM327 OBD2 adapter + vehicle simulator. Imports nothing of ours (see docs/design.md).
 
 Served over TCP (`serve_tcp`), a pty (`serve_pty`) and as a fake bleak backend
 (`FakeBluetooth`, `fake_ble_backend`, `fake_scanner_backend`); the sans-IO adapter is `Elm327`.

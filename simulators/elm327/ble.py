@@ -50,7 +50,7 @@ __all__ = [
 
 ATT_OVERHEAD = 3  # ATT opcode + handle: payload per packet = MTU - 3
 DEFAULT_MTU = 23  # the BLE 4.0 minimum, what older BlueZ reports
-log = logging.getLogger(__name__)
+log = logging.getLogger("baygate.sim.elm327.ble")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from .link import SimOptions, Simulation
 __all__ = ["PtyServer", "serve_pty"]
 
 READ_SIZE = 4096
-log = logging.getLogger(__name__)
+log = logging.getLogger("baygate.sim.elm327.pty")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from .link import SimOptions, Simulation
 __all__ = ["TcpServer", "serve_tcp"]
 
 READ_SIZE = 4096
-log = logging.getLogger(__name__)
+log = logging.getLogger("baygate.sim.elm327.tcp")
 
 
 @dataclass

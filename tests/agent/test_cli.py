@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import EXIT_NOT_LANDED, SUBCOMMANDS, main
-from agent.cli._notlanded import not_landed
+from agent.cli import SUBCOMMANDS, main
 
 
 def test_help_lists_every_product_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,12 +31,6 @@ def test_schema_writes_one_valid_json_schema_per_kind(tmp_path: Path) -> None:
 def test_unknown_simulator_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "no-such-sim"]) == 2
     assert "unknown simulator" in capsys.readouterr().err
-
-
-def test_not_landed_error_names_the_issue_and_exit_code() -> None:
-    err = not_landed("the frobnicator", 42)
-    assert "issue 42" in str(err) and "nothing was done" in str(err)
-    assert EXIT_NOT_LANDED == 3
 
 
 def test_missing_default_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Secret, load_config, parse_config
+from agent.config import EXAMPLE_CONFIG, Secret, load_config, parse_config
 from agent.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "config" / "agent.example.toml"
+EXAMPLE = EXAMPLE_CONFIG
 
 
 def example() -> dict[str, object]:

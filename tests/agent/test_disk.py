@@ -1,5 +1,5 @@
 """Disk pressure, the agent's side, without a disk and without sleeping: an injected
-statvfs drives `agent.disk.watch_disk` through ok -> low -> critical -> ok over a real
+statvfs drives `agent.service.disk.watch_disk` through ok -> low -> critical -> ok over a real
 outbox; the sink sheds telemetry, refuses scans, lets enrichment wait, and every
 change is an alert record."""
 
@@ -11,21 +11,24 @@ from pathlib import Path
 
 import pytest
 
-from agent.disk import disk_check, watch_disk
-from agent.outbox_sink import OutboxSink
+from agent.pipelines.outbox_sink import OutboxSink
+from agent.pipelines.scan_station import scan_body
+from agent.pipelines.sink import RecordRefusedError, RecordShedError
 from agent.records import parse_record
-from agent.sink import RecordRefusedError, RecordShedError
+from agent.service.disk import disk_check, watch_disk
+from drivers.camera import Code
 from sync.disk import DiskGuard, DiskLevel, DiskLimits
 from sync.outbox import Outbox
 
 MB = 1 << 20
-SCAN = {  # as tests/agent/test_runtime.py
-    "camera": "cam1",
-    "symbology": "QRCODE",
-    "payload": "JOB-1",
-    "classification": "job_ticket",
-    "confidence": 0.9,
-}
+
+
+def scan(n: int = 1) -> dict[str, object]:
+    """A job-ticket scan as the camera path produces it (as tests/agent/test_runtime.py)."""
+    payload = f"BAYGATE:JOB:v1;id=J{n:06d};bay=1"
+    return scan_body("cam1", Code("QRCODE", payload, ((0, 0),) * 4, 0.9, "zxing"), ())
+
+
 TELEMETRY = {"dongle": "d", "vin": None, "samples": []}
 
 
@@ -49,10 +52,10 @@ async def test_levels_drive_the_sink_alerts_and_health(tmp_path: Path) -> None:
             if sink.level is DiskLevel.LOW:
                 with pytest.raises(RecordShedError):
                     await sink.emit("telemetry", TELEMETRY)
-                await sink.emit("scan", SCAN)  # still taken
+                await sink.emit("scan", scan())  # still taken
             if sink.level is DiskLevel.CRITICAL:
                 with pytest.raises(RecordRefusedError):
-                    await sink.emit("scan", SCAN)
+                    await sink.emit("scan", scan())
             if not script:
                 raise asyncio.CancelledError
             free[0] = script.pop(0)
@@ -73,12 +76,12 @@ async def test_derived_records_wait_for_room_instead_of_failing(tmp_path: Path) 
         sink = OutboxSink(ob, shop="s", agent="a")
         with pytest.raises(RecordRefusedError):
             for _ in range(500):
-                await sink.emit("scan", {**SCAN, "payload": "x" * 4000})
+                await sink.emit("scan", {**scan(), "payload": "x" * 4000})
         body = {"subject": "a:e:1", "source": "offline", "status": "ok", "data": {}}
         waiting = asyncio.create_task(sink.emit("enrichment", body))
         await asyncio.sleep(0.05)
         assert not waiting.done()  # the disk is full: it waits, it does not fail
         await ob.delete_through(ob.last_seq - 1)  # the backend acked: space again
         sink.set_level(DiskLevel.OK)
-        rid = await asyncio.wait_for(waiting, 5)
-        assert rid.endswith(f":{ob.last_seq}")
+        rec = await asyncio.wait_for(waiting, 5)
+        assert rec.seq == ob.last_seq

@@ -7,11 +7,11 @@ import threading
 import tomllib
 from pathlib import Path
 
-from agent.config import parse_config
-from agent.doctor import mqtt_connack, run_checks
+from agent.config import EXAMPLE_CONFIG, parse_config
+from agent.service.doctor import mqtt_connack, run_checks
 from tests.support.broker import Broker, free_port
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "agent.example.toml"
+EXAMPLE = EXAMPLE_CONFIG
 
 
 def config_for(url: str, state_dir: Path):  # type: ignore[no-untyped-def]

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.api import serve_api
-from agent.health import HealthRegistry
-from agent.metrics import AgentMetrics
-from agent.sdnotify import notify, watchdog_interval_s
+from agent.service.api import serve_api
+from agent.service.health import HealthRegistry
+from agent.service.metrics import AgentMetrics
+from agent.service.sdnotify import notify, watchdog_interval_s
 
 
 @pytest.mark.parametrize("abstract", [False, True])
@@ -76,7 +76,7 @@ async def test_api_serves_health_and_metrics_over_http() -> None:
 async def test_metrics_show_the_outbox_depth_age_and_dropped_telemetry(tmp_path: Path) -> None:
     from prometheus_client import generate_latest
 
-    from agent.metrics import OutboxCollector
+    from agent.service.metrics import OutboxCollector
     from sync.outbox import Outbox
 
     def render(seq: int, epoch: str) -> bytes:

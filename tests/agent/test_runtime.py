@@ -11,21 +11,24 @@ import pytest
 from pydantic import ValidationError
 
 from agent.config import Config, parse_config
-from agent.outbox_sink import OutboxFullAgentError, OutboxSink
+from agent.pipelines.outbox_sink import OutboxFullAgentError, OutboxSink
+from agent.pipelines.scan_station import scan_body
+from agent.pipelines.sink import RecordSink
 from agent.records import parse_record
-from agent.runtime import Runtime
-from agent.sink import RecordSink
+from agent.service.runtime import Runtime
+from drivers.camera import Code
 from sync.outbox import Outbox
 from tests.support.broker import Broker
 from tests.support.sync import ingest, running, send_command, store_records, until
 
-SCAN = {
-    "camera": "cam1",
-    "symbology": "QRCODE",
-    "payload": "JOB-1",
-    "classification": "job_ticket",
-    "confidence": 0.9,
-}
+
+def job_scan(n: int) -> dict[str, object]:
+    """A job-ticket scan as the camera path produces it (classify + scan_body)."""
+    payload = f"BAYGATE:JOB:v1;id=J{n:06d};bay=1"
+    return scan_body("cam1", Code("QRCODE", payload, ((0, 0),) * 4, 0.9, "zxing"), ())
+
+
+SCAN = job_scan(1)
 BASE = "baygate/v1/shop-r/bay-r"
 
 
@@ -44,7 +47,7 @@ async def test_pipeline_records_reach_the_backend_valid_and_commands_answer(
 
     async def scans(sink: RecordSink) -> None:
         for i in range(3):
-            await sink.emit("scan", {**SCAN, "payload": f"JOB-{i}"})
+            await sink.emit("scan", job_scan(i))
         await asyncio.Event().wait()
 
     rt = Runtime(config(tmp_path / "state", broker.url), [scans], backoff_min_s=0.05, backoff_max_s=0.5)
@@ -81,7 +84,7 @@ async def test_pipeline_records_reach_the_backend_valid_and_commands_answer(
     recs = [parse_record(p) for a, _e, _s, _k, p in store_records(db) if p and a == "bay-r"]
     kinds = sorted(r.kind for r in recs)  # type: ignore[attr-defined]
     assert kinds == ["scan", "scan", "scan", "status"]
-    assert [r.payload for r in recs if r.kind == "scan"] == ["JOB-0", "JOB-1", "JOB-2"]  # type: ignore[attr-defined]
+    assert [r.fields["id"] for r in recs if r.kind == "scan"] == ["J000000", "J000001", "J000002"]  # type: ignore[attr-defined]
 
 
 @pytest.mark.anyio
@@ -90,11 +93,11 @@ async def test_sink_validates_before_committing_and_consumes_no_seq(tmp_path: Pa
         sink = OutboxSink(ob, shop="s", agent="a")
         with pytest.raises(ValidationError):
             await sink.emit("scan", {**SCAN, "confidence": 7})
-        rid = await sink.emit("scan", SCAN)
-        assert rid == f"a:{ob.epoch}:1"
+        rec = await sink.emit("scan", SCAN)
+        assert rec.id == f"a:{ob.epoch}:1"
         (row,) = await ob.pending()
         assert row.topic == "baygate/v1/s/a/scan"
-        assert parse_record(row.payload).id == rid
+        assert parse_record(row.payload) == rec  # emit returns exactly what was committed
 
 
 @pytest.mark.anyio

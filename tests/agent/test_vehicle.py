@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from agent.cli import obd as obd_cli
+from agent.pipelines.sink import MemorySink
+from agent.pipelines.vehicle import VehicleSession
 from agent.records import TelemetryRecord, VehicleReportRecord
-from agent.sink import MemorySink
-from agent.vehicle import VehicleSession
 from drivers.obd2.store import MemoryStore
+from resilience import Backoff, BackoffPolicy
 from simulators.elm327 import serve_tcp
 from tests.support.obd import FAST
 
@@ -73,6 +74,35 @@ async def test_dongle_drops_and_comes_back_without_a_duplicate_report() -> None:
     assert vs.stats.link_losses >= 1 and vs.stats.connects >= 2
     assert len(sink.of_kind("vehicle_report")) == 1  # same car after the reconnect
     assert len(sink.of_kind("telemetry")) >= 1
+
+
+class RecordingBackoff(Backoff):
+    def __init__(self, policy: BackoffPolicy) -> None:
+        super().__init__(policy)
+        self.delays: list[float] = []
+
+    def next_delay(self) -> float:
+        self.delays.append(super().next_delay())
+        return self.delays[-1]
+
+
+@pytest.mark.parametrize("fault", ["drop:1", "drop:2", "drop:4"])
+async def test_a_dongle_that_connects_and_drops_is_retried_with_backoff(fault: str) -> None:
+    # Issue 12: connect, drop at once, reconnect at once: ~100 attempts a second.
+    # Every attempt after the first must follow a backoff wait that grows until the
+    # connection has stayed healthy (30 s here, never in this test).
+    sink = MemorySink()
+    backoff = RecordingBackoff(BackoffPolicy(first_s=0.01, cap_s=0.08, jitter=0.0, healthy_after_s=30))
+    async with serve_tcp(profile="petrol-can", timing=FAST, faults=[fault]) as srv:
+        vs = VehicleSession("bay4", srv.url, sink, pids=["RPM"], hz=None, batch_s=0.05, backoff=backoff)
+        await _run_until(vs, sink, telemetry=1_000_000, seconds=1.0)
+    failed_connects = len(vs.stats.errors) - vs.stats.link_losses
+    attempts = vs.stats.connects + failed_connects
+    assert vs.stats.link_losses + len(vs.stats.errors) >= 3, vs.stats
+    assert backoff.delays[:4] == [0.01, 0.02, 0.04, 0.08]
+    assert all(d == 0.08 for d in backoff.delays[4:])
+    # 1 s of 0.01+0.02+0.04+0.08+0.08... allows ~14 waits; without backoff it was hundreds.
+    assert len(backoff.delays) <= 16 and attempts <= len(backoff.delays) + 1
 
 
 async def test_unreachable_dongle_keeps_retrying_without_crashing(port: int) -> None:
@@ -141,7 +171,7 @@ async def test_cli_discover_with_fake_scanner(capsys: pytest.CaptureFixture[str]
 
 async def test_configured_dongle_remembered_in_the_state_dir(state_dir: Path) -> None:
     from agent.config import DongleConfig, ObdSection
-    from agent.vehicle import vehicle_session_for
+    from agent.pipelines.vehicle import vehicle_session_for
 
     sink = MemorySink()
     obd = ObdSection(telemetry_pids=["RPM"], telemetry_hz=10.0)
@@ -160,7 +190,7 @@ async def test_configured_dongle_remembered_in_the_state_dir(state_dir: Path) ->
 
 def test_ble_layout_from_config_reaches_the_url(state_dir: Path) -> None:
     from agent.config import DongleConfig, ObdSection
-    from agent.vehicle import vehicle_session_for
+    from agent.pipelines.vehicle import vehicle_session_for
 
     cfg = DongleConfig(name="bay2", url="ble://AA:BB:CC:DD:EE:FF", profile="nus")
     vs = vehicle_session_for(cfg, ObdSection(), MemorySink(), state_dir)

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from agent.health import HealthRegistry
-from agent.watchdog import watchdog
+from agent.service.health import HealthRegistry
+from agent.service.watchdog import watchdog
 
 
 @pytest.mark.anyio

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent.config import EXAMPLE_CONFIG, SHIPPED_MANUFACTURERS
 from simulators.elm327.tcp import serve_tcp
 from simulators.services.server import ServiceServer
 from simulators.services.vpic import NhtsaApp
@@ -31,7 +32,7 @@ from sync.store import open_store
 from tests.support.broker import Broker, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "config" / "agent.example.toml"
+EXAMPLE = EXAMPLE_CONFIG
 
 
 def write_config(tmp: Path, broker: Broker, elm_port: int, nhtsa_url: str, api_port: int) -> Path:
@@ -51,10 +52,10 @@ def write_config(tmp: Path, broker: Broker, elm_port: int, nhtsa_url: str, api_p
         'name = "sim-cam"',
         'source = "sim:door_jamb,qrcode"',
         "[enrich]",
-        f'manufacturers_dir = "{ROOT / "config" / "manufacturers"}"',
+        f'manufacturers_dir = "{SHIPPED_MANUFACTURERS}"',
         "[enrich.nhtsa]",
-        f'vpic_url = "{nhtsa_url}"',
-        f'recalls_url = "{nhtsa_url}"',
+        f'vpic_url = "{nhtsa_url}/api/vehicles/"',
+        f'recalls_url = "{nhtsa_url}/"',
         "[mqtt]",
         f'url = "{broker.url}"',
         "[api]",
@@ -116,7 +117,10 @@ async def test_agent_end_to_end_on_simulators(own_broker: Broker, tmp_path: Path
                 def complete() -> list[dict[str, object]] | None:
                     recs = kinds_at_backend(db)
                     kinds = {r["kind"] for r in recs}
-                    vpic = [r for r in recs if r["kind"] == "enrichment" and r["source"] == "nhtsa.vpic"]
+                    vpic = [
+                        r for r in recs
+                        if r["kind"] == "enrichment" and r["source"] == "nhtsa.vpic" and r["status"] == "ok"
+                    ]
                     want = {"status", "vehicle_report", "telemetry", "scan"}
                     return recs if want <= kinds and vpic else None
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from agent.config import load_config
 from agent.errors import AgentError
 from agent.logs import setup_logging
-from agent.runtime import Pipeline, Runtime, run_until_signalled
-from agent.sink import RecordSink
+from agent.pipelines.sink import Pipeline, RecordSink
+from agent.service.runtime import Runtime, run_until_signalled
 
 _never = threading.Event()
 

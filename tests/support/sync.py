@@ -126,7 +126,7 @@ class ReplayArgs(CommandArgs):
 
 
 def add_replay(link: Link) -> None:
-    """What agent/commands.py registers, minus the agent (sync tests import no agent)."""
+    """What agent/service/commands.py registers, minus the agent (sync tests import no agent)."""
 
     async def replay(args: ReplayArgs) -> dict[str, int]:
         if args.epoch != link.outbox.epoch:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from sync.envelope import Incoming
+from sync.errors import StoreError
 from sync.store import Reject, Store, open_store
 
 
@@ -72,3 +74,11 @@ def test_a_batch_larger_than_one_statement_is_stored_whole(store: Store) -> None
     assert (r.inserted, r.duplicates) == (1200, 2)
     assert r.streams[0].hw == 1200
     assert len(store.records()) == 1200
+
+
+def test_postgresql_without_the_backend_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Pi installs baygate without [backend]: no psycopg, one clear line.
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` raises ImportError
+    with pytest.raises(StoreError, match=r"pip install 'baygate\[backend\]'") as info:
+        open_store("postgresql://ingest:s3cret@db.example/baygate")
+    assert "s3cret" not in str(info.value)

@@ -11,10 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import Field
 
+from resilience import Backoff, BackoffPolicy
 from sync.commands import CommandArgs, CommandChannel, encode_reply
 from sync.envelope import parse_incoming, split_topic
 from sync.errors import BadMessageError, CommandError, LinkError
-from sync.link import backoff_delay
+from sync.link_settings import reconnect_forever
 from sync.mqtt import parse_url
 
 TOPIC = "baygate/v1/s1/a1/scan"
@@ -114,11 +115,36 @@ async def test_channel_runs_only_allow_listed_names_with_valid_args() -> None:
     assert json.loads(encode_reply(bad)) == {"ok": False, "error": bad.error}
 
 
-def test_backoff_is_capped_exponential_with_jitter() -> None:
-    assert backoff_delay(0, 0.5, 30, rng=lambda: 0.0) == 0.25
-    assert backoff_delay(3, 0.5, 30, rng=lambda: 1.0) == 4.0
-    assert backoff_delay(50, 0.5, 30, rng=lambda: 1.0) == 30.0
-    assert backoff_delay(50, 0.5, 30, rng=lambda: 0.0) == 15.0
+@pytest.mark.anyio
+async def test_reconnect_forever_backs_off_a_peer_that_accepts_and_drops() -> None:
+    # A broker that accepts and drops at once (or a connect that fails) must see
+    # growing waits; only a connection that stayed up healthy_after_s resets them.
+    now = [0.0]
+    policy = BackoffPolicy(first_s=0.5, cap_s=4.0, jitter=0.0, healthy_after_s=30)
+    backoff = Backoff(policy, clock=lambda: now[0])
+    slept: list[float] = []
+    errors: list[Exception] = []
+    runs = 0
+
+    async def session() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 7:
+            raise asyncio.CancelledError  # end the test
+        if runs % 2:
+            backoff.up()  # connected ... and dropped right away (a clean end)
+            now[0] += 0.1
+            return
+        raise LinkError("connection refused")
+
+    async def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    with pytest.raises(asyncio.CancelledError):
+        await reconnect_forever(session, errors.append, backoff, sleep)
+    assert slept == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert len(errors) == 3
 
 
 def test_urls() -> None:

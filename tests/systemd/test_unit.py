@@ -12,7 +12,7 @@ UNIT = ROOT / "systemd" / "baygate.service"
 
 
 def unit_with_existing_binary(tmp_path: Path) -> Path:
-    # `systemd-analyze verify` needs ExecStart's binary to exist (FACTS.md).
+    # `systemd-analyze verify` needs ExecStart's binary to exist (docs/facts.md).
     exe = tmp_path / "baygate"
     exe.write_text("#!/bin/sh\nexit 0\n")
     exe.chmod(0o755)

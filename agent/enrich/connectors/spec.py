@@ -1,9 +1,11 @@
-"""The connector file format (config/manufacturers/*.toml), validated with pydantic.
+"""The connector file format (config/manufacturers/*.toml), validated with pydantic:
+the ONE loader of those files.
 
-The camera pipeline reads `id`, `name`, `[recognise] serial_patterns /
-gs1_company_prefixes` and `[serial] transform / min_length / max_length` from the same
-files: those keys are a contract, keep them stable. Credentials are references only
-(`env:NAME` or `file:/path`), never inline values. See docs/enrich.md for every key.
+The camera gets plain `SerialRule` objects from it (`load_serial_rules`,
+`Connector.serial_rule`), and enrichment recognises serials with the same rules and
+the same matching functions (`drivers.camera.serials`), so a serial one side
+recognises the other never refuses. Credentials are references only (`env:NAME` or
+`file:/path`), never inline values. See docs/enrich.md for every key.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.enrich.errors import ConnectorConfigError
+from drivers.camera.serials import SerialRule
 
 __all__ = [
     "ApiMethod",
@@ -30,6 +33,7 @@ __all__ = [
     "SerialRules",
     "load_connector",
     "load_connectors",
+    "load_serial_rules",
 ]
 
 
@@ -139,6 +143,22 @@ class Connector(_Spec):
     serial: SerialRules = SerialRules()
     methods: list[Method] = Field(min_length=1, description="tried in this order")
 
+    def serial_rule(self) -> SerialRule:
+        """This connector's recognition rules as the camera's plain data."""
+        return SerialRule(
+            manufacturer=self.id,
+            name=self.name,
+            serial_patterns=tuple(self.recognise.serial_patterns),
+            gs1_company_prefixes=tuple(self.recognise.gs1_company_prefixes),
+            transform=tuple(self.serial.transform),
+            min_length=self.serial.min_length,
+            max_length=self.serial.max_length,
+        )
+
+    @property
+    def recognises_anything(self) -> bool:
+        return bool(self.recognise.serial_patterns or self.recognise.gs1_company_prefixes)
+
 
 def load_connector(path: Path) -> Connector:
     try:
@@ -152,6 +172,14 @@ def load_connector(path: Path) -> Connector:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise ConnectorConfigError(f"{path}: {where}: {err['msg']}") from None
+
+
+def load_serial_rules(directory: Path) -> list[SerialRule]:
+    """The camera's serial rules from every connector in `directory` that recognises
+    something ([] when the directory is absent: doctor warns about that)."""
+    if not directory.is_dir():
+        return []
+    return [c.serial_rule() for c in load_connectors(directory).values() if c.recognises_anything]
 
 
 def load_connectors(directory: Path) -> dict[str, Connector]:

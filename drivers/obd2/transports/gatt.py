@@ -2,7 +2,7 @@
 
 Picked by property (notify/indicate -> reader, write/write-without-response ->
 writer) inside one vendor service; when several services qualify, or none has both,
-the layouts seen in the field (FACTS.md) decide. Pure logic over plain descriptions
+the layouts seen in the field (docs/facts.md) decide. Pure logic over plain descriptions
 of the GATT table, so it is testable without bleak.
 """
 

@@ -17,6 +17,11 @@ from tests.support.enrich import faults
 SILVERADO = "1GCUYDED6KZ104455"
 
 
+def fake_urls(root: str) -> list[str]:
+    """The simulator serves both NHTSA services, each at its real path."""
+    return ["--vpic-url", f"{root}/api/vehicles/", "--recalls-url", f"{root}/"]
+
+
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
     code = main(list(argv))
     out = capsys.readouterr().out.strip().splitlines()
@@ -26,7 +31,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[
 def test_vin_decode_json_has_the_documented_shape(
     nhtsa_server: ServiceServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out = run_json(capsys, "vin", "decode", SILVERADO, "--json", "--nhtsa-url", nhtsa_server.url)
+    code, out = run_json(capsys, "vin", "decode", SILVERADO, "--json", *fake_urls(nhtsa_server.url))
     assert code == 0
     assert {"vin", "valid", "check_digit_ok", "offline", "nhtsa", "stale"} <= set(out)
     assert out["valid"] is True and out["check_digit_ok"] is True and out["stale"] is False
@@ -51,17 +56,17 @@ def test_vin_decode_offline_and_unreachable(
     code, out = run_json(capsys, "vin", "decode", SILVERADO, "--offline", "--json")
     assert code == 0 and out["nhtsa"] is None and out["nhtsa_error"] is None
     faults(nhtsa_server, persistent="403")
-    code, out = run_json(capsys, "vin", "decode", SILVERADO, "--json", "--nhtsa-url", nhtsa_server.url)
+    code, out = run_json(capsys, "vin", "decode", SILVERADO, "--json", *fake_urls(nhtsa_server.url))
     assert code == 0 and out["nhtsa"] is None and "403" in str(out["nhtsa_error"])
     code, out = run_json(capsys, "vin", "decode", "1GCUYDED6KZ10445O", "--offline", "--json")
     assert code == 1 and out["valid"] is False
 
 
 def test_vin_recalls(capsys: pytest.CaptureFixture[str], nhtsa_server: ServiceServer) -> None:
-    code, out = run_json(capsys, "vin", "recalls", SILVERADO, "--json", "--nhtsa-url", nhtsa_server.url)
+    code, out = run_json(capsys, "vin", "recalls", SILVERADO, "--json", *fake_urls(nhtsa_server.url))
     assert code == 0 and out["model_matched"] == "SILVERADO 1500"
     assert [r["campaign"] for r in out["recalls"]] == ["19V645000"]  # type: ignore[attr-defined]
-    assert main(["vin", "recalls", SILVERADO, "--nhtsa-url", nhtsa_server.url]) == 0
+    assert main(["vin", "recalls", SILVERADO, *fake_urls(nhtsa_server.url)]) == 0
     assert "19V645000" in capsys.readouterr().out
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.config import SHIPPED_MANUFACTURERS
 from agent.enrich.connectors.engine import Engine
 from agent.enrich.connectors.serials import normalise_serial, recognise
 from agent.enrich.connectors.spec import Connector, load_connector, load_connectors
@@ -16,15 +17,15 @@ from agent.enrich.db import StateDB
 from agent.enrich.errors import ConnectorConfigError, EnrichError, UnknownProductError
 from agent.enrich.registrar import Registrar
 from agent.enrich.registrations import RegistrationStore
+from agent.pipelines.sink import MemorySink
 from agent.records import RegistrationRecord
-from agent.sink import MemorySink
 from simulators.services.manufacturer import ManufacturerApp
 from simulators.services.server import ServiceServer
 from tests.support.enrich import FakeClock, faults, requests_to, resilience
 
 pytestmark = pytest.mark.anyio
 
-SHIPPED = Path(__file__).resolve().parents[3] / "config" / "manufacturers"
+SHIPPED = SHIPPED_MANUFACTURERS
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def test_shipped_configs_keep_the_keys_the_camera_reads() -> None:
 
 def test_serial_rules_transform_and_recognise() -> None:
     conns = load_connectors(SHIPPED)
-    assert normalise_serial(" 7xkq-9r 2 ", conns["dell"].serial) == "7XKQ9R2"
+    assert normalise_serial(" 7xkq-9r 2 ", conns["dell"]) == "7XKQ9R2"
     cases = {"7xkq-9r2": "dell", "5CG1234XYZ": "hp", "C02XK1ABJGH5": "apple", "905KWXX1A234": "lg",
              "0B7H3NJR900123A": "samsung", "C91204567": "whirlpool"}  # fmt: skip
     for serial, want in cases.items():

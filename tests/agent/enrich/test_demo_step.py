@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from agent import demo_enrich
-from agent.demo import DemoContext, demo_config
+from agent.demo import enrich as demo_enrich
+from agent.demo.runner import DemoContext, demo_config
+from agent.pipelines.sink import MemorySink
 from agent.records import EnrichmentRecord, RegistrationRecord
-from agent.sink import MemorySink
 
 pytestmark = pytest.mark.anyio
 
@@ -17,11 +17,11 @@ async def test_demo_step_enriches_an_earlier_scan_and_registers(
 ) -> None:
     sink = MemorySink()
     vin = "1HGCM82633A004352"
-    scan_id = await sink.emit(
+    scan_id = (await sink.emit(
         "scan",
         {"camera": "bay1", "symbology": "CODE39", "payload": vin, "classification": "vin",
          "vin": {"value": vin, "source": "barcode", "verified": True}, "confidence": 0.99},
-    )  # fmt: skip
+    )).id  # fmt: skip
     ctx = DemoContext(workdir=tmp_path, config=demo_config(tmp_path), sink=sink)
     async with ctx.stack:
         await demo_enrich.step(ctx)

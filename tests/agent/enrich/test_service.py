@@ -8,22 +8,25 @@ from pathlib import Path
 
 import pytest
 
+from agent.config import SHIPPED_MANUFACTURERS
 from agent.enrich.connectors.engine import Engine
-from agent.enrich.connectors.spec import load_connectors
+from agent.enrich.connectors.spec import load_connectors, load_serial_rules
 from agent.enrich.db import StateDB
 from agent.enrich.queue import QueueSink, WorkQueue
 from agent.enrich.registrar import Registrar, complete_registration
 from agent.enrich.registrations import RegistrationStore
 from agent.enrich.service import EnrichmentService
+from agent.pipelines.scan_station import scan_body
+from agent.pipelines.sink import MemorySink
 from agent.records import AlertRecord, EnrichmentRecord, RegistrationRecord
-from agent.sink import MemorySink
+from drivers.camera import Code
 from simulators.services.server import ServiceServer
 from tests.support.enrich import FakeClock, faults, nhtsa_client, requests_to, resilience
 
 pytestmark = pytest.mark.anyio
 
 SILVERADO = "1GCUYDED6KZ104455"
-MANUFACTURERS = Path(__file__).resolve().parents[3] / "config" / "manufacturers"
+MANUFACTURERS = SHIPPED_MANUFACTURERS
 
 
 @asynccontextmanager
@@ -49,11 +52,11 @@ async def test_offline_facts_at_once_network_results_follow_naming_the_scan(
     anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
 ) -> None:
     sink = MemorySink()
-    scan_id = await sink.emit(
+    scan_id = (await sink.emit(
         "scan",
         {"camera": "bay1", "symbology": "CODE39", "payload": SILVERADO, "classification": "vin",
          "vin": {"value": SILVERADO, "source": "barcode", "verified": True}, "confidence": 1.0},
-    )  # fmt: skip
+    )).id  # fmt: skip
     async with service(nhtsa_server, clock, state_dir, sink) as svc:
         await svc.vin(scan_id, SILVERADO)
         # Nothing has touched the network yet, and the offline record is already out.
@@ -168,24 +171,29 @@ async def test_on_record_dispatches_scans_and_vehicle_reports(
     anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
 ) -> None:
     sink = MemorySink()
-    ids = {
+    # Scans as the camera produces them (classify + scan_body with the shipped rules),
+    # never hand-built: a hand-built GS1 record once named its AIs "01"/"21" while the
+    # camera says "gtin"/"serial", and its GTIN had a check digit the camera refuses.
+    rules = load_serial_rules(SHIPPED_MANUFACTURERS)
+
+    def camera_scan(symbology: str, payload: str) -> dict[str, object]:
+        return scan_body("c", Code(symbology, payload, ((0, 0),) * 4, 0.9, "zxing"), rules)
+
+    recs = {
         "report": await sink.emit("vehicle_report", {"dongle": "d1", "vin": SILVERADO, "vin_valid": True}),
-        "serial": await sink.emit("scan", {
-            "camera": "c", "symbology": "CODE128", "payload": "S/N C02XK1ABJGH5", "classification": "serial",
-            "serial": {"manufacturer": "apple", "serial": "C02XK1ABJGH5"}, "confidence": 0.9}),
-        "gs1": await sink.emit("scan", {
-            "camera": "c", "symbology": "DATAMATRIX", "payload": "(01)00884116123456(21)7XKQ9R2",
-            "classification": "gs1", "fields": {"01": "00884116123456", "21": "7XKQ9R2"}, "confidence": 1}),
-        "junk": await sink.emit("scan", {
-            "camera": "c", "symbology": "CODE128", "payload": "??", "classification": "serial",
-            "serial": {"serial": "??"}, "confidence": 0.5}),
-    }  # fmt: skip
+        "serial": await sink.emit("scan", camera_scan("CODE128", "C02XK1ABJGH5")),
+        "gs1": await sink.emit("scan", camera_scan("DATAMATRIX", "(01)00884116123453(21)7XKQ9R2")),
+        "junk": await sink.emit("scan", camera_scan("CODE128", "S/N ??")),
+    }
+    ids = {k: r.id for k, r in recs.items()}
     async with service(nhtsa_server, clock, state_dir, sink) as svc:
         for rec in list(sink.records):
             await svc.on_record(rec)
         assert await svc.queue.depth() == 1  # the report's VIN
     regs = {r.subject: r for r in sink.records if isinstance(r, RegistrationRecord)}
     assert regs[ids["serial"]].manufacturer == "apple" and regs[ids["gs1"]].manufacturer == "dell"
-    errs = [e for e in enrichments(sink) if e.status == "error"]
-    assert [e.subject for e in errs] == [ids["junk"]] and errs[0].source == "manufacturer"
+    # A payload no rule claims is a raw scan: nothing to enrich, no error, no registration.
+    assert recs["junk"].classification == "raw"  # type: ignore[attr-defined]
+    assert not [e for e in enrichments(sink) if e.subject == ids["junk"]]
+    assert ids["junk"] not in regs
     assert any(e.subject == ids["report"] and e.source == "offline" for e in enrichments(sink))

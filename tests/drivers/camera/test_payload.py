@@ -19,12 +19,11 @@ ACME = SerialRule(
 )
 
 
-def test_dongle_pairing_passes_pairs_through() -> None:
-    c = classify("QRCODE", "BAYGATE:DONGLE:name=OBDII;addr=AA:BB:CC:DD:EE:FF;")
-    assert c.kind == "dongle_pairing"
-    assert c.fields == {"name": "OBDII", "addr": "AA:BB:CC:DD:EE:FF"}
-    opaque = classify("QRCODE", "BAYGATE:DONGLE:v2|opaque")
-    assert opaque.kind == "dongle_pairing" and opaque.fields == {}
+def test_dongle_pairing_is_recognised_and_left_to_the_obd_parser() -> None:
+    # The camera only recognises the prefix: the sticker format belongs to the OBD
+    # driver (drivers/obd2/pairing.py), which the agent applies (one parser, not two).
+    c = classify("QRCODE", "BAYGATE:DONGLE:v1;addr=AA:BB:CC:DD:EE:FF;name=Bay%203")
+    assert c.kind == "dongle_pairing" and c.fields == {}
 
 
 def test_job_ticket() -> None:

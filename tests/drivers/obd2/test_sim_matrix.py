@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.vehicle import read_report
+from agent.pipelines.vehicle import read_report
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.errors import LinkLost, NoData, OBDError
 from drivers.obd2.pids import BY_NAME

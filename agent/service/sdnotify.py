@@ -1,7 +1,7 @@
 """sd_notify over `$NOTIFY_SOCKET`, without libsystemd.
 
 ~15 lines instead of a dependency: the `sdnotify` package swallows errors and
-`systemd-python` needs libsystemd headers on every Pi (FACTS.md). The socket may be a
+`systemd-python` needs libsystemd headers on every Pi (docs/facts.md). The socket may be a
 path or an abstract name (leading '@'). Outside systemd (no `$NOTIFY_SOCKET`) every call
 is a no-op that returns False, so the same code runs in a terminal and in tests.
 """

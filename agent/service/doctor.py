@@ -1,7 +1,7 @@
 """Pre-flight checks for a Pi in a bay: config, broker, system libraries, devices, state dir.
 
 Each check returns pass / warn / fail and, when not passing, the fix. An optional
-device that is absent is "warn" (FACTS.md health conventions).
+device that is absent is "warn" (docs/facts.md health conventions).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.sink import RecordRefusedError, RecordSink
+from agent.pipelines.sink import RecordRefusedError, RecordSink
 from drivers.camera import (
     Code,
     Deduper,
@@ -39,6 +39,8 @@ from drivers.camera import (
 )
 from drivers.camera.quality import to_gray
 from drivers.camera.vinvote import vote_vins
+from drivers.obd2.errors import PairingError
+from drivers.obd2.pairing import parse_pairing
 
 __all__ = ["ScanStation", "StationStats", "scan_body"]
 
@@ -65,13 +67,23 @@ class StationStats:
 def scan_body(camera: str, code: Code, rules: Iterable[SerialRule]) -> dict[str, Any]:
     """The scan record body for one decoded code (PayloadError if it is unusable)."""
     c = classify(code.symbology, code.payload, rules, code.encoding)
+    kind, fields = c.kind, c.fields
+    if kind == "dongle_pairing":
+        # The camera only recognises the prefix; the OBD driver's parser (the one that
+        # percent-decodes and checks the address) reads the sticker.
+        try:
+            p = parse_pairing(code.payload)
+            fields = {"address": p.address, "url": p.url}
+            fields |= {k: v for k, v in (("layout", p.layout), ("name", p.name), ("bay", p.bay)) if v}
+        except PairingError:
+            kind, fields = "raw", {}
     body: dict[str, Any] = {
         "camera": camera,
         "symbology": code.symbology,
         "payload": code.payload,
         "payload_encoding": code.encoding,
-        "classification": c.kind,
-        "fields": c.fields,
+        "classification": kind,
+        "fields": fields,
         "confidence": round(code.confidence, 3),
     }
     if c.vin is not None:
@@ -132,7 +144,7 @@ class ScanStation:
         if not self.deduper.first_sighting(self.camera, symbology, payload):
             return
         try:
-            rid = await self.sink.emit("scan", body)
+            rid = (await self.sink.emit("scan", body)).id
         except RecordRefusedError as exc:  # disk full: not taken, the technician sees why
             self.stats.refused += 1
             n = self.stats.refused

@@ -5,26 +5,26 @@ Every pipeline emits through the outbox sink. Enrichment hears about scans and v
 reports through `EnrichmentFeed`, a sink wrapper that hands each committed record to a
 bounded queue (1,000 records): the scan is already durable when it is queued, so
 enrichment never holds a scan back, and a full queue slows producers instead of
-dropping anything (DESIGN.md: bounded queues, no silent drops).
+dropping anything (docs/design.md: bounded queues, no silent drops).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from agent.camera_sources import source_for
 from agent.config import Config
+from agent.enrich.connectors.spec import load_serial_rules
 from agent.enrich.service import EnrichmentService
-from agent.health import HealthRegistry, Status
-from agent.records import Envelope, utcnow
-from agent.scan_station import ScanStation
-from agent.serial_rules import load_serial_rules
-from agent.sink import RecordSink, build_record
-from agent.vehicle import VehicleSession, vehicle_session_for
+from agent.pipelines.camera_sources import source_for
+from agent.pipelines.scan_station import ScanStation
+from agent.pipelines.sink import Pipeline, RecordSink
+from agent.pipelines.vehicle import VehicleSession, vehicle_session_for
+from agent.records import Envelope
+from agent.service.health import HealthRegistry, Status
 from drivers.camera.ocr import VinOcr
 from drivers.obd2.session import LinkState
 
@@ -32,7 +32,6 @@ __all__ = ["EnrichmentFeed", "Pipeline", "agent_pipeline"]
 
 log = logging.getLogger("baygate.pipelines")
 
-Pipeline = Callable[[RecordSink], Coroutine[Any, Any, None]]
 _FEED_KINDS = ("scan", "vehicle_report")
 
 
@@ -44,14 +43,11 @@ class EnrichmentFeed:
         self.queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize)
         self.shop = str(getattr(inner, "shop", "unknown"))
 
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
-        ts = ts or utcnow()
-        rid = await self.inner.emit(kind, body, ts)
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
+        rec = await self.inner.emit(kind, body, ts)
         if kind in _FEED_KINDS:
-            agent, epoch, seq = rid.rsplit(":", 2)
-            rec = build_record(kind, body, shop=self.shop, agent=agent, epoch=epoch, seq=int(seq), ts=ts)
             await self.queue.put(rec)
-        return rid
+        return rec
 
     async def drain_into(self, service: EnrichmentService) -> None:
         while True:
@@ -101,9 +97,7 @@ def agent_pipeline(config: Config, health: HealthRegistry | None = None, **vehic
         rules = await asyncio.to_thread(load_serial_rules, config.enrich.manufacturers_dir)
         async with asyncio.TaskGroup() as tg:
             if feed is not None:
-                service = await EnrichmentService.open(
-                    config.enrich, config.agent.state_dir, sink, nhtsa_url=config.enrich.nhtsa.vpic_url
-                )
+                service = await EnrichmentService.open(config.enrich, config.agent.state_dir, sink)
                 tg.create_task(_serve(service, feed))
             for dongle in config.obd.dongles:
                 vehicle = vehicle_session_for(dongle, config.obd, out, config.agent.state_dir, **vehicle_kw)

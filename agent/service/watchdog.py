@@ -13,8 +13,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from agent.health import HealthRegistry
-from agent.sdnotify import notify
+from agent.service.health import HealthRegistry
+from agent.service.sdnotify import notify
 
 __all__ = ["watchdog"]
 

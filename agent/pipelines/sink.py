@@ -2,9 +2,10 @@
 
 A pipeline (vehicle session, scan station, enrichment) calls `sink.emit(kind, body)`
 with the kind-specific fields. The sink fills the envelope (id, shop, agent, epoch,
-seq, ts), validates the whole record against its model, and returns only when the
-record is committed (for the outbox sink: in SQLite, durable). The returned id is what
-later records (enrichments) name as their `subject`.
+seq, ts), validates the whole record against its model, and returns the committed
+record only when it is committed (for the outbox sink: in SQLite, durable). Its `id` is
+what later records (enrichments) name as their `subject`; nothing downstream rebuilds a
+record or parses an id.
 
 A sink may refuse a record when the disk is (nearly) full: `RecordRefusedError`
 (scans, vehicle reports), or `RecordShedError` for telemetry. Pipelines count it, log
@@ -17,14 +18,23 @@ CLI commands that print instead of publishing; it validates exactly like the rea
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 from agent.errors import AgentError
 from agent.records import KINDS, Envelope, record_id, utcnow
 
-__all__ = ["MemorySink", "RecordRefusedError", "RecordShedError", "RecordSink", "TeeSink", "build_record"]
+__all__ = [
+    "Emitter",
+    "MemorySink",
+    "Pipeline",
+    "RecordRefusedError",
+    "RecordShedError",
+    "RecordSink",
+    "TeeSink",
+    "build_record",
+]
 
 
 class RecordRefusedError(AgentError):
@@ -36,9 +46,20 @@ class RecordShedError(RecordRefusedError):
 
 
 class RecordSink(Protocol):
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
-        """Validate and durably commit one record; return its id."""
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
+        """Validate and durably commit one record; return it as committed."""
         ...
+
+
+# A pipeline runs until cancelled, emitting into the sink it is given.
+Pipeline = Callable[[RecordSink], Coroutine[Any, Any, None]]
+
+
+class Emitter(Protocol):
+    """What a producer that ignores the committed record needs: a RecordSink, or a
+    deferred sink (the durable work queue of a short-lived command)."""
+
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> object: ...
 
 
 def build_record(
@@ -68,7 +89,7 @@ class MemorySink:
         self.epoch = str(uuid.uuid4())
         self.records: list[Envelope] = []
 
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
         rec = build_record(
             kind,
             body,
@@ -79,7 +100,7 @@ class MemorySink:
             ts=ts or utcnow(),
         )
         self.records.append(rec)
-        return rec.id
+        return rec
 
     def of_kind(self, kind: str) -> list[Envelope]:
         return [r for r in self.records if getattr(r, "kind", None) == kind]
@@ -94,15 +115,10 @@ class TeeSink:
         self.inner = inner
         self.records: list[Envelope] = []
 
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
-        ts = ts or utcnow()
-        rid = await self.inner.emit(kind, body, ts)
-        agent, epoch, seq = rid.rsplit(":", 2)
-        shop = getattr(self.inner, "shop", "")
-        self.records.append(
-            build_record(kind, body, shop=shop or "unknown", agent=agent, epoch=epoch, seq=int(seq), ts=ts)
-        )
-        return rid
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
+        rec = await self.inner.emit(kind, body, ts)
+        self.records.append(rec)
+        return rec
 
     def of_kind(self, kind: str) -> list[Envelope]:
         return [r for r in self.records if getattr(r, "kind", None) == kind]

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import DongleConfig, ObdSection
+from agent.pipelines.sink import RecordRefusedError, RecordSink
 from agent.records import utcnow
-from agent.sink import RecordRefusedError, RecordSink
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.dtc import DTC
 from drivers.obd2.errors import LinkLost, NoData, OBDError
@@ -31,6 +31,7 @@ from drivers.obd2.scheduler import PidScheduler, Sample, poll
 from drivers.obd2.session import LinkState, Session
 from drivers.obd2.store import DongleMemory, DongleStore, JsonFileStore
 from drivers.obd2.transports import Transport, transport_for_url
+from resilience import Backoff, BackoffPolicy
 
 __all__ = [
     "PROTOCOL_NAMES",
@@ -44,7 +45,7 @@ __all__ = [
     "vehicle_session_for",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("baygate.vehicle")
 
 PROTOCOL_NAMES = {
     "1": "SAE J1850 PWM",
@@ -240,8 +241,12 @@ class VehicleSession:
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         on_state: Callable[[LinkState], None] | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.name, self.url, self.sink = name, url, sink
+        # Between connects, whatever ended the last one: a dongle that accepts and
+        # drops at once is retried at 0.5, 1, 2 ... 30 s, not ~100 times a second.
+        self.backoff = backoff or Backoff(BackoffPolicy(first_s=0.5, cap_s=30.0), clock=clock)
         self.pids: list[PID] = [lookup(p) for p in pids]
         self.hz = hz
         self.batch_s = batch_s
@@ -258,29 +263,35 @@ class VehicleSession:
     async def run(self, *, stop: asyncio.Event | None = None, max_connect_attempts: int = 1_000_000) -> None:
         """Run until `stop` is set (or forever). Never raises for a dongle that comes and goes."""
         stop = stop or asyncio.Event()
-        delay, attempts = 0.5, 0
+        failed_connects, connected_once = 0, False
         while not stop.is_set():
             try:
-                await self.session.reconnect(attempts=1) if attempts else await self.session.connect()
+                await self.session.reconnect(attempts=1) if connected_once else await self.session.connect()
             except OBDError as exc:
-                attempts += 1
+                failed_connects += 1
                 self.stats.errors.append(str(exc))
-                if attempts >= max_connect_attempts:
+                if failed_connects >= max_connect_attempts:
                     return
+                delay = self.backoff.next_delay()
                 log.warning("%s: cannot connect (%s); retrying in %.1f s", self.name, exc, delay)
                 await _wait(stop, delay)
-                delay = min(delay * 2, 30.0)
                 continue
-            delay, attempts = 0.5, 1  # later failures reconnect (fresh transport)
+            failed_connects, connected_once = 0, True  # later connects use a fresh transport
+            self.backoff.up()
             self.stats.connects += 1
+            lost: OBDError | None = None
             try:
                 await self._connected(stop)
             except OBDError as exc:
+                lost = exc
                 self.stats.link_losses += 1
                 self.stats.errors.append(str(exc))
-                log.warning("%s: link lost: %s", self.name, exc)
             finally:
                 await self.session.transport.close()
+            if not stop.is_set():  # lost, or ended by itself: either way, not healthy
+                delay = self.backoff.next_delay()
+                log.warning("%s: link lost: %s; reconnecting in %.1f s", self.name, lost or "ended", delay)
+                await _wait(stop, delay)
 
     async def _connected(self, stop: asyncio.Event) -> None:
         report = await read_report(self.session)

@@ -7,12 +7,12 @@ import time
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from agent.scan_station import ScanStation
+from agent.pipelines.scan_station import ScanStation
 from drivers.camera import OpenCVSource, VinOcr
 from simulators.camera.stream import MjpegServer, SceneStream
 
-if TYPE_CHECKING:  # agent.demo imports this module for STEPS
-    from agent.demo import DemoContext
+if TYPE_CHECKING:  # agent.demo.runner imports this module for STEPS
+    from agent.demo.runner import DemoContext
 
 __all__ = ["step"]
 

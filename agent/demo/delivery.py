@@ -18,15 +18,15 @@ from collections import Counter
 from collections.abc import AsyncIterator, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from agent.demo.broker import LocalBroker
 from agent.errors import AgentError
-from agent.localbroker import LocalBroker
-from agent.runtime import Runtime
-from agent.sink import TeeSink
+from agent.pipelines.sink import TeeSink
+from agent.service.runtime import Runtime
 from sync.ingest import Ingest, IngestSettings
 from sync.store import open_store
 
-if TYPE_CHECKING:  # agent.demo imports this module for STEPS
-    from agent.demo import DemoContext
+if TYPE_CHECKING:  # agent.demo.runner imports this module for STEPS
+    from agent.demo.runner import DemoContext
 
 __all__ = ["report_step", "step"]
 
@@ -70,8 +70,8 @@ async def step(ctx: DemoContext) -> None:
         f"link up in {time.monotonic() - t0:.2f}s; later steps emit through the outbox"
     )
     # one record of our own, so the path is proven even if no other step emits
-    rid = await ctx.sink.emit("alert", {"severity": "info", "code": "demo_start", "message": "demo started"})
-    ctx.say(f"emitted {rid}")
+    rec = await ctx.sink.emit("alert", {"severity": "info", "code": "demo_start", "message": "demo started"})
+    ctx.say(f"emitted {rec.id}")
     _RUNNING[id(ctx)] = (runtime, ingest)
 
 

@@ -11,14 +11,14 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from agent.pipelines.vehicle import VehicleSession
 from agent.records import TelemetryRecord, VehicleReportRecord
-from agent.vehicle import VehicleSession
 from drivers.obd2.store import MemoryStore
 from drivers.obd2.transports import BleTransport
 from simulators.elm327 import fake_ble_backend
 
-if TYPE_CHECKING:  # agent.demo lists this step: a runtime import would be circular
-    from agent.demo import DemoContext
+if TYPE_CHECKING:  # agent.demo.runner lists this step: a runtime import would be circular
+    from agent.demo.runner import DemoContext
 
 __all__ = ["step"]
 

@@ -17,16 +17,17 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent import demo_camera, demo_enrich, demo_sync
-from agent.cli.schema import render_schemas
-from agent.config import Config, parse_config
-from agent.doctor import run_checks
-from agent.records import KINDS
-from agent.sink import MemorySink, RecordSink
+from agent.config import EXAMPLE_CONFIG, Config, parse_config
+from agent.demo import camera as demo_camera
+from agent.demo import delivery as demo_sync
+from agent.demo import enrich as demo_enrich
+from agent.pipelines.sink import MemorySink, RecordSink
+from agent.records import KINDS, render_schemas
+from agent.service.doctor import run_checks
 
 __all__ = ["DemoContext", "run_demo"]
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "agent.example.toml"
+EXAMPLE = EXAMPLE_CONFIG
 
 
 @dataclass
@@ -76,7 +77,7 @@ STEPS: list[tuple[str, Step]] = [
     ("record schemas", _step_schemas),
     ("sync: outbox -> mosquitto -> backend", demo_sync.step),
     ("doctor", _step_doctor),
-    ("OBD2 dongle (simulated BLE)", lambda ctx: importlib.import_module("agent.demo_obd").step(ctx)),
+    ("OBD2 dongle (simulated BLE)", lambda ctx: importlib.import_module("agent.demo.obd").step(ctx)),
     ("camera scanning", demo_camera.step),
     ("enrichment: NHTSA + manufacturer connectors", demo_enrich.step),
     # Keep last: waits until the backend holds everything the steps above emitted.

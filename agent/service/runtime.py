@@ -22,21 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
-from agent.api import serve_api
-from agent.commands import register_commands
 from agent.config import Config
-from agent.disk import disk_check, watch_disk
 from agent.errors import AgentError
-from agent.health import HealthRegistry, Status
-from agent.metrics import AgentMetrics, LinkCollector, OutboxCollector
-from agent.outbox_sink import OutboxSink
+from agent.pipelines.outbox_sink import OutboxSink
+from agent.pipelines.sink import Pipeline, build_record
 from agent.records import utcnow
-from agent.sdnotify import notify, watchdog_interval_s
-from agent.shutdown import SHUTDOWN_BOUND_S, ShutdownDeadline
-from agent.sink import RecordSink, build_record
-from agent.watchdog import watchdog
+from agent.service.api import serve_api
+from agent.service.commands import register_commands
+from agent.service.disk import disk_check, watch_disk
+from agent.service.health import HealthRegistry, Status
+from agent.service.metrics import AgentMetrics, LinkCollector, OutboxCollector
+from agent.service.sdnotify import notify, watchdog_interval_s
+from agent.service.shutdown import SHUTDOWN_BOUND_S, ShutdownDeadline
+from agent.service.watchdog import watchdog
 from sync.commands import CommandChannel
 from sync.disk import DiskGuard, DiskLimits
+from sync.envelope import agent_topic
 from sync.link import Link, LinkSettings, StatusInfo, StatusRender
 from sync.mqtt import TlsFiles
 from sync.outbox import Outbox
@@ -51,9 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("baygate.runtime")
-
-Pipeline = Callable[[RecordSink], Coroutine[Any, Any, None]]
-
 
 def _key_path(config: Config) -> Path | None:
     key = config.mqtt.key_file
@@ -78,7 +76,7 @@ def link_settings(config: Config, **overrides: Any) -> LinkSettings:
     settings = LinkSettings(
         url=m.url,
         client_id=m.client_id or f"baygate-{a.shop_id}-{a.agent_id}",
-        base_topic=f"baygate/v1/{a.shop_id}/{a.agent_id}",
+        base_topic=agent_topic(a.shop_id, a.agent_id),
         username=m.username,
         password=m.password.reveal() if m.password else None,
         tls=tls,
@@ -120,10 +118,10 @@ def status_renderer(config: Config) -> StatusRender:
 
 def pipelines_from_config(config: Config, health: HealthRegistry | None = None) -> list[Pipeline]:
     """The pipelines this config asks for: every dongle, camera and the enrichment
-    service, run together by `agent.pipelines.agent_pipeline`."""
+    service, run together by `agent.pipelines.wiring.agent_pipeline`."""
     if not (config.obd.dongles or config.cameras or config.enrich.enabled):
         return []
-    from agent.pipelines import agent_pipeline  # heavy (OpenCV, bleak): only when needed
+    from agent.pipelines.wiring import agent_pipeline  # heavy (OpenCV, bleak): only when needed
 
     return [agent_pipeline(config, health)]
 

@@ -2,7 +2,7 @@
 
 A deliberately tiny HTTP/1.1 responder on asyncio streams: two read-only endpoints do
 not justify a web framework on a Pi, and it binds 127.0.0.1 unless configured
-(prometheus_client's own server binds 0.0.0.0 by default — FACTS.md).
+(prometheus_client's own server binds 0.0.0.0 by default — docs/facts.md).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from agent.health import HealthRegistry
+from agent.service.health import HealthRegistry
 
 __all__ = ["serve_api"]
 

@@ -1,7 +1,7 @@
 """Prometheus metrics of the agent, in one registry (no global default registry, so tests
 and several agents in one process do not collide).
 
-Conventions (FACTS.md): prefix `baygate_`, base units, `_total` counters, `_seconds`
+Conventions (docs/facts.md): prefix `baygate_`, base units, `_total` counters, `_seconds`
 durations, no unbounded labels (no MAC addresses, VINs or serials).
 """
 

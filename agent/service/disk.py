@@ -17,8 +17,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from agent.health import Status
-from agent.outbox_sink import OutboxSink
+from agent.pipelines.outbox_sink import OutboxSink
+from agent.service.health import Status
 from sync.disk import DiskGuard, DiskLevel
 from sync.errors import SyncError
 from sync.outbox import Outbox

@@ -6,21 +6,22 @@ import os
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.config import SHIPPED_MANUFACTURERS
 from agent.enrich.service import EnrichmentService
-from agent.sink import RecordSink
+from agent.pipelines.sink import RecordSink
+from agent.records import Envelope
 from simulators.services.manufacturer import ManufacturerApp
 from simulators.services.server import ServiceServer
 from simulators.services.vpic import NhtsaApp
 
 if TYPE_CHECKING:
-    from agent.demo import DemoContext
+    from agent.demo.runner import DemoContext
 
 __all__ = ["step"]
 
-MANUFACTURERS = Path(__file__).resolve().parent.parent / "config" / "manufacturers"
+MANUFACTURERS = SHIPPED_MANUFACTURERS
 OWN_VINS = ["1GCUYDED6KZ104455", "5YJ3E1EA2KF317000"]
 
 
@@ -47,10 +48,10 @@ class _Tee:
         self.sink = sink
         self.seen: list[tuple[str, dict[str, Any]]] = []
 
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
-        rid = await self.sink.emit(kind, body, ts)
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
+        rec = await self.sink.emit(kind, body, ts)
         self.seen.append((kind, dict(body)))
-        return rid
+        return rec
 
     def take(self, kind: str) -> list[dict[str, Any]]:
         out = [b for k, b in self.seen if k == kind]
@@ -68,10 +69,14 @@ async def step(ctx: DemoContext) -> None:
     os.environ.setdefault("BAYGATE_DELL_CLIENT_ID", "baygate-demo")
     os.environ.setdefault("BAYGATE_DELL_CLIENT_SECRET", "demo-secret")
     section = ctx.config.enrich.model_copy(
-        update={"manufacturers_dir": MANUFACTURERS, "manufacturer_base_url": maker.url}
+        update={
+            "manufacturers_dir": MANUFACTURERS,
+            "manufacturer_base_url": maker.url,
+            "nhtsa": ctx.config.enrich.nhtsa.serving_both_at(nhtsa.url),
+        }
     )
     tee = _Tee(ctx.sink)
-    svc = await EnrichmentService.open(section, ctx.config.agent.state_dir, tee, nhtsa_url=nhtsa.url)
+    svc = await EnrichmentService.open(section, ctx.config.agent.state_dir, tee)
     ctx.stack.push_async_callback(svc.aclose)
 
     seen = _vins_seen(ctx)

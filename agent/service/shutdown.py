@@ -23,7 +23,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from agent.sdnotify import notify
+from agent.service.sdnotify import notify
 
 __all__ = ["SHUTDOWN_BOUND_S", "ShutdownDeadline"]
 

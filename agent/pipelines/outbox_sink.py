@@ -2,10 +2,10 @@
 
 `emit` builds and validates the record inside the outbox's group commit (the id holds
 the epoch and seq the outbox assigns), so it returns only once the record is
-committed to SQLite. Topic: `baygate/v1/{shop}/{agent}/{kind}`; status records are
+committed to SQLite. Topic: `sync.envelope.record_topic` (one place); status records are
 retained.
 
-Disk pressure (`set_level`, fed by `agent.disk`): what the agent gives up first.
+Disk pressure (`set_level`, fed by `agent.service.disk`): what the agent gives up first.
 - telemetry is shed from `low` on: not committed, counted in `shed`, RecordShedError;
 - scans and vehicle reports are refused at `critical` (or when SQLite says the disk
   is full): RecordRefusedError, counted in `refused`, after a `disk_full` alert
@@ -25,32 +25,22 @@ from datetime import datetime
 from typing import Any
 
 from agent.errors import AgentError
-from agent.records import utcnow
-from agent.sink import RecordRefusedError, RecordShedError, build_record
+from agent.pipelines.sink import RecordRefusedError, RecordShedError, build_record
+from agent.records import Envelope, utcnow
 from sync.disk import DiskLevel
+from sync.envelope import record_topic
 from sync.errors import OutboxFullError, SyncError
 from sync.outbox import Outbox
 
-__all__ = [
-    "OutboxFullAgentError",
-    "OutboxSink",
-    "RecordRefusedError",
-    "RecordShedError",
-    "topic_for",
-]
+__all__ = ["OutboxFullAgentError", "OutboxSink", "RecordRefusedError", "RecordShedError"]
 
 log = logging.getLogger("baygate.sink")
+
+OutboxFullAgentError = RecordRefusedError  # the name callers knew
 
 SHED_FIRST = frozenset({"telemetry"})  # from DiskLevel.LOW
 REFUSED_WHEN_FULL = frozenset({"scan", "vehicle_report"})  # at DiskLevel.CRITICAL
 _RETRY_S = 1.0
-
-
-OutboxFullAgentError = RecordRefusedError  # the name callers knew
-
-
-def topic_for(shop: str, agent: str, kind: str) -> str:
-    return f"baygate/v1/{shop}/{agent}/{kind}"
 
 
 class OutboxSink:
@@ -76,22 +66,24 @@ class OutboxSink:
         if level is DiskLevel.OK:
             self._alerted = False
 
-    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> str:
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
         when = ts or utcnow()
         if kind in SHED_FIRST and self.level >= DiskLevel.LOW:
             self.shed[kind] = self.shed.get(kind, 0) + 1
             raise RecordShedError(f"{kind} record shed: disk space low")
         if kind in REFUSED_WHEN_FULL and self.level >= DiskLevel.CRITICAL:
             await self._refuse(kind)
+        built: list[Envelope] = []  # the record as rendered inside the commit
 
         def render(seq: int, epoch: str) -> bytes:
             rec = build_record(kind, body, shop=self.shop, agent=self.agent, epoch=epoch, seq=seq, ts=when)
+            built[:] = [rec]
             return rec.model_dump_json().encode()
 
         while True:
             try:
                 seq = await self.outbox.put(
-                    kind, topic_for(self.shop, self.agent, kind), render, retain=kind == "status"
+                    kind, record_topic(self.shop, self.agent, kind), render, retain=kind == "status"
                 )
                 break
             except OutboxFullError:
@@ -106,7 +98,9 @@ class OutboxSink:
             except SyncError as exc:
                 raise AgentError(f"{kind} record could not be committed: {exc}") from None
         self.emitted[kind] = self.emitted.get(kind, 0) + 1
-        return f"{self.agent}:{self.outbox.epoch}:{seq}"
+        rec = built[-1]
+        assert rec.seq == seq, "the outbox committed what render built"
+        return rec
 
     async def _refuse(self, kind: str) -> None:
         self.refused[kind] = self.refused.get(kind, 0) + 1
@@ -136,7 +130,7 @@ class OutboxSink:
             return rec.model_dump_json().encode()
 
         try:
-            topic = topic_for(self.shop, self.agent, "alert")
+            topic = record_topic(self.shop, self.agent, "alert")
             seq = await self.outbox.put("alert", topic, render, reserve=True)
         except SyncError as exc:
             log.error("%s alert could not be committed either: %s", code, exc)

@@ -1,0 +1,1 @@
+"""The narrated demo (`baygate demo`) and its local broker. Nothing imports this room."""
