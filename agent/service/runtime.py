@@ -31,7 +31,7 @@ from agent.service.api import serve_api
 from agent.service.commands import register_commands
 from agent.service.disk import disk_check, watch_disk
 from agent.service.health import HealthRegistry, Status
-from agent.service.metrics import AgentMetrics, LinkCollector, OutboxCollector
+from agent.service.metrics import AgentMetrics, DiskCollector, LinkCollector, OutboxCollector
 from agent.service.sdnotify import notify, watchdog_interval_s
 from agent.service.shutdown import SHUTDOWN_BOUND_S, ShutdownDeadline
 from agent.service.watchdog import watchdog
@@ -189,6 +189,7 @@ class Runtime:
                     metrics.up.set(1)
                     metrics.registry.register(LinkCollector(link))
                     metrics.registry.register(OutboxCollector(outbox))
+                    metrics.registry.register(DiskCollector(guard, sink))
                     await stack.enter_async_context(
                         serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
                     )

@@ -107,6 +107,17 @@ class AgentProc:
         except (httpx.HTTPError, ValueError):
             return None
 
+    async def metrics(self) -> dict[str, float]:
+        """Prometheus text as {series: value} (labels included in the key)."""
+        async with httpx.AsyncClient(timeout=2.0) as c:
+            text = (await c.get(f"http://127.0.0.1:{self.api}/metrics")).text
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
@@ -215,6 +226,9 @@ async def degrade(agent: AgentProc, fs: Path, state: Path) -> Path:
     doc = await agent.health()
     assert doc is not None and doc["status"] == "fail"
     assert check(doc, "link")[0] == "pass"
+    m = await agent.metrics()
+    assert m["baygate_disk_level"] == 2
+    assert m['baygate_records_shed_total{kind="telemetry"}'] >= 1
     # 4. Filled to the last byte, then kill -9 and a restart on the full disk.
     fill(fs, leave_bytes=0)
     await asyncio.sleep(3)
