@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import sync.outbox as outbox_mod
+import sync.outbox_schema as schema
 from sync.outbox import Outbox
 
-OURS = outbox_mod._WAL_PAGES
+OURS = schema.WAL_PAGES
 
 
 def render(seq: int, epoch: str) -> bytes:
@@ -33,8 +33,8 @@ def render(seq: int, epoch: str) -> bytes:
 
 async def one_round(path: Path, n: int, wal_pages: int) -> tuple[float, float]:
     # the knobs under test: ours, or SQLite's defaults (1,000 pages, WAL never cut back)
-    outbox_mod._WAL_PAGES = wal_pages
-    outbox_mod._WAL_LIMIT = 2 << 20 if wal_pages == OURS else -1
+    schema.WAL_PAGES = wal_pages
+    schema.WAL_LIMIT = 2 << 20 if wal_pages == OURS else -1
     async with Outbox(path) as ob:
         start = time.perf_counter()
 

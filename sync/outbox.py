@@ -31,7 +31,6 @@ import contextlib
 import functools
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,11 +42,12 @@ from sync.outbox_schema import (
     HELD,
     PENDING,
     RESERVE_PAGES,
-    SCHEMA,
     SENT,
     OutboxStats,
     Rejected,
     Row,
+    connect_writer,
+    read_free_bytes,
     read_pending,
     read_rejected,
     read_stats,
@@ -62,8 +62,6 @@ T = TypeVar("T")
 Render = Callable[[int, str], bytes]
 _INSERT = "INSERT INTO rows (seq, stream, topic, payload, retain, created, state) VALUES "
 _INSERT_CHUNK = 500  # x 7 parameters, far below SQLite's 32,766
-_WAL_PAGES = 256
-_WAL_LIMIT = 2 << 20
 
 
 @functools.lru_cache(maxsize=64)
@@ -157,25 +155,7 @@ class Outbox(GroupCommitter):
             self._open_db_once()
 
     def _open_db_once(self) -> None:
-        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut
-            # A small WAL (checkpoint every 256 pages, ~1 MiB; the file cut back to 2 MiB
-            # after one) instead of SQLite's 1,000 pages: on a full disk a checkpoint
-            # grows the database by what the WAL holds, and that must fit in the disk
-            # reserve (sync.disk, 4 MiB). Measured on an 8 MiB tmpfs with the default:
-            # a 4 MiB WAL, and one checkpoint ate a 512 KiB reserve whole.
-            con.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES}")
-            con.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
-            con.executescript(SCHEMA)
-            con.execute("BEGIN IMMEDIATE")
-            con.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (str(uuid.uuid4()),))
-            con.execute("INSERT OR IGNORE INTO meta VALUES ('next_seq', '1')")
-            con.execute("COMMIT")
-        except sqlite3.Error as exc:
-            con.close()
-            raise translate_sqlite_error(exc) from None
+        con = connect_writer(self.path)
         self._con = con
         self.epoch = self._meta("epoch") or ""
         (top,) = con.execute("SELECT MAX(seq) FROM rows").fetchone()
@@ -406,9 +386,7 @@ class Outbox(GroupCommitter):
 
         def read() -> int:
             assert self._con is not None
-            (pages,) = self._con.execute("PRAGMA freelist_count").fetchone()
-            (size,) = self._con.execute("PRAGMA page_size").fetchone()
-            return int(pages) * int(size)
+            return read_free_bytes(self._con)
 
         return await self._read(read)
 
