@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from agent.config import SHIPPED_MANUFACTURERS
 from simulators.elm327.tcp import serve_tcp
 from simulators.services.server import ServiceServer
 from simulators.services.vpic import NhtsaApp
@@ -58,10 +59,10 @@ def write_config(tmp: Path, state: Path, broker: Broker, *, elm_port: int, nhtsa
         'source = "sim:door_jamb,qrcode"',
         "dedupe_window_s = 1.0",
         "[enrich]",
-        f'manufacturers_dir = "{ROOT / "config" / "manufacturers"}"',
+        f'manufacturers_dir = "{SHIPPED_MANUFACTURERS}"',
         "[enrich.nhtsa]",
-        f'vpic_url = "{nhtsa_url}"',
-        f'recalls_url = "{nhtsa_url}"',
+        f'vpic_url = "{nhtsa_url}/api/vehicles/"',
+        f'recalls_url = "{nhtsa_url}/"',
         "[mqtt]",
         f'url = "{broker.url}"',
         "[api]",
@@ -188,7 +189,7 @@ async def test_a_full_disk_degrades_the_agent_which_keeps_acking_and_recovers(
     alerts = [r["code"] for r in recs if r["kind"] == "alert"]
     assert alerts.index("disk_low") < alerts.index("disk_full") < alerts.index("disk_ok"), alerts
     kinds = {r["kind"] for r in recs}
-    assert {"scan", "telemetry", "vehicle_report", "alert", "status"} <= kinds
+    assert {"scan", "telemetry", "vehicle_report", "enrichment", "alert", "status"} <= kinds
 
 
 async def _status_is(agent: AgentProc, name: str, want: str) -> str | None:
