@@ -35,6 +35,7 @@ log = logging.getLogger("baygate.sync.disk")
 
 RESERVE_NAME = "outbox.reserve"
 _CHUNK = 1 << 20
+_HYSTERESIS = 0.1
 
 
 class DiskLevel(enum.IntEnum):
@@ -103,10 +104,15 @@ class DiskGuard:
         held = self.held()
         missing = max(0, self.limits.reserve_bytes - held)  # as if the reserve were held
         free = max(0, self.fs_free() + outbox_free - missing)
-        lim = self.limits
-        if free < lim.critical_bytes:
+        lim, prev = self.limits, self.state.level
+        # Hysteresis: a level is left only once free space is 10 % above its
+        # threshold, so a disk hovering at a threshold does not flap (an alert record
+        # per flip, each one taking a little of the space in question).
+        crit_up = lim.critical_bytes * (1 + _HYSTERESIS) if prev >= DiskLevel.CRITICAL else lim.critical_bytes
+        low_up = lim.low_bytes * (1 + _HYSTERESIS) if prev >= DiskLevel.LOW else lim.low_bytes
+        if free < crit_up:
             level = DiskLevel.CRITICAL
-        elif free < lim.low_bytes:
+        elif free < low_up:
             level = DiskLevel.LOW
         else:
             level = DiskLevel.OK

@@ -46,8 +46,19 @@ def test_levels_count_outbox_free_pages_and_the_missing_reserve(tmp_path: Path) 
     assert g.measure().level is DiskLevel.LOW
     free[0] = 4 * MB
     assert g.measure().level is DiskLevel.CRITICAL
-    assert g.measure(outbox_free=8 * MB).level is DiskLevel.OK  # acked rows freed pages
     assert "new scans refused" in g.measure().describe(limits)
+    assert g.measure(outbox_free=8 * MB).level is DiskLevel.OK  # acked rows freed pages
+
+
+def test_a_disk_hovering_at_a_threshold_does_not_flap(tmp_path: Path) -> None:
+    free = [0]
+    limits = DiskLimits(low_bytes=10 * MB, critical_bytes=4 * MB, reserve_bytes=0)
+    g = DiskGuard(tmp_path, limits, statvfs=fake_statvfs(free))  # type: ignore[arg-type]
+    levels = []
+    for mb in (12, 9.9, 10.1, 10.5, 9.9, 11.5, 3.9, 4.1, 4.3, 4.5):
+        free[0] = int(mb * MB)
+        levels.append(g.measure().level.name)
+    assert levels == ["OK", "LOW", "LOW", "LOW", "LOW", "OK", "CRITICAL", "CRITICAL", "CRITICAL", "LOW"]
 
 
 @pytest.mark.anyio
