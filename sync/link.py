@@ -54,7 +54,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from resilience import Backoff, BackoffPolicy
 from sync.ack import parse_ack
 from sync.commands import CommandChannel, Reply, encode_reply
-from sync.errors import BadMessageError, LinkError, SyncError
+from sync.errors import BadMessageError, LinkError, OutboxFullError, SyncError
 from sync.link_settings import (
     LinkCounters,
     LinkSettings,
@@ -166,8 +166,13 @@ class Link:
     async def _session(self) -> None:
         s = self.settings
         if self._status and self._birth is None:  # reused across failed attempts
-            session = await self.outbox.next_counter("session")
-            self._birth = (session, await self._hold_birth(session))
+            try:
+                session = await self.outbox.next_counter("session")
+                self._birth = (session, await self._hold_birth(session))
+            except OutboxFullError as exc:
+                # Even the disk reserve is gone. Connect anyway, without a birth and
+                # Last Will: the acks this connection receives are what frees space.
+                log.error("connecting without a status birth/Last Will: %s", exc)
         session, will = self._birth or (0, None)
         # The window is ours (`_sender`); paho's own limit would only add cost: with
         # max_inflight > 0 paho rescans every unacked message on each PUBACK (measured:
@@ -223,7 +228,10 @@ class Link:
         opts = SubscribeOptions(qos=1)
         client.subscribe([(self.ack_topic, opts), (self.cmd_prefix + "+", opts)])
         if self.settings.ack_retention_s is None:
-            await self.outbox.requeue(0)  # not yet committed by the backend: send again
+            # Not yet committed by the backend: send again. On a disk too full for
+            # this write they stay broker-acked and the ack timeout resends them.
+            with contextlib.suppress(OutboxFullError):
+                await self.outbox.requeue(0)
         await self.outbox.release_held()  # the birth goes out first
         self._birth = None
         self._up.set()

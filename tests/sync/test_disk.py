@@ -8,6 +8,7 @@ lost. The levels (`sync.disk`) are checked with an injected statvfs, without a d
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +17,11 @@ import pytest
 
 from sync.disk import DiskGuard, DiskLevel, DiskLimits
 from sync.errors import OutboxFullError
+from sync.link import Link
 from sync.outbox import Outbox
+from tests.support.broker import Broker
 from tests.support.smallfs import fill, free_bytes, small_fs
-from tests.support.sync import BASE, render
+from tests.support.sync import BASE, link_settings, render, running, status_render
 
 T = BASE + "/"
 MB = 1 << 20
@@ -98,3 +101,21 @@ async def test_a_full_disk_refuses_new_records_but_alerts_acks_and_restarts_stil
         assert await ob.free_bytes() > 512 * 1024  # deleted rows: room inside the file
         ob.space_returned()
         await ob.put("scan", T + "scan", render("scan"))  # room again for new records
+
+
+@pytest.mark.anyio
+async def test_the_link_connects_even_when_nothing_can_be_written(fs: Path, broker: Broker) -> None:
+    """The issue's deadlock: the link wrote its session counter and birth before
+    connecting, so on a disk with no room at all it never connected and never heard
+    the acks that would free space. No reserve here, and the WAL's slack used up."""
+    async with Outbox(fs / "outbox.sqlite3") as ob:
+        for _ in range(50):
+            await ob.put("scan", T + "scan", render("scan"))
+        fill(fs, leave_bytes=0)
+        with pytest.raises(OutboxFullError):
+            for _ in range(100_000):  # until even a one-row update finds no room
+                await ob.next_counter("exhaust")
+        link = Link(ob, link_settings(broker.url), status=status_render)
+        async with running(link.run):
+            await asyncio.wait_for(link.wait_connected(), 30)
+            assert link.counters.connects == 1
