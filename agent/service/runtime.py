@@ -224,7 +224,7 @@ class Runtime:
 def run_until_signalled(runtime: Runtime, bound_s: float = SHUTDOWN_BOUND_S) -> None:
     """Run until SIGTERM/SIGINT; a clean stop disconnects with the Last Will. A failed
     task raises AgentError (one line; the traceback is in the log); either way the
-    process is gone within `bound_s` of the stop starting (`agent.shutdown`)."""
+    process is gone within `bound_s` of the stop starting (`agent.service.shutdown`)."""
     deadline = ShutdownDeadline(bound_s)
     runtime.on_failure = lambda exc: deadline.start(f"task failed: {type(exc).__name__}: {exc}")
 
