@@ -18,8 +18,11 @@ one keeps a restart after a failure within seconds and the Last Will honest.
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 
@@ -30,8 +33,12 @@ __all__ = ["SHUTDOWN_BOUND_S", "ShutdownDeadline"]
 log = logging.getLogger("baygate.shutdown")
 
 # A clean stop takes well under a second (DISCONNECT with Will, outbox close: one
-# fsync); 10 s leaves room for a slow SD card and a pipeline finishing its batch.
-SHUTDOWN_BOUND_S = 10.0
+# fsync), but asyncio.run also waits for worker threads to finish what they started
+# (an OCR pass on a frame takes seconds on a Pi). Measured: one SIGTERM stop of the
+# full agent took over 10 s on the 2-core test machine at load average ~11 (cause
+# not pinned down; the stacks are now dumped when the bound passes). 30 s: the
+# watchdog's period, a third of systemd's default stop timeout (90 s).
+SHUTDOWN_BOUND_S = 30.0
 
 
 def _hard_exit(code: int) -> None:
@@ -80,4 +87,7 @@ class ShutdownDeadline:
 
     def _expired(self) -> None:
         log.error("shutdown (%s) did not finish within %.0fs: exiting now", self.reason, self.bound_s)
+        # What was stuck, for the journal: every thread's stack (a blocked read shows).
+        with contextlib.suppress(Exception):
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         self._exit(1)
