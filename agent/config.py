@@ -45,6 +45,7 @@ __all__ = [
     "NhtsaSection",
     "ObdSection",
     "Secret",
+    "UiSection",
     "load_config",
 ]
 
@@ -145,7 +146,7 @@ class DongleConfig(_Section):
         description="tcp://host:port, serial:///dev/ttyUSB0[?baud=N], ble://ADDR or ble://name=NAME"
     )
     profile: str | None = None
-    bay: str | None = None
+    bay: str | None = Field(None, pattern=_ID, description="the bay it serves (default: the agent's)")
 
     @field_validator("url")
     @classmethod
@@ -172,6 +173,7 @@ class CameraConfig(_Section):
     fps: float = Field(15.0, gt=0, le=120)
     formats: list[str] = ["QRCode", "DataMatrix", "Code128", "Code39", "EAN13", "UPCA"]
     dedupe_window_s: float = Field(10.0, ge=0)
+    bay: str | None = Field(None, pattern=_ID, description="the bay it watches (default: the agent's)")
 
 
 class NhtsaSection(_Section):
@@ -238,6 +240,30 @@ class ApiSection(_Section):
     port: int = Field(9310, ge=0, le=65535)
 
 
+class UiSection(_Section):
+    """The bay screen (docs/ui.md). Served with the local web when `baygate run` serves it."""
+
+    enabled: bool = True
+    # Unset: the screen is served by the [api] server. Set (e.g. bind 0.0.0.0, port 9320)
+    # to reach it from the shop LAN on its own port while /health and /metrics stay on
+    # the loopback [api] server.
+    bind: str | None = Field(None, description="0.0.0.0 to reach it from the shop LAN")
+    port: int | None = Field(None, ge=0, le=65535)
+    public_url: str | None = Field(
+        None, description="base URL `baygate ui url` prints (default: http://<this host>:<port>/)"
+    )
+    visit_idle_end_s: float = Field(
+        900.0, gt=0, description="a visit ends when its car was not heard of for this long"
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+/?$", v):
+            raise ValueError("expected http://host[:port]/")
+        return v
+
+
 class Config(_Section):
     """The whole agent configuration. See config/agent.example.toml."""
 
@@ -247,6 +273,7 @@ class Config(_Section):
     enrich: EnrichSection = EnrichSection()
     mqtt: MqttSection = MqttSection()
     api: ApiSection = ApiSection()
+    ui: UiSection = UiSection()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 

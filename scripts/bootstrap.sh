@@ -17,6 +17,9 @@ declare -A probe=(
 )
 if [ "$mode" = dev ]; then
   probe[postgresql]=/usr/lib/postgresql
+  # The bay screen's browser tests drive Debian's Chromium through Playwright
+  # (executable_path; Playwright never downloads a browser here).
+  probe[chromium]=/usr/bin/chromium
 fi
 missing=()
 for pkg in "${!probe[@]}"; do

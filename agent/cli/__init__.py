@@ -35,6 +35,7 @@ SUBCOMMANDS = {
     "scan": "scan",
     "vin": "vin",
     "registration": "registration",
+    "ui": "ui",
     "doctor": "doctor",
     "schema": "schema",
 }

@@ -23,5 +23,13 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
 
     assert config is not None
     health = HealthRegistry(version=__version__)
-    run_until_signalled(Runtime(config, pipelines_from_config(config, health), health=health, api=True))
+    vehicles: dict[str, object] = {}  # filled by the pipelines; the bay screen asks them for post-scans
+    runtime = Runtime(
+        config,
+        pipelines_for=lambda c: pipelines_from_config(c, health, vehicles),
+        health=health,
+        api=True,
+        vehicles=vehicles,
+    )
+    run_until_signalled(runtime)
     return 0

@@ -12,7 +12,8 @@ Disk pressure (`set_level`, fed by `agent.service.disk`): what the agent gives u
   committed from the outbox's reserve (once per episode);
 - everything else (enrichment, registration, alerts) waits for room: its input is
   already durable (the enrichment queue) and it is small.
-Nothing already taken is dropped.
+Nothing already taken is dropped. `on_commit`, when set (the bay
+screen), is awaited with each record once it is committed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +56,7 @@ class OutboxSink:
         self._room = asyncio.Event()
         self._room.set()
         self._alerted = False
+        self.on_commit: Callable[[Envelope], Awaitable[None]] | None = None
 
     def set_level(self, level: DiskLevel) -> None:
         """The disk monitor's verdict. Back to OK starts a new episode (alert again)."""
@@ -100,6 +102,8 @@ class OutboxSink:
         self.emitted[kind] = self.emitted.get(kind, 0) + 1
         rec = built[-1]
         assert rec.seq == seq, "the outbox committed what render built"
+        if self.on_commit is not None:
+            await self.on_commit(rec)
         return rec
 
     async def _refuse(self, kind: str) -> None:

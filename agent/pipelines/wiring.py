@@ -87,9 +87,15 @@ async def _serve(service: EnrichmentService, feed: EnrichmentFeed) -> None:
         await service.aclose()
 
 
-def agent_pipeline(config: Config, health: HealthRegistry | None = None, **vehicle_kw: Any) -> Pipeline:
+def agent_pipeline(
+    config: Config,
+    health: HealthRegistry | None = None,
+    vehicles: dict[str, VehicleSession] | None = None,
+    **vehicle_kw: Any,
+) -> Pipeline:
     """One pipeline running every configured dongle, camera and the enrichment service
-    in its own TaskGroup (owned by the runtime's TaskGroup above it)."""
+    in its own TaskGroup (owned by the runtime's TaskGroup above it). `vehicles`, when
+    given, is filled with each dongle's session (the bay screen asks them for post-scans)."""
 
     async def run(sink: RecordSink) -> None:
         feed = EnrichmentFeed(sink) if config.enrich.enabled else None
@@ -101,6 +107,8 @@ def agent_pipeline(config: Config, health: HealthRegistry | None = None, **vehic
                 tg.create_task(_serve(service, feed))
             for dongle in config.obd.dongles:
                 vehicle = vehicle_session_for(dongle, config.obd, out, config.agent.state_dir, **vehicle_kw)
+                if vehicles is not None:
+                    vehicles[dongle.name] = vehicle
                 if health is not None:
                     health.register(f"dongle:{dongle.name}", _vehicle_check(dongle.name, vehicle))
                 tg.create_task(vehicle.run())

@@ -32,6 +32,8 @@ from agent.service.commands import register_commands
 from agent.service.disk import disk_check, watch_disk
 from agent.service.health import HealthRegistry, Status
 from agent.service.metrics import AgentMetrics, DiskCollector, LinkCollector, OutboxCollector
+from agent.service.reconfigure import Reconfigurer
+from agent.service.remote_config import Answer, RemoteStore
 from agent.service.sdnotify import notify, watchdog_interval_s
 from agent.service.shutdown import SHUTDOWN_BOUND_S, ShutdownDeadline
 from agent.service.watchdog import watchdog
@@ -52,6 +54,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("baygate.runtime")
+
+PipelinesFor = Callable[[Config], list[Pipeline]]
 
 def _key_path(config: Config) -> Path | None:
     key = config.mqtt.key_file
@@ -97,13 +101,14 @@ def disk_limits(config: Config) -> DiskLimits:
     )
 
 
-def status_renderer(config: Config) -> StatusRender:
+def status_renderer(config: Config, config_version: Callable[[], str | None] = lambda: None) -> StatusRender:
     a = config.agent
 
     def render(seq: int, epoch: str, info: StatusInfo) -> bytes:
         body = {
             "state": info.state,
             "version": __version__,
+            "config_version": config_version(),
             "session": info.session,
             "outbox_depth": info.outbox_depth,
             "oldest_pending_s": info.oldest_pending_s,
@@ -116,14 +121,16 @@ def status_renderer(config: Config) -> StatusRender:
     return render
 
 
-def pipelines_from_config(config: Config, health: HealthRegistry | None = None) -> list[Pipeline]:
+def pipelines_from_config(
+    config: Config, health: HealthRegistry | None = None, vehicles: dict[str, Any] | None = None
+) -> list[Pipeline]:
     """The pipelines this config asks for: every dongle, camera and the enrichment
-    service, run together by `agent.pipelines.wiring.agent_pipeline`."""
+    service, run together by `agent.pipelines.wiring.agent_pipeline` (which fills `vehicles`)."""
     if not (config.obd.dongles or config.cameras or config.enrich.enabled):
         return []
     from agent.pipelines.wiring import agent_pipeline  # heavy (OpenCV, bleak): only when needed
 
-    return [agent_pipeline(config, health)]
+    return [agent_pipeline(config, health, vehicles)]
 
 
 class Runtime:
@@ -132,14 +139,25 @@ class Runtime:
         config: Config,
         pipelines: Sequence[Pipeline] = (),
         *,
+        pipelines_for: Callable[[Config], list[Pipeline]] | None = None,
         health: HealthRegistry | None = None,
         api: bool = False,
+        vehicles: dict[str, Any] | None = None,
         **link_overrides: Any,
     ) -> None:
+        """`pipelines` run as given; `pipelines_for` builds them from the config instead,
+        which enables remote configuration (the `config` command restarts them)."""
         self.config = config
         self.pipelines = list(pipelines)
         self.health = health or HealthRegistry(version=__version__)
-        self.api = api  # serve /health and /metrics ([api] bind/port)
+        self.reconfigurer: Reconfigurer | None = None
+        if pipelines_for is not None:
+            self.reconfigurer = Reconfigurer(
+                config, self._guarding(pipelines_for), self.health, RemoteStore(config.agent.state_dir),
+                on_rollback=self._rolled_back,
+            )  # fmt: skip
+        self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
+        self.vehicles = vehicles if vehicles is not None else {}  # dongle -> session (post-scans)
         self.link_overrides = link_overrides
         self.outbox: Outbox | None = None
         self.link: Link | None = None
@@ -153,6 +171,9 @@ class Runtime:
         await asyncio.to_thread(a.state_dir.mkdir, parents=True, exist_ok=True)
         await asyncio.to_thread(guard.ensure_reserve)  # best effort: not on a full disk
         self.guard = guard
+        rc = self.reconfigurer
+        if rc is not None:
+            rc.load_kept()
         async with Outbox(a.state_dir / "outbox.sqlite3", on_full=guard.release) as outbox:
             channel = CommandChannel()
             sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
@@ -168,11 +189,11 @@ class Runtime:
             link = Link(
                 outbox,
                 link_settings(self.config, **self.link_overrides),
-                status=status_renderer(self.config),
+                status=status_renderer(self.config, lambda: rc.version if rc else None),
                 commands=channel,
                 on_rejected=on_rejected,
             )
-            register_commands(channel, link)
+            register_commands(channel, link, rc)
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
                 "agent %s/%s running: outbox epoch %s, %d pipelines",
@@ -190,18 +211,51 @@ class Runtime:
                     metrics.registry.register(LinkCollector(link))
                     metrics.registry.register(OutboxCollector(outbox))
                     metrics.registry.register(DiskCollector(guard, sink))
+                    api, ui_cfg = self.config.api, self.config.ui
+                    ui = None
+                    if ui_cfg.enabled:  # the bay screen (agent/ui): fed by every committed record
+                        from agent.ui.app import open_bay_screen
+
+                        ui = await open_bay_screen(
+                            self.config, sink, health=self.health, vehicles=self.vehicles
+                        )
+                        stack.push_async_callback(ui.aclose)
+                        sink.on_commit = ui.screen.on_commit
+                        tg.create_task(self._guarded("bay screen", ui.screen.run()))
+                    ui_at = (ui_cfg.bind or api.bind, api.port if ui_cfg.port is None else ui_cfg.port)
+                    shared = ui is not None and ui_at == (api.bind, api.port)
                     await stack.enter_async_context(
-                        serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
-                    )
+                        serve_api(self.health, metrics.registry, api.bind, api.port,
+                                  ui=ui.routes if shared and ui else None,
+                                  before_stop=ui.screen.hub.close if ui else None)
+                    )  # fmt: skip
+                    if ui is not None and not shared:
+                        await stack.enter_async_context(
+                            serve_api(None, None, *ui_at, ui=ui.routes,
+                                      before_stop=ui.screen.hub.close)
+                        )  # fmt: skip
                 tg.create_task(self._guarded("link", link.run()))
                 tg.create_task(self._guarded("disk monitor", watch_disk(guard, outbox, sink)))
                 for i, p in enumerate(self.pipelines):
                     tg.create_task(self._guarded(f"pipeline {i}", p(sink)))
+                if rc is not None:
+                    rc.start(tg, sink)
                 # The outbox is open and every task started: records are taken from now on.
                 notify("READY=1")
                 interval = watchdog_interval_s()
                 if interval is not None:
                     tg.create_task(self._guarded("watchdog", watchdog(self.health, interval)))
+
+    def _guarding(self, pipelines_for: PipelinesFor) -> PipelinesFor:
+        """The reconfigurer's pipelines, each run through `_guarded` like the rest."""
+
+        def guarded(config: Config) -> list[Pipeline]:
+            def one(i: int, p: Pipeline) -> Pipeline:
+                return lambda sink: self._guarded(f"pipeline {i}", p(sink))
+
+            return [one(i, p) for i, p in enumerate(pipelines_for(config))]
+
+        return guarded
 
     async def _guarded(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
         """Run one long-lived task; if it fails, say so once and start the bounded
@@ -212,6 +266,14 @@ class Runtime:
             log.error("%s failed: %s: %s", name, type(exc).__name__, exc, exc_info=exc)
             self.on_failure(exc)
             raise
+
+    async def _rolled_back(self, answer: Answer) -> None:
+        # The backend hears of a late rollback through the durable record stream.
+        if self.sink is not None:
+            await self.sink.emit("alert", {
+                "severity": "warning", "code": "config_rolled_back",
+                "message": f"remote config {answer.version} rolled back: {answer.error}",
+            })  # fmt: skip
 
     @staticmethod
     def _link_check(link: Link) -> tuple[Status, str]:
