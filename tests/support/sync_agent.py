@@ -1,15 +1,16 @@
 """The agent side of sync as a process a test can kill -9: outbox + link + a producer.
 
     python -m tests.support.sync_agent STATE_DIR BROKER_URL [--oversize-every N]
-                                       [--reserve-kb KB] [--pace-s S]
+                                       [--reserve-kb KB] [--pace-s S] [--log-dir DIR]
 
 Puts scan records in groups of 10 as fast as the outbox commits them (or every
 `--pace-s`), and after each group returns appends the committed seqs to
-STATE_DIR/committed.log (flushed, so a kill -9 keeps it: the page cache survives the
+LOG_DIR/committed.log (LOG_DIR: STATE_DIR unless given; give another filesystem when
+the test fills the state dir's) (flushed, so a kill -9 keeps it: the page cache survives the
 process); a record over the broker's packet limit every N groups goes to
-STATE_DIR/oversize.log the same way. A test then checks that every seq in the logs
+LOG_DIR/oversize.log the same way. A test then checks that every seq in the logs
 reached the backend exactly once. With `--reserve-kb` the outbox has a disk reserve
-(sync.disk) and a full disk only pauses the producer. The file STATE_DIR/stop stops
+(sync.disk) and a full disk only pauses the producer. The file LOG_DIR/stop stops
 the producer; the link goes on delivering.
 """
 
@@ -35,7 +36,9 @@ async def keep_reserve(guard: DiskGuard) -> None:
         await asyncio.sleep(1.0)
 
 
-async def main(state: Path, url: str, oversize_every: int, reserve_kb: int, pace_s: float) -> None:
+async def main(  # noqa: PLR0917 - the command line, one to one
+    state: Path, url: str, oversize_every: int, reserve_kb: int, pace_s: float, logs: Path
+) -> None:
     guard = DiskGuard(state, DiskLimits(0, 0, reserve_kb * 1024)) if reserve_kb else None
     if guard is not None:
         await asyncio.to_thread(guard.ensure_reserve)
@@ -46,9 +49,9 @@ async def main(state: Path, url: str, oversize_every: int, reserve_kb: int, pace
         task = asyncio.create_task(link.run())
         keeper = asyncio.create_task(keep_reserve(guard)) if guard is not None else None
         groups = 0
-        with (state / "committed.log").open("a") as log, (state / "oversize.log").open("a") as big:
+        with (logs / "committed.log").open("a") as log, (logs / "oversize.log").open("a") as big:
             while not task.done():
-                if await asyncio.to_thread((state / "stop").exists):
+                if await asyncio.to_thread((logs / "stop").exists):
                     await asyncio.sleep(0.1)
                     continue
                 groups += 1
@@ -85,6 +88,9 @@ if __name__ == "__main__":
     p.add_argument("--oversize-every", type=int, default=0)
     p.add_argument("--reserve-kb", type=int, default=0)
     p.add_argument("--pace-s", type=float, default=0.005)
+    p.add_argument("--log-dir", type=Path, default=None)
     a = p.parse_args()
     a.state.mkdir(parents=True, exist_ok=True)
-    asyncio.run(main(a.state, a.url, a.oversize_every, a.reserve_kb, a.pace_s))
+    logs = a.log_dir or a.state
+    logs.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(a.state, a.url, a.oversize_every, a.reserve_kb, a.pace_s, logs))

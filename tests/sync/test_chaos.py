@@ -58,6 +58,10 @@ class Chaos:
         return self.fs / "agent"
 
     @property
+    def logs(self) -> Path:  # committed seqs: not on the filesystem the test fills
+        return self.tmp / "logs"
+
+    @property
     def db(self) -> Path:
         return self.tmp / "backend.sqlite3"
 
@@ -71,6 +75,7 @@ class Chaos:
         self.agent = self._spawn(
             "agent", "tests.support.sync_agent", str(self.state), self.broker.url,
             "--oversize-every", "25", "--reserve-kb", "1024", "--pace-s", "0.05",
+            "--log-dir", str(self.logs),
         )  # fmt: skip
 
     def start_backend(self) -> None:
@@ -159,7 +164,7 @@ def seqs_of(path: Path) -> set[int]:
 def backend_has_everything(c: Chaos) -> bool:
     if not c.db.exists():
         return False
-    want = seqs_of(c.state / "committed.log") | seqs_of(c.state / "oversize.log")
+    want = seqs_of(c.logs / "committed.log") | seqs_of(c.logs / "oversize.log")
     have = {s for a, _e, s, _k, _p in store_records(c.db) if a == AGENT}
     return want <= have
 
@@ -185,7 +190,7 @@ async def test_chaos_every_committed_seq_reaches_the_backend_exactly_once(tmp_pa
                 await DISTURBANCES[name](c)
                 c.alive()
                 await c.pause(0.5, 2.0)
-            (c.state / "stop").touch()  # the producer stops; the link drains
+            (c.logs / "stop").touch()  # the producer stops; the link drains
             for _ in range(600):
                 c.alive()
                 if backend_has_everything(c):
@@ -198,8 +203,8 @@ async def test_chaos_every_committed_seq_reaches_the_backend_exactly_once(tmp_pa
             await asyncio.to_thread(kill9, c.backend)
             broker.stop()
         epoch, last = outbox_last_seq(c.state)
-        committed = seqs_of(c.state / "committed.log")
-        oversize = seqs_of(c.state / "oversize.log")
+        committed = seqs_of(c.logs / "committed.log")
+        oversize = seqs_of(c.logs / "oversize.log")
     rows = [(s, k, p) for a, e, s, k, p in store_records(c.db) if a == AGENT and e == epoch]
     seqs = [s for s, _k, _p in rows]
     assert len(seqs) == len(set(seqs))  # the store's key, checked anyway
