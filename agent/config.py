@@ -47,6 +47,7 @@ __all__ = [
     "Secret",
     "UiSection",
     "load_config",
+    "merge_tables",
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/baygate/agent.toml")
@@ -318,11 +319,12 @@ def _secret_paths(model: type[BaseModel] | None = None, prefix: tuple[str, ...] 
     return out
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def merge_tables(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`: tables merge key by key, anything else is replaced."""
     merged = dict(base)
     for k, v in over.items():
         if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
-            merged[k] = _merge(merged[k], v)
+            merged[k] = merge_tables(merged[k], v)
         else:
             merged[k] = v
     return merged
@@ -346,7 +348,7 @@ def _describe(err: Mapping[str, Any]) -> tuple[str, str]:
 
 def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
     """Validate a config mapping (+ env overrides). Raises ConfigError naming the key."""
-    merged = _merge(dict(data), _env_overrides(os.environ if environ is None else environ))
+    merged = merge_tables(dict(data), _env_overrides(os.environ if environ is None else environ))
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:

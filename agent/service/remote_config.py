@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from agent.config import Config, parse_config
+from agent.config import Config, merge_tables, parse_config
 from agent.errors import ConfigError
 
 __all__ = [
@@ -108,17 +108,7 @@ def effective_config(local: Config, layer: RemoteLayer | None) -> Config:
     if layer is None:
         return local
     base = local.model_dump(mode="json")
-    return parse_config(_merge(base, layer.settings))
-
-
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
-            merged[k] = _merge(merged[k], v)
-        else:
-            merged[k] = v
-    return merged
+    return parse_config(merge_tables(base, layer.settings))
 
 
 class RemoteStore:

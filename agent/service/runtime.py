@@ -196,11 +196,11 @@ class Runtime:
             register_commands(channel, link, rc)
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
-                "agent %s/%s running: outbox epoch %s, %d pipelines",
+                "agent %s/%s running: outbox epoch %s, remote config %s",
                 a.shop_id,
                 a.agent_id,
                 outbox.epoch,
-                len(self.pipelines),
+                (rc.version if rc else None) or "none",
             )
             self.health.register("link", lambda: self._link_check(link))
             self.health.register("disk", disk_check(guard, sink), restart_helps=False)
