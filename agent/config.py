@@ -218,6 +218,9 @@ class MqttSection(_Section):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: SecretStr | None = None
+    # The per-agent authentication key (64 hex digits) from `baygate broker add-agent`:
+    # records are signed with it, and only acks/commands signed with it are obeyed.
+    auth_key: SecretStr | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
     inflight: int = Field(100, ge=1, le=65535)
     ack_retention_s: float | None = Field(
@@ -231,7 +234,7 @@ class MqttSection(_Section):
             raise ValueError("expected mqtt://host[:port] or mqtts://host[:port]")
         return v
 
-    _secret_password = field_validator("password", "key_file", mode="before")(
+    _secret_password = field_validator("password", "key_file", "auth_key", mode="before")(
         classmethod(lambda cls, v: None if v is None else _to_secret(v))
     )
 

@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "demo": "demo",
     "simulate": "simulate",
     "backend": "backend",
+    "broker": "broker",
     "obd": "obd",
     "scan": "scan",
     "vin": "vin",

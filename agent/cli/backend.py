@@ -7,6 +7,9 @@
 
 `--db` is a SQLite path (default ./baygate-backend.sqlite3) or postgresql://... .
 Run N instances with distinct --client-id and the same --group to share the load.
+`--keys-dir` (DIR/keys of `baygate broker init`): only records signed with their
+agent's key are stored, and acks and replay commands are signed (docs/security.md).
+The ingest accepts only the agent's record kinds (agent/records.py).
 
 Passwords never need the command line (where `ps` shows them): the MQTT password
 comes from `--password-file` or $BAYGATE_BACKEND_MQTT_PASSWORD, the database's from
@@ -29,6 +32,8 @@ from pathlib import Path
 
 from agent.config import Config
 from agent.errors import AgentError, ConfigError
+from agent.records import KINDS
+from sync.envelope import Rules
 from sync.errors import SyncError
 from sync.ingest import Ingest, IngestSettings
 from sync.mqtt import TlsFiles, resolve_credential
@@ -63,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca-file", type=Path, default=None, help="CA bundle: TLS to the broker (mqtts://)")
     parser.add_argument("--cert-file", type=Path, default=None, help="client certificate (mutual TLS)")
     parser.add_argument("--key-file", type=Path, default=None, help="client key (mutual TLS)")
+    parser.add_argument(
+        "--keys-dir", type=Path, default=None, help="per-agent keys DIR/SHOP/AGENT.key: verify records"
+    )
     parser.add_argument(
         "--stats", action="store_true", help="print per-agent counts, gaps and lag, then exit"
     )
@@ -127,6 +135,8 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
             username=args.username,
             password=_secret("--password-file", args.password_file, MQTT_PASSWORD_ENV, args.password),
             tls=_tls(args, url),
+            keys_dir=args.keys_dir,
+            rules=Rules(kinds=frozenset(KINDS)),
         )
         asyncio.run(_serve(Ingest(settings)))
     except SyncError as exc:

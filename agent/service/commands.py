@@ -37,7 +37,16 @@ class ConfigArgs(CommandArgs):
     toml: str = Field(max_length=MAX_REMOTE_TOML)
 
 
-def register_commands(channel: CommandChannel, link: Link, reconfigurer: Reconfigurer | None = None) -> None:
+def register_commands(
+    channel: CommandChannel,
+    link: Link,
+    reconfigurer: Reconfigurer | None = None,
+    *,
+    authenticated: bool = False,
+) -> None:
+    """`authenticated`: the link verifies every command's MAC (mqtt.auth_key is set).
+    Remote configuration is obeyed only then: without a key any broker client could
+    reconfigure the agent."""
     started = time.monotonic()
 
     async def ping(_: NoArgs) -> Mapping[str, Any]:
@@ -65,6 +74,9 @@ def register_commands(channel: CommandChannel, link: Link, reconfigurer: Reconfi
 
     async def config(args: ConfigArgs) -> Mapping[str, Any]:
         assert reconfigurer is not None
+        if not authenticated:
+            why = "remote configuration needs mqtt.auth_key on the agent: commands cannot be authenticated"
+            return Answer(args.version, "rejected", why).as_dict()
         try:
             layer = parse_remote(args.version, args.toml)
         except ConfigError as exc:

@@ -46,6 +46,9 @@ class LinkCollector:
             ("baygate_mqtt_historical_total", c.historical, "Records resent after an outage"),
             ("baygate_mqtt_broker_acks_total", c.broker_acks, "QoS 1 PUBACKs received"),
             ("baygate_mqtt_backend_acks_total", c.backend_acks, "Backend high-water acks received"),
+            ("baygate_mqtt_bad_acks_total", c.bad_acks, "Backend acks refused as malformed"),
+            ("baygate_mqtt_unauthenticated_total", c.unauthenticated, "Acks/commands, MAC not verified"),
+            ("baygate_commands_refused_total", self.link.commands.refused, "Commands refused (name, args)"),
             ("baygate_mqtt_oversize_total", c.oversize, "Records over the broker's maximum packet size"),
         ):
             fam = CounterMetricFamily(name.removesuffix("_total"), doc)

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from agent.config import Config, merge_tables, parse_config
 from agent.errors import ConfigError
+from untrusted import TooDeepError, check_depth
 
 __all__ = [
     "LOCAL_ONLY",
@@ -81,7 +82,12 @@ def parse_remote(version: str, text: str) -> RemoteLayer:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_REMOTE_TOML:
         raise ConfigError("", f"remote config larger than {MAX_REMOTE_TOML} bytes")
     try:
+        # Untrusted input: tomllib recurses once per nested array or inline table, and
+        # ~1,000 levels (a few kB) raise RecursionError (issue 10). No config nests past 4.
+        check_depth(text.encode("utf-8", "surrogatepass"), 16, "remote config")
         settings = tomllib.loads(text)
+    except TooDeepError as exc:
+        raise ConfigError("", str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"remote config is not valid TOML: {exc}") from None
     for key in LOCAL_ONLY:

@@ -23,7 +23,7 @@ from typing import Any
 
 from agent import __version__
 from agent.config import Config
-from agent.errors import AgentError
+from agent.errors import AgentError, ConfigError
 from agent.pipelines.outbox_sink import OutboxSink
 from agent.pipelines.sink import Pipeline, build_record
 from agent.records import utcnow
@@ -37,9 +37,11 @@ from agent.service.remote_config import Answer, RemoteStore
 from agent.service.sdnotify import notify, watchdog_interval_s
 from agent.service.shutdown import SHUTDOWN_BOUND_S, ShutdownDeadline
 from agent.service.watchdog import watchdog
+from sync.auth import decode_key
 from sync.commands import CommandChannel
 from sync.disk import DiskGuard, DiskLimits
 from sync.envelope import agent_topic
+from sync.errors import AuthKeyError
 from sync.link import Link, LinkSettings, StatusInfo, StatusRender
 from sync.mqtt import TlsFiles
 from sync.outbox import Outbox
@@ -87,6 +89,7 @@ def link_settings(config: Config, **overrides: Any) -> LinkSettings:
         keepalive_s=m.keepalive_s,
         inflight=m.inflight,
         ack_retention_s=m.ack_retention_s,
+        auth_key=_auth_key(config),
     )
     return replace(settings, **overrides)
 
@@ -99,6 +102,16 @@ def disk_limits(config: Config) -> DiskLimits:
         critical_bytes=int(a.disk_critical_mb * mb),
         reserve_bytes=int(a.disk_reserve_mb * mb),
     )
+
+
+def _auth_key(config: Config) -> bytes | None:
+    secret = config.mqtt.auth_key
+    if secret is None:
+        return None
+    try:
+        return decode_key(secret.reveal(), f"mqtt.auth_key ({secret.reference})")
+    except AuthKeyError as exc:
+        raise ConfigError("mqtt.auth_key", str(exc)) from None
 
 
 def status_renderer(config: Config, config_version: Callable[[], str | None] = lambda: None) -> StatusRender:
@@ -193,7 +206,7 @@ class Runtime:
                 commands=channel,
                 on_rejected=on_rejected,
             )
-            register_commands(channel, link, rc)
+            register_commands(channel, link, rc, authenticated=self.config.mqtt.auth_key is not None)
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
                 "agent %s/%s running: outbox epoch %s, remote config %s",

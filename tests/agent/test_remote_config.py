@@ -18,17 +18,23 @@ from agent.records import AlertRecord, ScanRecord, parse_record
 from agent.service.remote_config import RemoteLayer, RemoteStore, effective_config, parse_remote
 from agent.service.runtime import Runtime
 from drivers.camera import Code
+from sync.auth import encode_key, new_key
 from tests.support.broker import Broker
 from tests.support.sync import ingest, running, send_command, store_records, until
 
 BASE = "baygate/v1/shop-rc/bay-rc"
 
 
+KEY = new_key()
+
+
 def local(state: Path, url: str = "mqtt://127.0.0.1:1") -> Config:
+    key_file = state.parent / "auth.key"
+    key_file.write_text(encode_key(KEY))
     return parse_config(
         {
             "agent": {"shop_id": "shop-rc", "agent_id": "bay-rc", "state_dir": str(state)},
-            "mqtt": {"url": url},
+            "mqtt": {"url": url, "auth_key": f"file:{key_file}"},
         },
         environ={},
     )
@@ -49,6 +55,8 @@ def test_a_remote_layer_is_validated_like_a_local_file(tmp_path: Path) -> None:
         parse_remote("v3", "[obd\n")
     with pytest.raises(ConfigError, match="larger than"):
         parse_remote("v4", "# " + "x" * 60_000)
+    with pytest.raises(ConfigError, match="nested deeper"):  # issue 10: RecursionError in tomllib
+        parse_remote("v4", "[obd]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
     merged = effective_config(base, parse_remote("v5", "[obd]\ntelemetry_hz = 2.0\n"))
     assert merged.obd.telemetry_hz == 2.0 and merged.obd.command_timeout_s == base.obd.command_timeout_s
     assert merged.mqtt == base.mqtt and merged.agent == base.agent
@@ -71,6 +79,9 @@ async def test_pushed_config_applies_rejects_rolls_back_and_loses_no_record(  # 
 ) -> None:
     db = tmp_path / "backend.sqlite3"
     state = tmp_path / "state"
+    keys = tmp_path / "keys"  # the backend's key directory: it verifies and signs acks
+    (keys / "shop-rc").mkdir(parents=True)
+    (keys / "shop-rc" / "bay-rc.key").write_text(encode_key(KEY))
     rt: Runtime
 
     def pipelines_for(c: Config) -> list[Pipeline]:
@@ -98,7 +109,7 @@ async def test_pushed_config_applies_rejects_rolls_back_and_loses_no_record(  # 
 
     async def push(version: str, toml: str) -> dict[str, object]:
         body = json.dumps({"version": version, "toml": toml}).encode()
-        reply, _ = await asyncio.to_thread(send_command, broker.url, BASE, "config", body)
+        reply, _ = await asyncio.to_thread(send_command, broker.url, BASE, "config", body, key=KEY)
         assert reply is not None and reply["ok"], reply
         result = reply["result"]
         assert isinstance(result, dict)
@@ -109,7 +120,7 @@ async def test_pushed_config_applies_rejects_rolls_back_and_loses_no_record(  # 
         return [r.camera for r in recs if isinstance(r, ScanRecord)]
 
     rt = start()
-    async with ingest(broker.url, db), running(rt.run):
+    async with ingest(broker.url, db, keys_dir=keys), running(rt.run):
         await until(lambda: rt.link is not None and rt.link.connected, what="link up")
         await until(lambda: "none" in cameras_at_backend(), what="records from the local config")
 
@@ -133,13 +144,14 @@ async def test_pushed_config_applies_rejects_rolls_back_and_loses_no_record(  # 
 
     # A restart comes back with the kept layer: the local file stays the base.
     rt = start()
-    async with ingest(broker.url, db), running(rt.run):
+    async with ingest(broker.url, db, keys_dir=keys), running(rt.run):
         n = len(cameras_at_backend())
         await until(lambda: "cam-a" in cameras_at_backend()[n:], what="kept layer after restart")
         assert rt.reconfigurer is not None and rt.reconfigurer.version == "v1"
         assert rt.outbox is not None
         ob = rt.outbox
-        await until(lambda: rt.link is not None and rt.link.backend_hw >= ob.last_seq - 5, what="caught up")
+        target = ob.last_seq
+        await until(lambda: rt.link is not None and rt.link.backend_hw >= target, what="caught up")
 
     # Nothing lost or duplicated across four pipeline swaps and a restart.
     # (The shared test broker also holds other tests' retained status records.)
@@ -149,3 +161,31 @@ async def test_pushed_config_applies_rejects_rolls_back_and_loses_no_record(  # 
     assert seqs == list(range(1, len(seqs) + 1)), "a committed record is missing at the backend"
     kinds = [parse_record(p) for (_, _, _, _, p) in rows if p]
     assert not [r for r in kinds if isinstance(r, AlertRecord)]  # rolled back at once, not late
+
+
+@pytest.mark.anyio
+async def test_an_agent_without_an_auth_key_refuses_remote_configuration(
+    broker: Broker, tmp_path: Path
+) -> None:
+    # Without a key the link cannot tell the backend from any broker client.
+    cfg = parse_config(
+        {
+            "agent": {"shop_id": "shop-rc", "agent_id": "bay-nokey", "state_dir": str(tmp_path / "s")},
+            "mqtt": {"url": broker.url},
+        },
+        environ={},
+    )
+
+    def none(_: Config) -> list[Pipeline]:
+        return []
+
+    rt = Runtime(cfg, pipelines_for=none, backoff_min_s=0.05, backoff_max_s=0.5)
+    async with running(rt.run):
+        await until(lambda: rt.link is not None and rt.link.connected, what="link up")
+        body = json.dumps({"version": "v1", "toml": "[obd]\ntelemetry_hz = 2.0\n"}).encode()
+        base = "baygate/v1/shop-rc/bay-nokey"
+        reply, _ = await asyncio.to_thread(send_command, broker.url, base, "config", body)
+    assert reply is not None and reply["ok"]
+    result = reply["result"]
+    assert isinstance(result, dict) and result["status"] == "rejected" and "auth_key" in result["error"]
+    assert rt.reconfigurer is not None and rt.reconfigurer.version is None
