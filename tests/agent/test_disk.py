@@ -19,6 +19,7 @@ from agent.service.disk import disk_check, watch_disk
 from drivers.camera import Code
 from sync.disk import DiskGuard, DiskLevel, DiskLimits
 from sync.outbox import Outbox
+from tests.support.smallfs import fill, small_fs
 
 MB = 1 << 20
 
@@ -72,16 +73,24 @@ async def test_levels_drive_the_sink_alerts_and_health(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_derived_records_wait_for_room_instead_of_failing(tmp_path: Path) -> None:
-    async with Outbox(tmp_path / "o.sqlite3", max_bytes=128 * 1024) as ob:
-        sink = OutboxSink(ob, shop="s", agent="a")
-        with pytest.raises(RecordRefusedError):
-            for _ in range(500):
+    """On a real full tmpfs: scans are refused, an enrichment waits (its input is
+    durable), and goes in once the backend's acks freed pages in the outbox."""
+    with small_fs(tmp_path / "fs", 8) as fs:
+        guard = DiskGuard(fs, DiskLimits(0, 0, 1 * MB))
+        assert guard.ensure_reserve()
+        async with Outbox(fs / "o.sqlite3", on_full=guard.release) as ob:
+            sink = OutboxSink(ob, shop="s", agent="a")
+            for _ in range(100):
                 await sink.emit("scan", {**scan(), "payload": "x" * 4000})
-        body = {"subject": "a:e:1", "source": "offline", "status": "ok", "data": {}}
-        waiting = asyncio.create_task(sink.emit("enrichment", body))
-        await asyncio.sleep(0.05)
-        assert not waiting.done()  # the disk is full: it waits, it does not fail
-        await ob.delete_through(ob.last_seq - 1)  # the backend acked: space again
-        sink.set_level(DiskLevel.OK)
-        rec = await asyncio.wait_for(waiting, 5)
-        assert rec.seq == ob.last_seq
+            fill(fs, leave_bytes=0)
+            with pytest.raises(RecordRefusedError):
+                for _ in range(10_000):
+                    await sink.emit("scan", {**scan(), "payload": "x" * 4000})
+            body = {"subject": "a:e:1", "source": "offline", "status": "ok", "data": {}}
+            waiting = asyncio.create_task(sink.emit("enrichment", body))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()  # the disk is full: it waits, it does not fail
+            await ob.mark_sent(await ob.held_seqs())  # the broker took them (the reserve helps)
+            assert await ob.delete_through(ob.last_seq) > 0  # the backend acked: pages free
+            rec = await asyncio.wait_for(waiting, 5)
+            assert rec.seq == ob.last_seq and sink.refused["scan"] >= 1

@@ -87,6 +87,7 @@ async def test_a_full_disk_refuses_new_records_but_alerts_acks_and_restarts_stil
             alert = await ob.put("alert", T + "alert", render("alert", {"pad": "y" * 8000}), reserve=True)
         assert await ob.next_counter("session") >= 1  # the link can still connect
         await ob.hold("status", T + "status", render("status"), retain=True)
+        assert await ob.mark_sent(committed) > 0  # PUBACKs still mark
         assert await ob.delete_through(committed[len(committed) // 2]) > 0  # acks still delete
         held = await ob.held_seqs()
         assert set(committed[len(committed) // 2 + 1 :]) <= held and alert in held
@@ -97,6 +98,7 @@ async def test_a_full_disk_refuses_new_records_but_alerts_acks_and_restarts_stil
     guard2 = DiskGuard(fs, guard.limits)
     async with Outbox(path, on_full=guard2.release) as ob:  # the restart opens
         assert set(committed[len(committed) // 2 + 1 :]) <= await ob.held_seqs()
+        await ob.mark_sent(await ob.held_seqs())
         await ob.delete_through(ob.last_seq)
         assert await ob.free_bytes() > 512 * 1024  # deleted rows: room inside the file
         ob.space_returned()
