@@ -172,7 +172,10 @@ class CameraConfig(_Section):
     width: int = Field(1280, gt=0)
     height: int = Field(720, gt=0)
     fps: float = Field(15.0, gt=0, le=120)
-    formats: list[str] = ["QRCode", "DataMatrix", "Code128", "Code39", "EAN13", "UPCA"]
+    # The driver's DEFAULT_FORMATS (drivers/camera/symbology.py): every format a shop meets.
+    formats: list[str] = [
+        "QRCode", "DataMatrix", "PDF417", "Code128", "Code39", "ITF", "EAN13", "EAN8", "UPCA", "UPCE"
+    ]  # fmt: skip
     dedupe_window_s: float = Field(10.0, ge=0)
     bay: str | None = Field(None, pattern=_ID, description="the bay it watches (default: the agent's)")
 

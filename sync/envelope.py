@@ -26,6 +26,7 @@ from untrusted import UntrustedInputError, bounded_int, parse_object
 __all__ = [
     "MAX_RECORD_BYTES",
     "TOPIC_ROOT",
+    "AgentTopics",
     "Incoming",
     "Rules",
     "agent_topic",
@@ -72,6 +73,39 @@ class Incoming:
 def agent_topic(shop: str, agent: str) -> str:
     """The root of one agent's topics: its records, `status`, `ack`, `cmd/…`."""
     return f"{TOPIC_ROOT}/{shop}/{agent}"
+
+
+@dataclass(frozen=True)
+class AgentTopics:
+    """Every topic of one agent, spelled here only (the broker ACLs in
+    sync/provision.py are written from the same names)."""
+
+    base: str  # agent_topic(shop, agent)
+
+    @classmethod
+    def of(cls, shop: str, agent: str) -> AgentTopics:
+        return cls(agent_topic(shop, agent))
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def ack(self) -> str:
+        """The backend's retained acknowledgement (sync/ack.py)."""
+        return f"{self.base}/ack"
+
+    @property
+    def reply(self) -> str:
+        """Where the agent answers commands (inside its own tree: its ACL allows it)."""
+        return f"{self.base}/reply"
+
+    @property
+    def cmd_prefix(self) -> str:
+        return f"{self.base}/cmd/"
+
+    def command(self, name: str) -> str:
+        return self.cmd_prefix + name
 
 
 def record_topic(shop: str, agent: str, kind: str) -> str:

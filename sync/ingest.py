@@ -45,7 +45,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from resilience import Backoff, BackoffPolicy
 from sync.ack import encode_ack
 from sync.auth import MAC_PROPERTY, sign, verify
-from sync.envelope import OPEN_RULES, TOPIC_ROOT, Incoming, Rules, parse_incoming
+from sync.envelope import OPEN_RULES, TOPIC_ROOT, AgentTopics, Incoming, Rules, parse_incoming, record_topic
 from sync.errors import BadMessageError, LinkError, StoreError, SyncError
 from sync.gaps import GapTracker
 from sync.keyring import KeyRing
@@ -269,7 +269,7 @@ class Ingest:
         if self._keys is None:
             return rec
         key = self._keys.key(rec.shop, rec.agent)
-        topic = f"{TOPIC_ROOT}/{rec.shop}/{rec.agent}/{rec.kind}"
+        topic = record_topic(rec.shop, rec.agent, rec.kind)
         if key is None:
             self.counters.unauthenticated += 1
             raise BadMessageError(f"record on {topic}: no key for agent {rec.shop}/{rec.agent}")
@@ -297,7 +297,7 @@ class Ingest:
             self._acked_hw[key] = st.hw
             if len(self._acked_hw) > _MAX_STREAMS:  # forgetting one only re-sends its ack
                 self._acked_hw.pop(next(iter(self._acked_hw)))
-            topic, body = f"{TOPIC_ROOT}/{st.shop}/{st.agent}/ack", encode_ack(st.epoch, st.hw)
+            topic, body = AgentTopics.of(st.shop, st.agent).ack, encode_ack(st.epoch, st.hw)
             props = self._signed(st.shop, st.agent, topic, body)
             client.publish(topic, body, qos=1, retain=True, properties=props)
             self.counters.acks_published += 1
@@ -309,14 +309,15 @@ class Ingest:
             await asyncio.sleep(min(0.5, s.gap_grace_s))
             for req in self.gaps.due():
                 shop, agent = req.shop, req.agent
-                topic = f"{TOPIC_ROOT}/{shop}/{agent}/cmd/replay"
+                topics = AgentTopics.of(shop, agent)
+                topic = topics.command("replay")
                 body = json.dumps({"epoch": req.epoch, "from_seq": req.from_seq}).encode()
                 props = self._signed(
                     shop,
                     agent,
                     topic,
                     body,
-                    ResponseTopic=f"{TOPIC_ROOT}/{shop}/{agent}/reply",
+                    ResponseTopic=topics.reply,
                     CorrelationData=uuid.uuid4().bytes,
                 )
                 client.publish(topic, body, qos=1, properties=props)

@@ -61,6 +61,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from resilience import Backoff, BackoffPolicy
 from sync.auth import MAC_PROPERTY, sign
 from sync.commands import CommandChannel, Reply, encode_reply
+from sync.envelope import AgentTopics
 from sync.errors import LinkError, OutboxFullError, SyncError
 from sync.link_inbound import Inbound
 from sync.link_settings import (
@@ -127,7 +128,8 @@ class Link:
             BackoffPolicy(first_s=settings.backoff_min_s, cap_s=settings.backoff_max_s), clock=clock, rng=rng
         )
         base = settings.base_topic
-        self.status_topic, self.ack_topic, self.cmd_prefix = f"{base}/status", f"{base}/ack", f"{base}/cmd/"
+        topics = AgentTopics(base)
+        self.status_topic, self.ack_topic, self.cmd_prefix = topics.status, topics.ack, topics.cmd_prefix
         self._loop: asyncio.AbstractEventLoop | None = None
         self._net: PahoLoop | None = None  # the current client's network loop
         self._client: Any = None

@@ -18,6 +18,7 @@ from typing import Any
 from sync.ack import parse_ack
 from sync.auth import verify
 from sync.commands import CommandChannel, Respond
+from sync.envelope import AgentTopics
 from sync.errors import BadMessageError
 from sync.link_settings import LinkCounters, LinkSettings
 from sync.mqtt import user_properties
@@ -44,7 +45,8 @@ class Inbound:
         self.commands = commands
         self.backend_hw = 0
         base = settings.base_topic
-        self.ack_topic, self.cmd_prefix = f"{base}/ack", f"{base}/cmd/"
+        topics = AgentTopics(base)
+        self.ack_topic, self.cmd_prefix = topics.ack, topics.cmd_prefix
         self.rejections = Rejections(log)  # refused acks/commands, logged once per burst
         self._key = settings.auth_key
         self._rewind = rewind

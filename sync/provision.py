@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sync.auth import decode_key, encode_key, new_key
-from sync.envelope import TOPIC_ROOT
+from sync.envelope import TOPIC_ROOT, AgentTopics
 from sync.errors import SyncError
 
 __all__ = [
@@ -141,12 +141,13 @@ def render_acl(agents: list[tuple[str, str]]) -> str:
         "",
     ]
     for shop, agent in agents:
-        base = f"{TOPIC_ROOT}/{shop}/{agent}"
+        topics = AgentTopics.of(shop, agent)
+        base = topics.base
         lines += [
             f"user {agent_username(shop, agent)}",
             f"topic write {base}/+",  # records (one level per kind), status, reply
-            f"topic read {base}/ack",
-            f"topic read {base}/cmd/+",
+            f"topic read {topics.ack}",
+            f"topic read {topics.cmd_prefix}+",
             "",
         ]
     return "\n".join(lines)

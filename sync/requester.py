@@ -23,7 +23,7 @@ from typing import Any
 
 from sync.auth import MAC_PROPERTY, sign
 from sync.commands import Reply
-from sync.envelope import agent_topic
+from sync.envelope import AgentTopics
 from sync.errors import LinkError
 from sync.keyring import KeyRing
 from sync.mqtt import TlsFiles, make_client, parse_url, properties
@@ -85,12 +85,11 @@ def request_all(
     try:
         by_corr: dict[bytes, Target] = {}
         for t in wanted:
-            base = agent_topic(t.shop, t.agent)
-            client.subscribe(f"{base}/reply", qos=1)
+            client.subscribe(AgentTopics.of(t.shop, t.agent).reply, qos=1)
         time.sleep(0.2)  # SUBACKs before the first answer can arrive
         for t in wanted:
-            base = agent_topic(t.shop, t.agent)
-            topic, reply_topic, corr = f"{base}/cmd/{name}", f"{base}/reply", uuid.uuid4().bytes
+            topics = AgentTopics.of(t.shop, t.agent)
+            topic, reply_topic, corr = topics.command(name), topics.reply, uuid.uuid4().bytes
             props: dict[str, Any] = {"ResponseTopic": reply_topic, "CorrelationData": corr}
             key = keys.key(t.shop, t.agent) if keys is not None else None
             if key is not None:
