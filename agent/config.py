@@ -24,9 +24,11 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from agent.errors import ConfigError
+from sync.redact import redact
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -130,6 +132,18 @@ class AgentSection(_Section):
     shop_id: str = Field(pattern=_ID)
     agent_id: str = Field(pattern=_ID)
     state_dir: Path = Path("/var/lib/baygate")
+    # Disk pressure on the state dir's filesystem (see docs/reliability.md).
+    disk_low_mb: float = Field(64.0, ge=0, description="below this free: telemetry is shed")
+    disk_critical_mb: float = Field(16.0, ge=0, description="below this free: new scans are refused")
+    disk_reserve_mb: float = Field(
+        4.0, ge=0, le=1024, description="preallocated for alerts, acks and the link on a full disk"
+    )
+
+    @model_validator(mode="after")
+    def _disk_order(self) -> AgentSection:
+        if self.disk_critical_mb > self.disk_low_mb:
+            raise ValueError("disk_critical_mb must not exceed disk_low_mb")
+        return self
 
 
 class DongleConfig(_Section):
@@ -331,12 +345,27 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             value: Any = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw
+        if tuple(parts) in _secret_paths():
+            value = raw  # a password "007" is the string 007, not the number 7
         node = out
         for p in parts[:-1]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(key, "conflicts with another BAYGATE__ variable")
         node[parts[-1]] = value
+    return out
+
+
+def _secret_paths(model: type[BaseModel] | None = None, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Dotted paths of every Secret field (("mqtt", "password"), ...): their values
+    are never shown, and taken verbatim from the environment."""
+    out: set[tuple[str, ...]] = set()
+    for name, f in (model or Config).model_fields.items():
+        ann = f.annotation
+        if ann is not None and "Secret" in str(ann):
+            out.add((*prefix, name))
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
+            out |= _secret_paths(ann, (*prefix, name))
     return out
 
 
@@ -360,9 +389,11 @@ def _describe(err: Mapping[str, Any]) -> tuple[str, str]:
         return path, "required key is missing"
     msg = str(err["msg"]).removeprefix("Value error, ")
     got = err.get("input")
+    if tuple(str(p) for p in err["loc"]) in _secret_paths():
+        return path, msg + " (value hidden: it is a secret)"
     if got is not None and not isinstance(got, dict | list):
-        msg = f"{msg} (got {got!r})"
-    return path, msg
+        msg = f"{msg} (got {redact(repr(got))})"
+    return path, redact(msg)
 
 
 def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:

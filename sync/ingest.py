@@ -79,8 +79,9 @@ class IngestSettings:
     client_id: str = "baygate-ingest-1"
     group: str = "ingest"
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     tls: TlsFiles | None = None
+    db_password: str | None = field(default=None, repr=False)
     batch: int = 500
     receive_maximum: int = 1000
     gap_grace_s: float = 2.0
@@ -174,7 +175,7 @@ class Ingest:
         owned = self._store is None
         try:
             if self._store is None:
-                self._store = await self._db(open_store, self.settings.db)
+                self._store = await self._db(open_store, self.settings.db, self.settings.db_password)
             await reconnect_forever(self._session, self._failed, self._backoff)
         finally:
             if owned and self._store is not None:
@@ -249,7 +250,8 @@ class Ingest:
         killed or is restarting refuses it; one that closed only us accepts it."""
         ep = self.endpoint
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(ep.host, ep.port), 1.0)
+            async with asyncio.timeout(1.0):
+                _, writer = await asyncio.open_connection(ep.host, ep.port)
         except (OSError, TimeoutError):
             return False
         writer.close()

@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agent.pipelines.sink import RecordSink
+from agent.pipelines.sink import RecordRefusedError, RecordSink
 from drivers.camera import (
     Classified,
     Code,
@@ -62,6 +62,7 @@ class StationStats:
     ocr_runs: int = 0
     records: int = 0
     rejected_payloads: int = 0
+    refused: int = 0  # scans the sink refused (disk full)
     record_ids: list[str] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)  # "SYMBOLOGY class payload" per record
     seconds: float = 0.0
@@ -170,7 +171,14 @@ class ScanStation:
     async def _emit(self, symbology: str, payload: str, body: dict[str, Any]) -> None:
         if not self.deduper.first_sighting(self.camera, symbology, payload):
             return
-        rid = (await self.sink.emit("scan", body)).id
+        try:
+            rid = (await self.sink.emit("scan", body)).id
+        except RecordRefusedError as exc:  # disk full: not taken, the technician sees why
+            self.stats.refused += 1
+            n = self.stats.refused
+            if n & (n - 1) == 0:  # once per burst: the 1st, 2nd, 4th, 8th... refusal
+                log.error("scan on %s not taken (%d so far): %s", self.camera, n, exc)
+            return
         self.stats.records += 1
         self.stats.record_ids.append(rid)
         vin = body.get("vin")
