@@ -27,6 +27,7 @@ only.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -98,6 +99,17 @@ def _quiet_rapidocr() -> None:
     lg.setLevel(logging.ERROR)
 
 
+def _no_telemetry() -> None:
+    """ONNX Runtime 1.32 carries Microsoft's 1DS usage telemetry: it writes
+    ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ and may upload from a shop's LAN.
+    A bay's camera frames are the customer's; nothing leaves but our own records.
+    Both switches: the variable for the native library, the call for this process."""
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    import onnxruntime
+
+    onnxruntime.disable_telemetry_events()
+
+
 class VinOcr:
     """Reads text lines and VINs from frames. Thread-safe (ONNX Runtime sessions are);
     the engine is built on first use (~0.5 s, models from the wheel)."""
@@ -118,6 +130,7 @@ class VinOcr:
         with self._lock:
             if self._engine is None:
                 try:
+                    _no_telemetry()
                     from rapidocr import RapidOCR
 
                     _quiet_rapidocr()

@@ -4,6 +4,10 @@ simulator frames; one text box, one token, the check digit; negatives never read
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,8 @@ from drivers.camera.ocr import VinOcr
 from drivers.camera.scanner import FrameScanner, OcrVinVoter
 from drivers.camera.vin import VinCheck, vins_in_text
 from simulators.camera.scenes import make_scene
+
+ROOT = Path(__file__).resolve().parents[3]
 
 SIZE = (1280, 720)
 KNOWN = "1HGCM82633A004352"
@@ -115,3 +121,18 @@ def test_every_plate_style_reads(scanner: FrameScanner, style: str) -> None:
     scene = make_plate(style, "light", 2, SIZE)
     vin = scanner.scan(scene.image, with_ocr=True).best_vin()
     assert vin is not None and vin.value == scene.vin and vin.verified, scene.name
+
+
+def test_the_ocr_engine_sends_no_telemetry(tmp_path: Path) -> None:
+    # ONNX Runtime 1.32 keeps a device id and a 1DS telemetry store under
+    # ~/.cache/Microsoft/DeveloperTools (seen here with a bare RapidOCR); our engine
+    # switches it off before the library loads. A fresh process with its own HOME.
+    code = (
+        "import numpy as np\n"
+        "from drivers.camera.ocr import VinOcr\n"
+        "VinOcr().read_text(np.zeros((120, 240, 3), np.uint8))\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120, cwd=ROOT)
+    assert not (tmp_path / ".cache" / "Microsoft").exists(), sorted(str(p) for p in tmp_path.rglob("*"))
