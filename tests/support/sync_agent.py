@@ -37,14 +37,15 @@ async def keep_reserve(guard: DiskGuard) -> None:
 
 
 async def main(  # noqa: PLR0917 - the command line, one to one
-    state: Path, url: str, oversize_every: int, reserve_kb: int, pace_s: float, logs: Path
+    state: Path, url: str, oversize_every: int, reserve_kb: int, pace_s: float, logs: Path,
+    auth_key: bytes | None = None,
 ) -> None:
     guard = DiskGuard(state, DiskLimits(0, 0, reserve_kb * 1024)) if reserve_kb else None
     if guard is not None:
         await asyncio.to_thread(guard.ensure_reserve)
     on_full = guard.release if guard is not None else None
     async with Outbox(state / "outbox.sqlite3", on_full=on_full) as ob:
-        link = Link(ob, link_settings(url), status=status_render)
+        link = Link(ob, link_settings(url, auth_key=auth_key), status=status_render)
         add_replay(link)
         task = asyncio.create_task(link.run())
         keeper = asyncio.create_task(keep_reserve(guard)) if guard is not None else None
@@ -89,8 +90,10 @@ if __name__ == "__main__":
     p.add_argument("--reserve-kb", type=int, default=0)
     p.add_argument("--pace-s", type=float, default=0.005)
     p.add_argument("--log-dir", type=Path, default=None)
+    p.add_argument("--auth-key-file", type=Path, default=None, help="sign records, obey only signed acks")
     a = p.parse_args()
     a.state.mkdir(parents=True, exist_ok=True)
     logs = a.log_dir or a.state
     logs.mkdir(parents=True, exist_ok=True)
-    asyncio.run(main(a.state, a.url, a.oversize_every, a.reserve_kb, a.pace_s, logs))
+    key = bytes.fromhex(a.auth_key_file.read_text().strip()) if a.auth_key_file else None
+    asyncio.run(main(a.state, a.url, a.oversize_every, a.reserve_kb, a.pace_s, logs, key))

@@ -9,9 +9,12 @@ a Mosquitto with `max_packet_size 65536` (every 25th group the producer commits 
 Disturbances (`DISTURBANCES`, one coroutine each, picked by a seeded RNG, every one
 at least twice): kill -9 of the agent, of the broker with persistence and without
 (its state is lost: the agent's resend after `ack_timeout_s` repairs it), of the
-backend, and the agent's filesystem filled to the last byte for a few seconds.
-Hostile publishes (forged acks, poison on every subscribed topic) are meant to join
-the list: add an `async def (c: Chaos) -> None` to DISTURBANCES.
+backend, the agent's filesystem filled to the last byte for a few seconds, and hostile
+publishes from a client that has no key (this broker has no ACLs, so the MACs alone
+must hold): a retained forged ack for everything committed, poison on the ack and
+command topics, forged records and tombstones with the agent's next seqs, a status
+with an absurd session, replay floods. Add an `async def (c: Chaos) -> None` to
+DISTURBANCES for more.
 
 Bounded: 14 rounds of ~1-3 s, then a drain; about a minute here, `timeout` 240 s.
 """
@@ -30,11 +33,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
+from sync.auth import encode_key, new_key
 from tests.support.broker import Broker
 from tests.support.smallfs import fill, small_fs
-from tests.support.sync import AGENT, make_broker, store_records
+from tests.support.sync import AGENT, BASE, SHOP, make_broker, render, store_records
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("BAYGATE_CHAOS_SEED", "20261129"))
@@ -71,17 +78,21 @@ class Chaos:
                 [sys.executable, "-m", *args], cwd=ROOT, stdout=out, stderr=out, start_new_session=True
             )
 
+    @property
+    def keys(self) -> Path:  # the backend's key directory; the agent's key file is in it
+        return self.tmp / "keys"
+
     def start_agent(self) -> None:
         self.agent = self._spawn(
             "agent", "tests.support.sync_agent", str(self.state), self.broker.url,
             "--oversize-every", "25", "--reserve-kb", "1024", "--pace-s", "0.05",
-            "--log-dir", str(self.logs),
+            "--log-dir", str(self.logs), "--auth-key-file", str(self.keys / SHOP / f"{AGENT}.key"),
         )  # fmt: skip
 
     def start_backend(self) -> None:
         self.backend = self._spawn(
             "backend", "agent", "backend", "--mqtt", self.broker.url, "--db", str(self.db),
-            "--client-id", "chaos-ingest", "--group", "chaos",
+            "--client-id", "chaos-ingest", "--group", "chaos", "--keys-dir", str(self.keys),
         )  # fmt: skip
 
     def alive(self) -> None:
@@ -137,6 +148,49 @@ async def fill_disk(c: Chaos) -> None:
     await asyncio.to_thread(filler.unlink)
 
 
+def _publish_all(url: str, messages: list[tuple[str, bytes, bool, list[tuple[str, str]]]]) -> None:
+    port = int(url.rsplit(":", 1)[1])
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="chaos-rogue", protocol=paho.MQTTv5)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        for topic, payload, retain, user in messages:
+            props = Properties(PacketTypes.PUBLISH)
+            if user:
+                props.UserProperty = user
+            c.publish(topic, payload, qos=1, retain=retain, properties=props).wait_for_publish(5)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+async def hostile_publishes(c: Chaos) -> None:
+    """Everything a client on the shop network without the agent's key can send."""
+    epoch, last = await asyncio.to_thread(outbox_last_seq, c.state)
+    committed = seqs_of(c.logs / "committed.log")
+    top = max(committed, default=last)
+    poison = b"[" * 1000 + b"]" * 1000
+    forged = render("scan", {"forged": True})
+    absurd_status = json.dumps({
+        "epoch": epoch, "seq": 1, "kind": "status", "state": "online", "session": 2**63 + 5,
+        "shop": SHOP, "agent": AGENT,
+    }).encode()  # fmt: skip
+    msgs: list[tuple[str, bytes, bool, list[tuple[str, str]]]] = [
+        (f"{BASE}/ack", json.dumps({"epoch": epoch, "seq": top}).encode(), True, []),  # delete it all
+        (f"{BASE}/ack", json.dumps({"epoch": epoch, "seq": top}).encode(), False, [("mac", "0" * 64)]),
+        (f"{BASE}/ack", poison, False, []),
+        (f"{BASE}/cmd/replay", poison, False, []),
+        *[(f"{BASE}/cmd/replay", json.dumps({"epoch": epoch, "from_seq": 1}).encode(), False, [])] * 20,
+        *[(f"{BASE}/scan", forged(s, epoch), False, []) for s in range(last + 1, last + 31)],
+        *[(f"{BASE}/telemetry", b"", False, [("dropped", "1"), ("epoch", epoch), ("seq", str(s))])
+          for s in range(last + 31, last + 51)],
+        (f"{BASE}/status", absurd_status, False, []),
+        (f"{BASE}/scan", poison, False, []),
+    ]  # fmt: skip
+    await asyncio.to_thread(_publish_all, c.broker.url, msgs)
+    await c.pause(0.5, 1.5)
+
+
 Disturbance = Callable[[Chaos], Awaitable[None]]
 DISTURBANCES: dict[str, Disturbance] = {
     "kill -9 agent": kill_agent,
@@ -144,6 +198,7 @@ DISTURBANCES: dict[str, Disturbance] = {
     "kill -9 broker (no persistence)": kill_broker_volatile,
     "kill -9 backend": kill_backend,
     "disk full": fill_disk,
+    "hostile publishes": hostile_publishes,
 }
 
 
@@ -176,6 +231,9 @@ async def test_chaos_every_committed_seq_reaches_the_backend_exactly_once(tmp_pa
     rng = random.Random(SEED)
     broker = make_broker(tmp_path / "m", extra="max_packet_size 65536")
     broker.start()
+    key_file = tmp_path / "keys" / SHOP / f"{AGENT}.key"
+    key_file.parent.mkdir(parents=True)
+    key_file.write_text(encode_key(new_key()))
     with small_fs(tmp_path / "fs", 16) as fs:
         c = Chaos(tmp_path, fs, broker, rng)
         try:
@@ -211,9 +269,10 @@ async def test_chaos_every_committed_seq_reaches_the_backend_exactly_once(tmp_pa
     missing = set(range(1, last + 1)) - set(seqs)
     assert not missing, f"{len(missing)} of {last} seqs never reached the backend: {sorted(missing)[:20]}"
     by_seq = {s: p for s, _k, p in rows}
-    for s in committed:  # every record a caller was told is taken: present, intact
+    for s in committed:  # every record a caller was told is taken: present, intact, ours
         payload = by_seq[s]
         assert payload is not None and json.loads(payload)["id"].endswith(f":{epoch}:{s}")
+        assert "forged" not in json.loads(payload)
     for s in oversize:  # taken out of the flow, declared as a gap
         assert by_seq[s] is None
     assert len(committed) > 300 and oversize, (len(committed), oversize, c.log)
