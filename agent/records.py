@@ -132,7 +132,8 @@ class ScanRecord(Envelope):
     camera: str
     symbology: str = Field(description="QRCODE, DATAMATRIX, CODE128, CODE39, EAN13, ... or TEXT for OCR")
     payload: str = Field(
-        max_length=4096, description="decoded text; binary payloads are base64 with payload_encoding"
+        # 7,089: a numeric QR code, the largest symbol payload (drivers/camera/symbology.py).
+        max_length=7089, description="decoded text; binary payloads are base64 with payload_encoding"
     )
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
     classification: Literal["vin", "serial", "dongle_pairing", "job_ticket", "url", "gs1", "raw"]

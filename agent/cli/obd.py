@@ -26,6 +26,7 @@ import sys
 import time
 from typing import Any
 
+from agent.cli.argtypes import number, seconds
 from agent.config import Config
 from agent.pipelines.sink import MemorySink
 from agent.pipelines.vehicle import clear_body, dongle_store, report_json, sample_json
@@ -34,7 +35,7 @@ from drivers.obd2 import diagnostics as diag
 from drivers.obd2.discovery import discover
 from drivers.obd2.errors import BadURL, ClearRefused, DecodeError, OBDError
 from drivers.obd2.modes import clear_dtcs
-from drivers.obd2.pids import lookup
+from drivers.obd2.pids import BY_NAME, lookup
 from drivers.obd2.report import read_report
 from drivers.obd2.scheduler import MAX_HZ, MIN_HZ, PidScheduler, poll
 from drivers.obd2.session import Session
@@ -48,7 +49,7 @@ NEEDS_CONFIG = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     d = sub.add_parser("discover", help="scan BLE for OBD dongles")
-    d.add_argument("--timeout", type=float, default=5.0, help="scan seconds (default 5)")
+    d.add_argument("--timeout", type=seconds(600), default=5.0, help="scan seconds (default 5)")
     d.add_argument("--all", action="store_true", help="list every BLE device, not only OBD-looking ones")
     r = sub.add_parser("read", help="VIN, protocol, ECUs, DTCs, readiness, freeze frame, CVNs")
     r.add_argument(
@@ -57,12 +58,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c = sub.add_parser("clear", help="clear DTCs (Mode 04): needs --confirm and the engine off")
     c.add_argument("--confirm", action="store_true", help="yes, erase DTCs, freeze frames and readiness")
     w = sub.add_parser("watch", help="stream live PIDs")
-    w.add_argument("--pids", required=True, help="comma-separated PID names, e.g. RPM,SPEED,COOLANT_TEMP")
-    w.add_argument("--hz", type=float, default=None, help=f"per-PID rate {MIN_HZ}-{MAX_HZ} (default: max)")
-    w.add_argument("--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)")
+    w.add_argument(
+        "--pids",
+        required=True,
+        help="comma-separated PID names or hex codes (0C), e.g. RPM,SPEED,COOLANT_TEMP; known names: "
+        + ", ".join(n for n in BY_NAME if not n.startswith("PIDS_")),
+    )
+    w.add_argument(
+        "--hz",
+        type=number(MIN_HZ, MAX_HZ, low_open=False),
+        default=None,
+        help=f"per-PID rate {MIN_HZ}-{MAX_HZ} (default: max)",
+    )
+    w.add_argument(
+        "--duration", type=seconds(7 * 86400), default=None, help="stop after S seconds (default: Ctrl-C)"
+    )
     for p in (r, w, c):
         p.add_argument("--url", required=True, help="tcp://host:port, serial:///dev/X, ble://ADDR")
-        p.add_argument("--timeout", type=float, default=2.0, help="per-command deadline in s (default 2)")
+        p.add_argument(
+            "--timeout", type=seconds(60), default=2.0, help="per-command deadline in s (default 2)"
+        )
     for p in (d, r, w, c):
         p.add_argument("--json", action="store_true", help="machine-readable output")
         # Tests and the demo plug the ELM327 simulator's fake BLE backend in here.

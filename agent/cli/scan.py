@@ -6,7 +6,8 @@ baygate scan image PATH... [--json]
     "source", "verified"} | null}. A file that cannot be read is reported on stderr
     (no JSON line) and makes the exit code 1.
 baygate scan camera --source SRC [--duration S] [--json]
-    live: prints each scan record (one JSON record per line with --json).
+    live: prints each scan record (one JSON record per line with --json). A source that
+    cannot be opened, or gives no frame, is one line on stderr naming it and exit 1.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agent.cli.argtypes import seconds
 from agent.config import SHIPPED_MANUFACTURERS, Config
 from agent.enrich.connectors.spec import load_serial_rules
 from agent.enrich.errors import ConnectorConfigError
@@ -37,7 +39,7 @@ NEEDS_CONFIG = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="scan_command", metavar="{image,camera}", required=True)
     img = sub.add_parser("image", help="scan image files")
-    img.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    img.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files (PNG, JPEG, ...)")
     img.add_argument("--json", action="store_true", help="one JSON object per file per line")
     img.add_argument("--formats", default=None, help="comma-separated symbologies (default: config or all)")
     cam = sub.add_parser("camera", help="scan a live camera or stream")
@@ -45,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--source", default=None, help="0, /dev/video0, file, rtsp:// or http:// URL, dir:PATH, sim:"
     )
     cam.add_argument("--camera", default=None, help="camera name in records (default: config name or 'cli')")
-    cam.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    cam.add_argument("--duration", type=seconds(7 * 86400), default=None, help="stop after S seconds")
     cam.add_argument("--json", action="store_true", help="print records as JSON lines")
     cam.add_argument("--no-ocr", action="store_true", help="barcodes only (no VIN OCR)")
 
@@ -120,6 +122,15 @@ def _scan_camera(args: argparse.Namespace, config: Config | None) -> int:
         print("baygate scan camera: give --source (or configure [[cameras]])", file=sys.stderr)
         return 2
     source = build_source(spec, cam.width, cam.height, cam.fps) if cam else build_source(spec)
+    # A one-off command fails fast: an unreachable or invalid source is an error naming
+    # it, not '0 frames' and exit 0 (the agent's grabber keeps retrying instead).
+    try:
+        source.open()
+    except CameraError as exc:
+        print(f"baygate scan camera: cannot read source {spec!r}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        source.close()
     sink = _PrintingSink(args.json)
     station = ScanStation(
         args.camera or (cam.name if cam else "cli"),
@@ -133,6 +144,10 @@ def _scan_camera(args: argparse.Namespace, config: Config | None) -> int:
         stats = asyncio.run(station.run(source, duration_s=args.duration))
     except KeyboardInterrupt:
         return 0
+    if stats.frames == 0:
+        why = f": {stats.source_error}" if stats.source_error else ""
+        print(f"baygate scan camera: no frame from source {spec!r}{why}", file=sys.stderr)
+        return 1
     print(
         f"{stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f}/s), {stats.records} records",
         file=sys.stderr,

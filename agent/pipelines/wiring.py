@@ -112,9 +112,12 @@ def agent_pipeline(
                 if health is not None:
                     health.register(f"dongle:{dongle.name}", _vehicle_check(dongle.name, vehicle))
                 tg.create_task(vehicle.run())
+            # One OCR engine for every camera (~230 MB of models each; its lock makes the
+            # cameras take turns, and its threads already fill the Pi's cores).
+            ocr = VinOcr() if config.cameras else None
             for cam in config.cameras:
                 station = ScanStation(
-                    cam.name, out, formats=list(cam.formats), rules=rules, ocr=VinOcr(),
+                    cam.name, out, formats=list(cam.formats), rules=rules, ocr=ocr,
                     dedupe_window_s=cam.dedupe_window_s,
                 )  # fmt: skip
                 if health is not None:
