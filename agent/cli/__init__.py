@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "demo": "demo",
     "simulate": "simulate",
     "backend": "backend",
+    "fleet": "fleet",
     "obd": "obd",
     "scan": "scan",
     "vin": "vin",

@@ -76,7 +76,9 @@ def link_settings(config: Config, **overrides: Any) -> LinkSettings:
     return replace(settings, **overrides)
 
 
-def status_renderer(config: Config) -> StatusRender:
+def status_renderer(config: Config, health: HealthRegistry | None = None) -> StatusRender:
+    """The birth / Last Will body. With `health`, the checks at connect time go along
+    (`dongle:NAME`, `camera:NAME`, `link` ...): what `baygate fleet status` shows per agent."""
     a = config.agent
 
     def render(seq: int, epoch: str, info: StatusInfo) -> bytes:
@@ -87,6 +89,9 @@ def status_renderer(config: Config) -> StatusRender:
             "outbox_depth": info.outbox_depth,
             "oldest_pending_s": info.oldest_pending_s,
         }
+        if health is not None:
+            doc = health.evaluate()
+            body["checks"] = {name: res[0]["status"] for name, res in doc["checks"].items()}
         rec = build_record(
             "status", body, shop=a.shop_id, agent=a.agent_id, epoch=epoch, seq=seq, ts=utcnow()
         )
@@ -131,7 +136,7 @@ class Runtime:
             link = Link(
                 outbox,
                 link_settings(self.config, **self.link_overrides),
-                status=status_renderer(self.config),
+                status=status_renderer(self.config, self.health),
                 commands=channel,
             )
             register_commands(channel, link)
