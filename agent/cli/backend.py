@@ -1,6 +1,6 @@
 """`baygate backend`: run the reference backend ingest (MQTT -> SQLite/PostgreSQL).
 
-    baygate backend [--db URL] [--mqtt URL] [--client-id ID] [--group NAME]
+    baygate backend [--db URL] [--mqtt URL] [--client-id ID] [--group NAME] [--session-expiry S]
     baygate backend --stats [--db URL]
 
 `--db` is a SQLite path (default ./baygate-backend.sqlite3) or postgresql://... .
@@ -36,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--client-id", default="baygate-ingest-1", help="distinct per instance")
     parser.add_argument("--group", default="ingest", help="shared-subscription group")
+    parser.add_argument(
+        "--session-expiry",
+        type=int,
+        default=IngestSettings.session_expiry_s,
+        metavar="S",
+        help="how long the broker keeps this worker's session (and deals it its share of records) "
+        "after it goes away; with several workers use a few seconds (docs/scaling.md)",
+    )
     parser.add_argument("--username", default=None)
     parser.add_argument("--password", default=None)
     parser.add_argument("--ca-file", default=None)
@@ -61,6 +69,9 @@ def format_stats(rows: list[AgentStats], now: float | None = None) -> str:
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
+    if args.session_expiry < 0:
+        print("baygate backend: --session-expiry must be >= 0", file=sys.stderr)
+        return 2
     try:
         if args.stats:
             store = open_store(args.db)
@@ -75,6 +86,7 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
             db=args.db,
             client_id=args.client_id,
             group=args.group,
+            session_expiry_s=args.session_expiry,
             username=args.username,
             password=args.password,
             tls=TlsFiles(ca_file=args.ca_file) if args.ca_file else None,

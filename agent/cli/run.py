@@ -19,9 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, config: Config | None) -> int:
     from agent import __version__
     from agent.service.health import HealthRegistry
+    from agent.service.metrics import AgentMetrics
     from agent.service.runtime import Runtime, pipelines_from_config, run_until_signalled
 
     assert config is not None
     health = HealthRegistry(version=__version__)
-    run_until_signalled(Runtime(config, pipelines_from_config(config, health), health=health, api=True))
+    metrics = AgentMetrics(version=__version__)
+    pipelines = pipelines_from_config(config, health, metrics)
+    run_until_signalled(Runtime(config, pipelines, health=health, api=True, metrics=metrics))
     return 0

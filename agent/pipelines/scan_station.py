@@ -51,6 +51,7 @@ log = logging.getLogger("baygate.scan")
 class StationStats:
     frames: int = 0
     sharp_frames: int = 0
+    decodes: int = 0  # codes decoded in frames, before dedupe
     ocr_runs: int = 0
     records: int = 0
     rejected_payloads: int = 0
@@ -182,6 +183,7 @@ class ScanStation:
             return None
         self.stats.frames += 1
         self.stats.sharp_frames += result.sharp
+        self.stats.decodes += len(result.codes)
         await self.handle(result)
         if self._ocr_task is not None and self._ocr_task.done():
             await self._ocr_done()

@@ -20,11 +20,14 @@ from agent.config import Config
 from agent.enrich.connectors.spec import load_serial_rules
 from agent.enrich.service import EnrichmentService
 from agent.pipelines.camera_sources import source_for
+from agent.pipelines.outbox_sink import OutboxSink
 from agent.pipelines.scan_station import ScanStation
 from agent.pipelines.sink import Pipeline, RecordSink
+from agent.pipelines.telemetry_pressure import OutboxPressure
 from agent.pipelines.vehicle import VehicleSession, vehicle_session_for
 from agent.records import Envelope
 from agent.service.health import HealthRegistry, Status
+from agent.service.metrics import AgentMetrics, PipelineParts
 from drivers.camera.ocr import VinOcr
 from drivers.obd2.session import LinkState
 
@@ -87,20 +90,36 @@ async def _serve(service: EnrichmentService, feed: EnrichmentFeed) -> None:
         await service.aclose()
 
 
-def agent_pipeline(config: Config, health: HealthRegistry | None = None, **vehicle_kw: Any) -> Pipeline:
+def agent_pipeline(
+    config: Config,
+    health: HealthRegistry | None = None,
+    *,
+    metrics: AgentMetrics | None = None,
+    **vehicle_kw: Any,
+) -> Pipeline:
     """One pipeline running every configured dongle, camera and the enrichment service
-    in its own TaskGroup (owned by the runtime's TaskGroup above it)."""
+    in its own TaskGroup (owned by the runtime's TaskGroup above it). With `metrics`,
+    each part is put where the metrics collector reads it at scrape time."""
 
     async def run(sink: RecordSink) -> None:
+        parts = metrics.parts if metrics is not None else PipelineParts()
         feed = EnrichmentFeed(sink) if config.enrich.enabled else None
+        parts.feed = feed
         out: RecordSink = feed or sink
         rules = await asyncio.to_thread(load_serial_rules, config.enrich.manufacturers_dir)
         async with asyncio.TaskGroup() as tg:
+            if isinstance(sink, OutboxSink) and config.obd.dongles:
+                # Telemetry is sampled down while the outbox is under pressure.
+                parts.pressure = pressure = OutboxPressure(sink.outbox)
+                tg.create_task(pressure.run())
+                vehicle_kw.setdefault("pressure", pressure)
             if feed is not None:
                 service = await EnrichmentService.open(config.enrich, config.agent.state_dir, sink)
+                parts.enrichment = service
                 tg.create_task(_serve(service, feed))
             for dongle in config.obd.dongles:
                 vehicle = vehicle_session_for(dongle, config.obd, out, config.agent.state_dir, **vehicle_kw)
+                parts.vehicles[dongle.name] = vehicle
                 if health is not None:
                     health.register(f"dongle:{dongle.name}", _vehicle_check(dongle.name, vehicle))
                 tg.create_task(vehicle.run())
@@ -109,6 +128,7 @@ def agent_pipeline(config: Config, health: HealthRegistry | None = None, **vehic
                     cam.name, out, formats=list(cam.formats), rules=rules, ocr=VinOcr(),
                     dedupe_window_s=cam.dedupe_window_s,
                 )  # fmt: skip
+                parts.stations[cam.name] = station
                 if health is not None:
                     health.register(f"camera:{cam.name}", _camera_check(station))
                 tg.create_task(station.run(source_for(cam)))

@@ -7,9 +7,11 @@ durations, no unbounded labels (no MAC addresses, VINs or serials).
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Info
@@ -17,7 +19,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from sync.outbox_schema import read_stats
 
-__all__ = ["AgentMetrics", "LinkCollector", "OutboxCollector"]
+__all__ = [
+    "AgentMetrics",
+    "LinkCollector",
+    "OutboxCollector",
+    "PipelineCollector",
+    "PipelineParts",
+    "StateDirCollector",
+]
+
+BREAKER_STATES = ("CLOSED", "HALF_OPEN", "OPEN")
 
 
 @dataclass
@@ -30,6 +41,113 @@ class AgentMetrics:
         self.build_info = Info("baygate_build", "Build of the running agent", registry=self.registry)
         self.build_info.info({"version": self.version})
         self.up = Gauge("baygate_up", "1 while the agent's event loop is running", registry=self.registry)
+        # The pipelines put their parts here as they start (agent.pipelines.wiring).
+        self.parts = PipelineParts()
+        self.registry.register(PipelineCollector(self.parts))
+
+
+@dataclass
+class PipelineParts:
+    """What the pipeline collector reads at scrape time. Labels are bounded by the
+    config: dongle and camera names, breaker hosts (NHTSA and the connectors' hosts)."""
+
+    vehicles: dict[str, Any] = field(default_factory=dict)  # dongle name -> VehicleSession
+    stations: dict[str, Any] = field(default_factory=dict)  # camera name -> ScanStation
+    feed: Any = None  # EnrichmentFeed: its bounded intake queue
+    enrichment: Any = None  # EnrichmentService: breakers (.resilience.states())
+    pressure: Any = None  # OutboxPressure
+
+
+def _counter(name: str, doc: str, label: str, values: dict[str, float]) -> Metric:
+    fam = CounterMetricFamily(name.removesuffix("_total"), doc, labels=[label])
+    for key, value in sorted(values.items()):
+        fam.add_metric([key], value)
+    return fam
+
+
+def _gauge(name: str, doc: str, label: str, values: dict[str, float]) -> Metric:
+    fam = GaugeMetricFamily(name, doc, labels=[label])
+    for key, value in sorted(values.items()):
+        fam.add_metric([key], value)
+    return fam
+
+
+class PipelineCollector:
+    """Dongles, cameras, enrichment and telemetry sampling, from the pipelines' own
+    counters at scrape time (nothing added to the hot path). Every family is always
+    present, empty when its part is not configured, so dashboards and alert rules
+    find their names in any agent's scrape."""
+
+    def __init__(self, parts: PipelineParts) -> None:
+        self.parts = parts
+
+    def collect(self) -> Iterator[Metric]:
+        p = self.parts
+        v = {n: s.stats for n, s in list(p.vehicles.items())}
+        yield _counter("baygate_obd_values_total", "PID values read from the vehicle", "dongle",
+                       {n: st.samples for n, st in v.items()})  # fmt: skip
+        yield _counter("baygate_obd_telemetry_records_total", "Telemetry records committed", "dongle",
+                       {n: st.telemetry_records for n, st in v.items()})  # fmt: skip
+        yield _counter("baygate_obd_link_losses_total", "Dongle links lost after connecting", "dongle",
+                       {n: st.link_losses for n, st in v.items()})  # fmt: skip
+        ready = {n: float(s.session.state.value == "ready") for n, s in list(p.vehicles.items())}
+        yield _gauge("baygate_obd_connected", "1 while the dongle's link is ready", "dongle", ready)
+        yield _counter(
+            "baygate_telemetry_downsampled_total",
+            "Telemetry samples left out because the outbox was under pressure",
+            "dongle",
+            {n: st.downsampled for n, st in v.items()},
+        )
+        pressure = GaugeMetricFamily(
+            "baygate_telemetry_pressure", "1 while the outbox is under pressure and telemetry is sampled down"
+        )
+        pressure.add_metric([], 1.0 if p.pressure is not None and p.pressure.active else 0.0)
+        yield pressure
+        c = {n: s.stats for n, s in list(p.stations.items())}
+        yield _counter("baygate_camera_frames_total", "Camera frames processed", "camera",
+                       {n: st.frames for n, st in c.items()})  # fmt: skip
+        yield _counter("baygate_camera_decodes_total", "Codes decoded in frames (before dedupe)", "camera",
+                       {n: st.decodes for n, st in c.items()})  # fmt: skip
+        yield _counter("baygate_camera_scans_total", "Scan records committed", "camera",
+                       {n: st.records for n, st in c.items()})  # fmt: skip
+        up: dict[str, float] = {}
+        for name, station in list(p.stations.items()):
+            h = station.health()
+            up[name] = 1.0 if h is not None and h.state in ("ok", "ended") else 0.0
+        yield _gauge("baygate_camera_up", "1 while the camera delivers frames", "camera", up)
+        depth = GaugeMetricFamily(
+            "baygate_enrichment_queue_depth", "Records waiting for enrichment intake (bounded at 1,000)"
+        )
+        depth.add_metric([], p.feed.queue.qsize() if p.feed is not None else 0)
+        yield depth
+        states = p.enrichment.resilience.states() if p.enrichment is not None else {}
+        br = GaugeMetricFamily(
+            "baygate_breaker_state", "1 for the breaker's current state, per host", labels=["host", "state"]
+        )
+        for host, state in sorted(states.items()):
+            for name in BREAKER_STATES:
+                br.add_metric([host, name], 1.0 if str(state) == name else 0.0)
+        yield br
+
+
+class StateDirCollector:
+    """Free and total bytes of the filesystem holding the state directory (the outbox):
+    what a "disk nearly full" alert needs before the outbox starts refusing records."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            du = shutil.disk_usage(self.path)
+        except OSError:
+            return
+        free = GaugeMetricFamily("baygate_state_disk_free_bytes", "Free bytes where the state dir lives")
+        free.add_metric([], du.free)
+        yield free
+        size = GaugeMetricFamily("baygate_state_disk_size_bytes", "Size of the filesystem of the state dir")
+        size.add_metric([], du.total)
+        yield size
 
 
 class LinkCollector:

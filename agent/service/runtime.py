@@ -29,7 +29,7 @@ from agent.records import utcnow
 from agent.service.api import serve_api
 from agent.service.commands import register_commands
 from agent.service.health import HealthRegistry, Status
-from agent.service.metrics import AgentMetrics, LinkCollector, OutboxCollector
+from agent.service.metrics import AgentMetrics, LinkCollector, OutboxCollector, StateDirCollector
 from agent.service.sdnotify import notify, watchdog_interval_s
 from agent.service.watchdog import watchdog
 from sync.commands import CommandChannel
@@ -100,14 +100,16 @@ def status_renderer(config: Config, health: HealthRegistry | None = None) -> Sta
     return render
 
 
-def pipelines_from_config(config: Config, health: HealthRegistry | None = None) -> list[Pipeline]:
+def pipelines_from_config(
+    config: Config, health: HealthRegistry | None = None, metrics: AgentMetrics | None = None
+) -> list[Pipeline]:
     """The pipelines this config asks for: every dongle, camera and the enrichment
     service, run together by `agent.pipelines.wiring.agent_pipeline`."""
     if not (config.obd.dongles or config.cameras or config.enrich.enabled):
         return []
     from agent.pipelines.wiring import agent_pipeline  # heavy (OpenCV, bleak): only when needed
 
-    return [agent_pipeline(config, health)]
+    return [agent_pipeline(config, health, metrics=metrics)]
 
 
 class Runtime:
@@ -118,12 +120,14 @@ class Runtime:
         *,
         health: HealthRegistry | None = None,
         api: bool = False,
+        metrics: AgentMetrics | None = None,
         **link_overrides: Any,
     ) -> None:
         self.config = config
         self.pipelines = list(pipelines)
         self.health = health or HealthRegistry(version=__version__)
         self.api = api  # serve /health and /metrics ([api] bind/port)
+        self.metrics = metrics  # the pipelines' parts already in it, when given
         self.link_overrides = link_overrides
         self.outbox: Outbox | None = None
         self.link: Link | None = None
@@ -152,10 +156,11 @@ class Runtime:
             self.health.register("link", lambda: self._link_check(link))
             async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
                 if self.api:
-                    metrics = AgentMetrics(version=__version__)
+                    metrics = self.metrics or AgentMetrics(version=__version__)
                     metrics.up.set(1)
                     metrics.registry.register(LinkCollector(link))
                     metrics.registry.register(OutboxCollector(outbox))
+                    metrics.registry.register(StateDirCollector(a.state_dir))
                     await stack.enter_async_context(
                         serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
                     )
