@@ -63,10 +63,11 @@ def new_db(server: str) -> str:
     return server.rsplit("/", 1)[0] + "/" + name
 
 
-def start_worker(url: str, db: str, name: str, group: str, expiry: int) -> subprocess.Popen[bytes]:
+def start_worker(url: str, db: str, name: str, group: str, *, expiry: int, log: Path) -> subprocess.Popen[bytes]:
     cmd = [*BAYGATE, "backend", "--mqtt", url, "--db", db, "--client-id", name, "--group", group,
            "--session-expiry", str(expiry)]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with log.open("ab") as err:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
 
 
 def wait_subscribed(db: str, timeout: float = 20.0) -> None:
@@ -129,7 +130,8 @@ def scenario(
     (broker, server, work), (workers, kill_one, expiry) = where, plan
     db = new_db(server)
     group = "g" + uuid.uuid4().hex[:6]
-    procs = [start_worker(broker.url, db, f"{group}-w{i}", group, expiry) for i in range(workers)]
+    logs = [work / f"{name}-w{i}.log" for i in range(workers)]
+    procs = [start_worker(broker.url, db, f"{group}-w{i}", group, expiry=expiry, log=logs[i]) for i in range(workers)]
     wait_subscribed(db)
     time.sleep(1.0)  # the shared subscription is in place before the first agent publishes
     out = work / f"{name}-summary.jsonl"
@@ -158,6 +160,10 @@ def scenario(
         p.wait(timeout=30)
     summary = [json.loads(line) for line in out.read_text().splitlines()]
     res = audit(db, summary, name.replace("-", ""))
+    warnings = [ln for log in logs for ln in log.read_text(errors="replace").splitlines() if "WARNING" in ln]
+    res["worker_warnings"] = len(warnings)
+    if args.show_warnings:
+        print("\n".join(warnings[:20]), file=sys.stderr)
     res.update(
         scenario=name, session_expiry_s=expiry, agents=args.agents, rate=args.rate, duration_s=args.duration,
         workers=workers,
@@ -173,6 +179,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=2.0, help="records/s per agent")
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of production per scenario")
     ap.add_argument("--quick", action="store_true", help="20 agents, 10 s (a smoke run)")
+    ap.add_argument("--show-warnings", action="store_true", help="print the workers' first warnings")
     ap.add_argument("--only", default=None, help="one scenario: w1, w2, w2-kill, w2-kill-7d")
     args = ap.parse_args()
     if args.quick:
@@ -201,7 +208,8 @@ def main() -> None:
                     f"dup rows {r['duplicate_rows']} (redeliveries absorbed {r['redeliveries_absorbed']}); "
                     f"{r['telemetry_per_s']} rec/s; latency p50 {r['latency_p50_ms']} ms "
                     f"p95 {r['latency_p95_ms']} ms p99 {r['latency_p99_ms']} ms; "
-                    f"cpu workers {r['workers_cpu_s']} s simulator {r['simulator_cpu_s']} s",
+                    f"cpu workers {r['workers_cpu_s']} s simulator {r['simulator_cpu_s']} s; "
+                    f"worker warnings {r['worker_warnings']}",
                     flush=True,
                 )
         finally:
