@@ -63,7 +63,7 @@ def new_db(server: str) -> str:
     return server.rsplit("/", 1)[0] + "/" + name
 
 
-def start_worker(url: str, db: str, name: str, group: str, *, expiry: int, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(url: str, db: str, name: str, group: str, *, expiry: int, log: Path) -> subprocess.Popen[Any]:
     cmd = [*BAYGATE, "backend", "--mqtt", url, "--db", db, "--client-id", name, "--group", group,
            "--session-expiry", str(expiry)]  # fmt: skip
     with log.open("ab") as err:
@@ -131,7 +131,9 @@ def scenario(
     db = new_db(server)
     group = "g" + uuid.uuid4().hex[:6]
     logs = [work / f"{name}-w{i}.log" for i in range(workers)]
-    procs = [start_worker(broker.url, db, f"{group}-w{i}", group, expiry=expiry, log=logs[i]) for i in range(workers)]
+    procs = [
+        start_worker(broker.url, db, f"{group}-w{i}", group, expiry=expiry, log=logs[i]) for i in range(workers)
+    ]
     wait_subscribed(db)
     time.sleep(1.0)  # the shared subscription is in place before the first agent publishes
     out = work / f"{name}-summary.jsonl"
