@@ -63,7 +63,7 @@ def new_db(server: str) -> str:
     return server.rsplit("/", 1)[0] + "/" + name
 
 
-def start_worker(url: str, db: str, name: str, group: str, *, expiry: int, log: Path) -> subprocess.Popen[Any]:
+def start_worker(url: str, db: str, name: str, group: str, *, expiry: int, log: Path) -> Any:
     cmd = [*BAYGATE, "backend", "--mqtt", url, "--db", db, "--client-id", name, "--group", group,
            "--session-expiry", str(expiry)]  # fmt: skip
     with log.open("ab") as err:
@@ -132,7 +132,7 @@ def scenario(
     group = "g" + uuid.uuid4().hex[:6]
     logs = [work / f"{name}-w{i}.log" for i in range(workers)]
     procs = [
-        start_worker(broker.url, db, f"{group}-w{i}", group, expiry=expiry, log=logs[i]) for i in range(workers)
+        start_worker(broker.url, db, f"{group}-w{i}", group, expiry=expiry, log=log) for i, log in enumerate(logs)
     ]
     wait_subscribed(db)
     time.sleep(1.0)  # the shared subscription is in place before the first agent publishes
