@@ -131,9 +131,9 @@ def scenario(
     db = new_db(server)
     group = "g" + uuid.uuid4().hex[:6]
     logs = [work / f"{name}-w{i}.log" for i in range(workers)]
-    procs = [
-        start_worker(broker.url, db, f"{group}-w{i}", group, expiry=expiry, log=log) for i, log in enumerate(logs)
-    ]
+    procs = []
+    for i, lg in enumerate(logs):
+        procs.append(start_worker(broker.url, db, f"{group}-w{i}", group, expiry=expiry, log=lg))
     wait_subscribed(db)
     time.sleep(1.0)  # the shared subscription is in place before the first agent publishes
     out = work / f"{name}-summary.jsonl"
