@@ -18,7 +18,9 @@ records committed by the agents, stored, lost (committed but not stored: seqs
 absorbed by the ingest's dedupe, stored records/s over the stream, end-to-end latency
 (the record's own ts, taken before its outbox commit, to the ingest's commit time, same
 clock) p50/p95/p99, and the workers' and the simulator's CPU seconds.
-The last line is one JSON object with every scenario's figures.
+`--rounds N` runs the plan N times, interleaved, and prints each scenario's medians: the
+machine is shared, and its load (printed per scenario) moves the latencies more than
+the number of workers does. The last line is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -167,7 +170,8 @@ def scenario(
     if args.show_warnings:
         print("\n".join(warnings[:20]), file=sys.stderr)
     res.update(
-        scenario=name, session_expiry_s=expiry, agents=args.agents, rate=args.rate, duration_s=args.duration,
+        load1=round(os.getloadavg()[0], 1), scenario=name, session_expiry_s=expiry, agents=args.agents,
+        rate=args.rate, duration_s=args.duration,
         workers=workers,
         killed=1 if kill_one else 0, acked=sum(min(s["backend_hw"], s["last_seq"]) for s in summary),
         workers_cpu_s=round(worker_cpu, 1), simulator_cpu_s=round(sim_cpu, 1), sim_exit=sim.returncode,
@@ -181,6 +185,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=2.0, help="records/s per agent")
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of production per scenario")
     ap.add_argument("--quick", action="store_true", help="20 agents, 10 s (a smoke run)")
+    ap.add_argument("--rounds", type=int, default=1, help="run the plan this many times, interleaved")
     ap.add_argument("--show-warnings", action="store_true", help="print the workers' first warnings")
     ap.add_argument("--only", default=None, help="one scenario: w1, w2, w2-kill, w2-kill-7d")
     args = ap.parse_args()
@@ -200,7 +205,7 @@ def main() -> None:
         broker = Broker(workdir=work / "mosquitto")
         broker.start()
         try:
-            for name, workers, kill, expiry in plan:
+            for name, workers, kill, expiry in plan * args.rounds:
                 r = scenario(name, (broker, server, work), args, (workers, kill, expiry))
                 results.append(r)
                 print(
@@ -211,11 +216,19 @@ def main() -> None:
                     f"{r['telemetry_per_s']} rec/s; latency p50 {r['latency_p50_ms']} ms "
                     f"p95 {r['latency_p95_ms']} ms p99 {r['latency_p99_ms']} ms; "
                     f"cpu workers {r['workers_cpu_s']} s simulator {r['simulator_cpu_s']} s; "
-                    f"worker warnings {r['worker_warnings']}",
+                    f"worker warnings {r['worker_warnings']}; load {r['load1']}",
                     flush=True,
                 )
         finally:
             broker.stop()
+    if args.rounds > 1:
+        for name, *_ in plan:
+            rs = [r for r in results if r["scenario"] == name]
+            keys = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "telemetry_per_s", "workers_cpu_s",
+                    "load1")  # fmt: skip
+            med = {k: statistics.median(r[k] for r in rs) for k in keys if all(r[k] is not None for r in rs)}
+            lost = sum(r["lost"] for r in rs)
+            print(f"{name:10} median of {len(rs)}: {json.dumps(med)}; lost in all rounds {lost}", flush=True)
     print(json.dumps({"fleet": results}))
 
 

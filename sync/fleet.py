@@ -49,6 +49,7 @@ ALERT_RESOLVED_BY: dict[str, str] = {
     "disk_ok": "disk_full",
     "camera_up": "camera_down",
     "dongle_found": "dongle_lost",
+    "service_up": "service_down",
 }
 _MAX_CHECKS = 64  # a status is small; more checks than this is not ours
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.config import Config
 from agent.enrich.connectors.spec import load_serial_rules
+from agent.enrich.probes import ProbeResult, Probes, probe_targets
 from agent.enrich.service import EnrichmentService
 from agent.pipelines.camera_sources import source_for
 from agent.pipelines.outbox_sink import OutboxSink
@@ -81,6 +82,38 @@ def _camera_check(station: ScanStation) -> Callable[[], tuple[Status, str]]:
     return check
 
 
+def _service_check(probes: Probes, name: str) -> Callable[[], tuple[Status, str]]:
+    def check() -> tuple[Status, str]:
+        res = probes.results.get(name)
+        if res is None:
+            return "warn", f"{name}: not probed yet"
+        # A remote service down is "warn": enrichment waits in its durable queue.
+        return ("pass" if res.up else "warn"), f"{name}: {res.detail} in {res.duration_s * 1000:.0f} ms"
+
+    return check
+
+
+def _probes(
+    config: Config, service: EnrichmentService, sink: RecordSink, health: HealthRegistry | None
+) -> Probes:
+    """Scheduled health checks of NHTSA and each manufacturer API: /health checks, and an
+    alert record on each change (service_down / service_up)."""
+
+    async def on_change(name: str, res: ProbeResult) -> None:
+        if res.up:
+            body = {"severity": "info", "code": "service_up", "message": f"{name} answers ({res.detail})"}
+        else:
+            body = {"severity": "warning", "code": "service_down", "message": f"{name} down: {res.detail}"}
+        await sink.emit("alert", body)
+
+    targets = probe_targets(config.enrich, service.registrar.connectors)
+    probes = Probes(targets, every_s=config.enrich.probe_every_s, on_change=on_change)
+    for name in targets:
+        if health is not None:
+            health.register(f"service:{name}", _service_check(probes, name))
+    return probes
+
+
 async def _serve(service: EnrichmentService, feed: EnrichmentFeed) -> None:
     try:
         async with asyncio.TaskGroup() as tg:
@@ -117,6 +150,9 @@ def agent_pipeline(
                 service = await EnrichmentService.open(config.enrich, config.agent.state_dir, sink)
                 parts.enrichment = service
                 tg.create_task(_serve(service, feed))
+                if config.enrich.probe_every_s > 0:
+                    parts.probes = probes = _probes(config, service, sink, health)
+                    tg.create_task(probes.run())
             for dongle in config.obd.dongles:
                 vehicle = vehicle_session_for(dongle, config.obd, out, config.agent.state_dir, **vehicle_kw)
                 parts.vehicles[dongle.name] = vehicle

@@ -56,6 +56,7 @@ class PipelineParts:
     feed: Any = None  # EnrichmentFeed: its bounded intake queue
     enrichment: Any = None  # EnrichmentService: breakers (.resilience.states())
     pressure: Any = None  # OutboxPressure
+    probes: Any = None  # agent.enrich.probes.Probes: scheduled health checks of remote services
 
 
 def _counter(name: str, doc: str, label: str, values: dict[str, float]) -> Metric:
@@ -128,6 +129,11 @@ class PipelineCollector:
             for name in BREAKER_STATES:
                 br.add_metric([host, name], 1.0 if str(state) == name else 0.0)
         yield br
+        results = dict(p.probes.results) if p.probes is not None else {}
+        yield _gauge("baygate_service_up", "1 while the remote service answered its last health check",
+                     "service", {n: float(r.up) for n, r in results.items()})  # fmt: skip
+        yield _gauge("baygate_service_probe_duration_seconds", "Duration of the last health check",
+                     "service", {n: r.duration_s for n, r in results.items()})  # fmt: skip
 
 
 class StateDirCollector:

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,7 +77,8 @@ def dashboard_exprs() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def scrape(tmp_path_factory: pytest.TempPathFactory) -> str:
+def agent_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    """(/metrics text, /health document) of one `baygate run` on simulators."""
     tmp = tmp_path_factory.mktemp("ops")
     broker = Broker(workdir=tmp / "mosquitto")
     broker.start()
@@ -86,7 +88,12 @@ def scrape(tmp_path_factory: pytest.TempPathFactory) -> str:
         broker.stop()
 
 
-async def _scrape_running_agent(broker: Broker, tmp: Path) -> str:
+@pytest.fixture(scope="module")
+def scrape(agent_run: tuple[str, dict[str, Any]]) -> str:
+    return agent_run[0]
+
+
+async def _scrape_running_agent(broker: Broker, tmp: Path) -> tuple[str, dict[str, Any]]:
     api_port = free_port()
     with ServiceServer(NhtsaApp()) as nhtsa:
         async with serve_tcp(profile="petrol-can") as elm, ingest_running(broker.url, tmp / "b.sqlite3"):
@@ -114,12 +121,14 @@ async def _scrape_running_agent(broker: Broker, tmp: Path) -> str:
 
                 what = "dongle values, camera decodes and a breaker in /metrics"
                 text: str = await wait_for(ready, 90, what)
+                async with httpx.AsyncClient() as client:
+                    health = (await client.get(f"http://127.0.0.1:{api_port}/health", timeout=5)).json()
             finally:
                 proc.send_signal(signal.SIGTERM)
                 async with asyncio.timeout(30):
                     await proc.wait()
                 os.close(log_fd)
-    return text
+    return text, health
 
 
 def test_every_component_has_its_series(scrape: str) -> None:
@@ -137,8 +146,21 @@ def test_every_component_has_its_series(scrape: str) -> None:
     assert value(scrape, "baygate_telemetry_downsampled_total", dongle="sim-dongle") == 0  # link healthy
     assert value(scrape, "baygate_telemetry_pressure") == 0
     assert value(scrape, "baygate_state_disk_free_bytes") > 0
+    # Scheduled health checks: the NHTSA simulator answers; the shipped manufacturer
+    # connectors point at their real hosts, which this machine cannot reach.
+    assert value(scrape, "baygate_service_up", service="nhtsa.vpic") == 1.0
+    assert value(scrape, "baygate_service_up", service="nhtsa.recalls") == 1.0
+    assert value(scrape, "baygate_service_up", service="manufacturer.dell") == 0.0
     labels = {k for fam in text_string_to_metric_families(scrape) for s in fam.samples for k in s.labels}
-    assert labels <= {"dongle", "camera", "host", "state", "stream", "version"}  # bounded: config names only
+    assert labels <= {"dongle", "camera", "host", "state", "stream", "version", "service"}  # from the config
+
+
+def test_health_carries_the_service_checks(agent_run: tuple[str, dict[str, Any]]) -> None:
+    doc = agent_run[1]
+    checks = doc["checks"]
+    assert checks["service:nhtsa.vpic"][0]["status"] == "pass"
+    assert checks["service:manufacturer.dell"][0]["status"] == "warn"  # down is degraded, not failed
+    assert doc["status"] in ("pass", "warn")
 
 
 def test_the_alert_rules_name_only_real_series_and_fire_as_intended(scrape: str) -> None:
