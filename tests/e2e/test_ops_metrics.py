@@ -125,9 +125,16 @@ async def _scrape_running_agent(broker: Broker, tmp: Path) -> tuple[str, dict[st
                     health = (await client.get(f"http://127.0.0.1:{api_port}/health", timeout=5)).json()
             finally:
                 proc.send_signal(signal.SIGTERM)
-                async with asyncio.timeout(30):
+                try:
+                    async with asyncio.timeout(60):  # a clean stop; generous on a loaded 2-core box
+                        await proc.wait()
+                except TimeoutError:
+                    proc.kill()
                     await proc.wait()
-                os.close(log_fd)
+                    log = (tmp / "agent.log").read_text(errors="replace")
+                    raise AssertionError(f"no clean stop on SIGTERM within 60 s:\n{log[-3000:]}") from None
+                finally:
+                    os.close(log_fd)
     return text, health
 
 
