@@ -121,7 +121,10 @@ class PipelineCollector:
         )
         depth.add_metric([], p.feed.queue.qsize() if p.feed is not None else 0)
         yield depth
-        states = p.enrichment.resilience.states() if p.enrichment is not None else {}
+        try:
+            states = p.enrichment.resilience.states() if p.enrichment is not None else {}
+        except RuntimeError:  # a breaker created on the loop while this thread iterated
+            states = {}
         br = GaugeMetricFamily(
             "baygate_breaker_state", "1 for the breaker's current state, per host", labels=["host", "state"]
         )
