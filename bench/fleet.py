@@ -133,38 +133,45 @@ def scenario(
     (broker, server, work), (workers, kill_one, expiry) = where, plan
     db = new_db(server)
     group = "g" + uuid.uuid4().hex[:6]
+    # Fresh agents every run: a second round must not reopen the first round's outboxes
+    # (their seqs continue, and the fresh database has not seen the earlier ones).
+    prefix = name.replace("-", "") + group[1:4]
+    work = work / group
+    work.mkdir()
     logs = [work / f"{name}-w{i}.log" for i in range(workers)]
-    procs = []
-    for i, lg in enumerate(logs):
-        procs.append(start_worker(broker.url, db, f"{group}-w{i}", group, expiry=expiry, log=lg))
-    wait_subscribed(db)
-    time.sleep(1.0)  # the shared subscription is in place before the first agent publishes
     out = work / f"{name}-summary.jsonl"
-    sim = subprocess.Popen(
-        [*BAYGATE, "simulate", "fleet", "--mqtt", broker.url, "--agents", str(args.agents),
-         "--rate", str(args.rate), "--duration", str(args.duration), "--drain", "120",
-         "--state", str(work / name), "--summary", str(out), "--prefix", name.replace("-", "")],
-        stdout=subprocess.DEVNULL, stderr=(work / f"{name}-sim.log").open("ab"),
-    )  # fmt: skip
-    killed_cpu = 0.0
-    sim_cpu = 0.0
-    if kill_one:
-        time.sleep(args.duration / 2)
-        killed_cpu = cpu_s(procs[0].pid)
-        os.kill(procs[0].pid, signal.SIGKILL)
-        procs[0].wait()
-    while sim.poll() is None:
-        sim_cpu = cpu_s(sim.pid) or sim_cpu
-        time.sleep(0.5)
-    time.sleep(1.0)  # the last batch's commit
-    worker_cpu = killed_cpu + sum(cpu_s(p.pid) for p in procs if p.poll() is None)
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        p.wait(timeout=30)
+    procs: list[Any] = []
+    sim: Any = None
+    try:
+        for i, lg in enumerate(logs):
+            procs.append(start_worker(broker.url, db, f"{group}-w{i}", group, expiry=expiry, log=lg))
+        wait_subscribed(db)
+        time.sleep(1.0)  # the shared subscription is in place before the first agent publishes
+        sim = subprocess.Popen(
+            [*BAYGATE, "simulate", "fleet", "--mqtt", broker.url, "--agents", str(args.agents),
+             "--rate", str(args.rate), "--duration", str(args.duration), "--drain", "120",
+             "--state", str(work / name), "--summary", str(out), "--prefix", prefix],
+            stdout=subprocess.DEVNULL, stderr=(work / f"{name}-sim.log").open("ab"),
+        )  # fmt: skip
+        killed_cpu = sim_cpu = 0.0
+        if kill_one:
+            time.sleep(args.duration / 2)
+            killed_cpu = cpu_s(procs[0].pid)
+            os.kill(procs[0].pid, signal.SIGKILL)
+            procs[0].wait()
+        while sim.poll() is None:
+            sim_cpu = cpu_s(sim.pid) or sim_cpu
+            time.sleep(0.5)
+        time.sleep(1.0)  # the last batch's commit
+        worker_cpu = killed_cpu + sum(cpu_s(p.pid) for p in procs if p.poll() is None)
+    finally:
+        for p in [*procs, *([sim] if sim is not None else [])]:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in [*procs, *([sim] if sim is not None else [])]:
+            p.wait(timeout=60)
     summary = [json.loads(line) for line in out.read_text().splitlines()]
-    res = audit(db, summary, name.replace("-", ""))
+    res = audit(db, summary, prefix)
     warnings = [ln for log in logs for ln in log.read_text(errors="replace").splitlines() if "WARNING" in ln]
     res["worker_warnings"] = len(warnings)
     if args.show_warnings:
@@ -180,6 +187,8 @@ def scenario(
 
 
 def main() -> None:
+    # SIGTERM unwinds like Ctrl-C, so the broker, PostgreSQL and the workers are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--agents", type=int, default=200)
     ap.add_argument("--rate", type=float, default=2.0, help="records/s per agent")
