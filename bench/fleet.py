@@ -67,23 +67,26 @@ def new_db(server: str) -> str:
 
 
 def start_worker(url: str, db: str, name: str, group: str, *, expiry: int, log: Path) -> Any:
-    cmd = [*BAYGATE, "backend", "--mqtt", url, "--db", db, "--client-id", name, "--group", group,
+    # INFO: the bench waits for "backend ingest up" from every worker
+    cmd = [sys.executable, "-m", "agent", "backend", "--mqtt", url, "--db", db, "--client-id", name,
+           "--group", group,
            "--session-expiry", str(expiry)]  # fmt: skip
     with log.open("ab") as err:
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
 
 
-def wait_subscribed(db: str, timeout: float = 20.0) -> None:
-    """The ingest creates its tables before it connects; give it that long."""
+def wait_subscribed(procs: list[Any], logs: list[Path], timeout: float = 30.0) -> None:
+    """Every worker says it is up (and so subscribed); one that exits is fatal: a
+    scenario of two workers must not quietly run on one."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        try:
-            with psycopg.connect(db) as con:
-                con.execute("SELECT 1 FROM streams LIMIT 1")
+        for p, log in zip(procs, logs, strict=True):
+            if p.poll() is not None:
+                raise RuntimeError(f"worker exited {p.returncode}: {log.read_text()[-800:]}")
+        if all("backend ingest up" in log.read_text() for log in logs):
             return
-        except psycopg.Error:
-            time.sleep(0.2)
-    raise RuntimeError("the ingest did not create its tables")
+        time.sleep(0.2)
+    raise RuntimeError("the workers did not come up")
 
 
 def audit(db: str, summary: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
@@ -145,7 +148,7 @@ def scenario(
     try:
         for i, lg in enumerate(logs):
             procs.append(start_worker(broker.url, db, f"{group}-w{i}", group, expiry=expiry, log=lg))
-        wait_subscribed(db)
+        wait_subscribed(procs, logs)
         time.sleep(1.0)  # the shared subscription is in place before the first agent publishes
         sim = subprocess.Popen(
             [*BAYGATE, "simulate", "fleet", "--mqtt", broker.url, "--agents", str(args.agents),
@@ -172,7 +175,8 @@ def scenario(
             p.wait(timeout=60)
     summary = [json.loads(line) for line in out.read_text().splitlines()]
     res = audit(db, summary, prefix)
-    warnings = [ln for log in logs for ln in log.read_text(errors="replace").splitlines() if "WARNING" in ln]
+    warnings = [ln for log in logs for ln in log.read_text(errors="replace").splitlines()
+                if '"WARNING"' in ln or '"ERROR"' in ln or "cannot" in ln]  # fmt: skip
     res["worker_warnings"] = len(warnings)
     if args.show_warnings:
         print("\n".join(warnings[:20]), file=sys.stderr)
@@ -195,6 +199,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of production per scenario")
     ap.add_argument("--quick", action="store_true", help="20 agents, 10 s (a smoke run)")
     ap.add_argument("--rounds", type=int, default=1, help="run the plan this many times, interleaved")
+    ap.add_argument("--keep", type=Path, default=None, help="work here and keep the logs and state")
     ap.add_argument("--show-warnings", action="store_true", help="print the workers' first warnings")
     ap.add_argument("--only", default=None, help="one scenario: w1, w2, w2-kill, w2-kill-7d")
     args = ap.parse_args()
@@ -210,7 +215,8 @@ def main() -> None:
         plan = [p for p in plan if p[0] == args.only]
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp, postgres_server() as server:
-        work = Path(tmp)
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         broker = Broker(workdir=work / "mosquitto")
         broker.start()
         try:

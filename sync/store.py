@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS rejects (
 
 _INSERT = "INSERT INTO records (agent, epoch, seq, shop, kind, payload, dropped, historical, received) "
 _ROW = "(?,?,?,?,?,?,?,?,?)"
+_DDL_LOCK = 0x6261796761746531  # "baygate1": the advisory lock around creating the tables
 _CHUNK = 500  # x 9 parameters: under SQLite's 32,766 and PostgreSQL's 65,535
 
 
@@ -107,6 +108,10 @@ class Store:
         else:
             ddl = _TABLES.format(blob="BLOB", real="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
         with self._tx():
+            if self.dialect == "postgresql":
+                # CREATE TABLE IF NOT EXISTS is not safe when N workers start together on a
+                # fresh database (one fails on pg_type's unique index): take turns.
+                self._x("SELECT pg_advisory_xact_lock(?)", (_DDL_LOCK,))
             for stmt in ddl.split(";"):
                 self._x(stmt)
 
