@@ -43,7 +43,9 @@ __all__ = [
     "NhtsaSection",
     "ObdSection",
     "Secret",
+    "UiSection",
     "load_config",
+    "merge_tables",
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/baygate/agent.toml")
@@ -131,7 +133,7 @@ class DongleConfig(_Section):
         description="tcp://host:port, serial:///dev/ttyUSB0[?baud=N], ble://ADDR or ble://name=NAME"
     )
     profile: str | None = None
-    bay: str | None = None
+    bay: str | None = Field(None, pattern=_ID, description="the bay it serves (default: the agent's)")
 
     @field_validator("url")
     @classmethod
@@ -156,8 +158,12 @@ class CameraConfig(_Section):
     width: int = Field(1280, gt=0)
     height: int = Field(720, gt=0)
     fps: float = Field(15.0, gt=0, le=120)
-    formats: list[str] = ["QRCode", "DataMatrix", "Code128", "Code39", "EAN13", "UPCA"]
+    # The driver's DEFAULT_FORMATS (drivers/camera/symbology.py): every format a shop meets.
+    formats: list[str] = [
+        "QRCode", "DataMatrix", "PDF417", "Code128", "Code39", "ITF", "EAN13", "EAN8", "UPCA", "UPCE"
+    ]  # fmt: skip
     dedupe_window_s: float = Field(10.0, ge=0)
+    bay: str | None = Field(None, pattern=_ID, description="the bay it watches (default: the agent's)")
 
 
 class NhtsaSection(_Section):
@@ -204,6 +210,9 @@ class MqttSection(_Section):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: SecretStr | None = None
+    # The per-agent authentication key (64 hex digits) from `baygate broker add-agent`:
+    # records are signed with it, and only acks/commands signed with it are obeyed.
+    auth_key: SecretStr | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
     inflight: int = Field(100, ge=1, le=65535)
     ack_retention_s: float | None = Field(
@@ -217,7 +226,7 @@ class MqttSection(_Section):
             raise ValueError("expected mqtt://host[:port] or mqtts://host[:port]")
         return v
 
-    _secret_password = field_validator("password", "key_file", mode="before")(
+    _secret_password = field_validator("password", "key_file", "auth_key", mode="before")(
         classmethod(lambda cls, v: None if v is None else _to_secret(v))
     )
 
@@ -225,6 +234,30 @@ class MqttSection(_Section):
 class ApiSection(_Section):
     bind: str = "127.0.0.1"
     port: int = Field(9310, ge=0, le=65535)
+
+
+class UiSection(_Section):
+    """The bay screen (docs/ui.md). Served with the local web when `baygate run` serves it."""
+
+    enabled: bool = True
+    # Unset: the screen is served by the [api] server. Set (e.g. bind 0.0.0.0, port 9320)
+    # to reach it from the shop LAN on its own port while /health and /metrics stay on
+    # the loopback [api] server.
+    bind: str | None = Field(None, description="0.0.0.0 to reach it from the shop LAN")
+    port: int | None = Field(None, ge=0, le=65535)
+    public_url: str | None = Field(
+        None, description="base URL `baygate ui url` prints (default: http://<this host>:<port>/)"
+    )
+    visit_idle_end_s: float = Field(
+        900.0, gt=0, description="a visit ends when its car was not heard of for this long"
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+/?$", v):
+            raise ValueError("expected http://host[:port]/")
+        return v
 
 
 class Config(_Section):
@@ -236,6 +269,7 @@ class Config(_Section):
     enrich: EnrichSection = EnrichSection()
     mqtt: MqttSection = MqttSection()
     api: ApiSection = ApiSection()
+    ui: UiSection = UiSection()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -265,11 +299,12 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+def merge_tables(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`: tables merge key by key, anything else is replaced."""
     merged = dict(base)
     for k, v in over.items():
         if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
-            merged[k] = _merge(merged[k], v)
+            merged[k] = merge_tables(merged[k], v)
         else:
             merged[k] = v
     return merged
@@ -291,7 +326,7 @@ def _describe(err: Mapping[str, Any]) -> tuple[str, str]:
 
 def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
     """Validate a config mapping (+ env overrides). Raises ConfigError naming the key."""
-    merged = _merge(dict(data), _env_overrides(os.environ if environ is None else environ))
+    merged = merge_tables(dict(data), _env_overrides(os.environ if environ is None else environ))
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:

@@ -33,6 +33,9 @@ __all__ = [
     "TelemetryRecord",
     "VehicleReportRecord",
     "VinRead",
+    "VisitDiff",
+    "VisitRecord",
+    "VisitScan",
     "parse_record",
     "record_id",
     "render_schemas",
@@ -126,7 +129,8 @@ class ScanRecord(Envelope):
     camera: str
     symbology: str = Field(description="QRCODE, DATAMATRIX, CODE128, CODE39, EAN13, ... or TEXT for OCR")
     payload: str = Field(
-        max_length=4096, description="decoded text; binary payloads are base64 with payload_encoding"
+        # 7,089: a numeric QR code, the largest symbol payload (drivers/camera/symbology.py).
+        max_length=7089, description="decoded text; binary payloads are base64 with payload_encoding"
     )
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
     classification: Literal["vin", "serial", "dongle_pairing", "job_ticket", "url", "gs1", "raw"]
@@ -241,6 +245,62 @@ class RegistrationRecord(Envelope):
     error: str | None = None
 
 
+# --- visits (the bay screen) ------------------------------------------------------------
+
+
+class VisitScan(_Model):
+    """One full scan of a visit (the pre- or post-repair scan), taken from a vehicle_report."""
+
+    report: str = Field(description="id of the vehicle_report record this scan is")
+    ts: datetime
+    dtcs: DTCSet = DTCSet()
+    mil: bool | None = None
+    monitors: dict[str, dict[str, bool]] = Field(
+        default_factory=dict, description="monitor name -> {supported, complete}"
+    )
+    freeze_frame: FreezeFrame | None = None
+    distance_since_clear_km: float | None = Field(
+        None, description="PID 0x31 from live data, where the car reports it"
+    )
+
+
+class VisitDiff(_Model):
+    """Pre-scan versus post-scan. A code counts once whichever of stored/pending/permanent holds it."""
+
+    cleared: list[str] = Field(default_factory=list, description="in the pre-scan, gone in the post-scan")
+    new: list[str] = Field(default_factory=list, description="absent in the pre-scan, in the post-scan")
+    still_present: list[str] = Field(default_factory=list, description="in both scans")
+    monitors_ready: list[str] = Field(
+        default_factory=list, description="supported monitors incomplete before, complete after"
+    )
+    monitors_not_ready: list[str] = Field(
+        default_factory=list, description="supported monitors incomplete in the post-scan"
+    )
+    mil_before: bool | None = None
+    mil_after: bool | None = None
+    freeze_frame_cleared: bool = Field(False, description="a freeze frame before, none after")
+
+
+class VisitRecord(Envelope):
+    """A car's stay in a bay. Sent when it opens, when its pre-scan is taken and when it
+    ends; the same `visit` id across those records, the last one wins."""
+
+    kind: Literal["visit"] = "visit"
+    visit: str = Field(description="visit id, stable across the visit's records")
+    bay: str = Field(pattern=_ID)
+    state: Literal["open", "finished", "gone"] = Field(
+        description="open; finished by the technician; gone: the car left without a finish"
+    )
+    vin: str | None = Field(None, pattern=r"^[A-HJ-NPR-Z0-9]{17}$")
+    started_at: datetime
+    ended_at: datetime | None = None
+    started_by: Literal["dongle", "scan"]
+    technician: str | None = Field(None, max_length=64)
+    pre: VisitScan | None = None
+    post: VisitScan | None = None
+    diff: VisitDiff | None = Field(None, description="present once both scans are")
+
+
 # --- agent -----------------------------------------------------------------------------
 
 
@@ -248,6 +308,7 @@ class StatusRecord(Envelope):
     kind: Literal["status"] = "status"
     state: Literal["online", "offline"]
     version: str
+    config_version: str | None = Field(None, description="the remote config layer applied, if any")
     session: int = Field(ge=0, description="connection counter: pairs a birth with its Last Will")
     outbox_depth: int = Field(0, ge=0)
     oldest_pending_s: float | None = None
@@ -268,7 +329,8 @@ Record = Annotated[
     | EnrichmentRecord
     | RegistrationRecord
     | StatusRecord
-    | AlertRecord,
+    | AlertRecord
+    | VisitRecord,
     Field(discriminator="kind"),
 ]
 
@@ -280,6 +342,7 @@ KINDS: dict[str, type[Envelope]] = {
     "registration": RegistrationRecord,
     "status": StatusRecord,
     "alert": AlertRecord,
+    "visit": VisitRecord,
 }
 
 _ADAPTER: TypeAdapter[Record] = TypeAdapter(Record)

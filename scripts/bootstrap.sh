@@ -10,15 +10,25 @@ mode=${1:-dev}
 # Debian package -> a file that proves it is installed.
 declare -A probe=(
   [mosquitto]=/usr/sbin/mosquitto
-  [tesseract-ocr]=/usr/bin/tesseract
-  [tesseract-ocr-eng]=/usr/share/tesseract-ocr/5/tessdata/eng.traineddata
   [libzbar0]=/usr/lib/$(uname -m)-linux-gnu/libzbar.so.0
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+  # The camera simulator's plate faces (simulators/camera/fonts.py WORLD_FONTS).
+  [fonts-liberation]=/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf
+  [fonts-croscore]=/usr/share/fonts/truetype/croscore/Arimo-Bold.ttf
+  [fonts-freefont-ttf]=/usr/share/fonts/truetype/freefont/FreeSans.ttf
+  [fonts-ocr-b]=/usr/share/fonts/opentype/ocr-b/OCRB.otf
 )
 if [ "$mode" = dev ]; then
   probe[postgresql]=/usr/lib/postgresql
   # promtool checks and unit-tests the shipped alert rules (tests/e2e/test_ops_metrics.py)
   probe[prometheus]=/usr/bin/promtool
+  # Plain tesseract is the camera benchmark's OCR baseline (pytesseract); the agent's
+  # VIN OCR is PP-OCR from the rapidocr wheel and needs no system package.
+  probe[tesseract-ocr]=/usr/bin/tesseract
+  probe[tesseract-ocr-eng]=/usr/share/tesseract-ocr/5/tessdata/eng.traineddata
+  # The bay screen's browser tests drive Debian's Chromium through Playwright
+  # (executable_path; Playwright never downloads a browser here).
+  probe[chromium]=/usr/bin/chromium
 fi
 missing=()
 for pkg in "${!probe[@]}"; do

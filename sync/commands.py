@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sync.errors import CommandError
+from untrusted import Rejections, UntrustedInputError, parse_object
 
 __all__ = ["CommandArgs", "CommandChannel", "Handler", "Reply", "Respond", "encode_reply"]
 
@@ -68,6 +69,7 @@ class CommandChannel:
         self._queue: asyncio.Queue[tuple[str, bytes, str | None, bytes | None]] = asyncio.Queue(QUEUE)
         self.refused = 0  # unknown names, invalid arguments, malformed payloads
         self.failed = 0  # handlers that raised
+        self.rejections = Rejections(log)  # logged once per burst, counted by reason
 
     def offer(
         self,
@@ -91,7 +93,7 @@ class CommandChannel:
             name, payload, response_topic, correlation = await self._queue.get()
             if not response_topic:
                 self.refused += 1
-                log.warning("command %r without a response topic refused", name)
+                self.rejections.refuse("command without a response topic", name[:64])
                 continue
             respond(response_topic, correlation, await self.handle(name, payload))
 
@@ -107,16 +109,12 @@ class CommandChannel:
     def parse(self, name: str, payload: bytes) -> tuple[Handler, BaseModel]:
         """Validate a request; raises CommandError saying why it is refused."""
         if name not in self._handlers:
-            raise CommandError(f"unknown command {name!r} (allowed: {', '.join(self.names)})")
-        if len(payload) > MAX_COMMAND_BYTES:
-            raise CommandError(f"command payload of {len(payload)} bytes exceeds {MAX_COMMAND_BYTES}")
+            raise CommandError(f"unknown command {name[:64]!r} (allowed: {', '.join(self.names)})")
         model, handler = self._handlers[name]
         try:
-            raw = json.loads(payload or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CommandError(f"command {name!r}: arguments are not JSON ({exc})") from None
-        if not isinstance(raw, dict):
-            raise CommandError(f"command {name!r}: arguments must be a JSON object")
+            raw = parse_object(payload or b"{}", max_bytes=MAX_COMMAND_BYTES, max_depth=8, what="arguments")
+        except UntrustedInputError as exc:
+            raise CommandError(f"command {name!r}: {exc}") from None
         try:
             args = model.model_validate(raw)
         except ValidationError as exc:
@@ -130,7 +128,7 @@ class CommandChannel:
             handler, args = self.parse(name, payload)
         except CommandError as exc:
             self.refused += 1
-            log.warning("command refused: %s", exc)
+            self.rejections.refuse("command", exc)
             return Reply(ok=False, error=str(exc))
         try:
             result = await handler(args)

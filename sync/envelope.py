@@ -5,22 +5,30 @@ it checks only what delivery needs, the same for every kind — the topic
 `baygate/v1/{shop}/{agent}/{kind}` and the JSON fields `shop`, `agent`, `epoch`, `seq`,
 `kind` (and `ts` when present, for lag). A tombstone (dropped telemetry) has an empty
 payload and carries `dropped=1`, `epoch`, `seq` as MQTT 5 user properties.
+
+Every record is untrusted input: parsed through the bounded parser (size, depth,
+number range), and checked against `Rules` the backend is given (the agent's record
+kinds, the kinds that may be tombstoned: sync cannot import the agent's models). seq
+is a JSON integer in [1, 2^63) (a tombstone's comes as a user property string), a
+status record's session an integer in [0, 2^63), so no value can overflow a BIGINT.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sync.errors import BadMessageError
+from untrusted import UntrustedInputError, bounded_int, parse_object
 
 __all__ = [
     "MAX_RECORD_BYTES",
     "TOPIC_ROOT",
+    "AgentTopics",
     "Incoming",
+    "Rules",
     "agent_topic",
     "parse_incoming",
     "record_topic",
@@ -31,6 +39,19 @@ TOPIC_ROOT = "baygate/v1"
 MAX_RECORD_BYTES = 1024 * 1024
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _EPOCH = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the ingest accepts. None = any well-formed kind (tests of sync alone)."""
+
+    kinds: frozenset[str] | None = None
+    # Only what the agent really tombstones: dropped telemetry, and a status birth
+    # whose connection never came up (sync/link.py).
+    tombstone_kinds: frozenset[str] = frozenset({"telemetry", "status"})
+
+
+OPEN_RULES = Rules()
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,39 @@ def agent_topic(shop: str, agent: str) -> str:
     return f"{TOPIC_ROOT}/{shop}/{agent}"
 
 
+@dataclass(frozen=True)
+class AgentTopics:
+    """Every topic of one agent, spelled here only (the broker ACLs in
+    sync/provision.py are written from the same names)."""
+
+    base: str  # agent_topic(shop, agent)
+
+    @classmethod
+    def of(cls, shop: str, agent: str) -> AgentTopics:
+        return cls(agent_topic(shop, agent))
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def ack(self) -> str:
+        """The backend's retained acknowledgement (sync/ack.py)."""
+        return f"{self.base}/ack"
+
+    @property
+    def reply(self) -> str:
+        """Where the agent answers commands (inside its own tree: its ACL allows it)."""
+        return f"{self.base}/reply"
+
+    @property
+    def cmd_prefix(self) -> str:
+        return f"{self.base}/cmd/"
+
+    def command(self, name: str) -> str:
+        return self.cmd_prefix + name
+
+
 def record_topic(shop: str, agent: str, kind: str) -> str:
     return f"{agent_topic(shop, agent)}/{kind}"
 
@@ -65,16 +119,22 @@ def split_topic(topic: str) -> tuple[str, str, str]:
     return parts[2], parts[3], parts[4]
 
 
+_SEQ_TEXT = re.compile(r"^[1-9][0-9]{0,18}$")
+
+
 def _int_seq(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise BadMessageError(f"seq {value!r} is not an integer")
+    """A record's seq: a JSON integer in [1, 2^63)."""
     try:
-        seq = int(value)
-    except ValueError:
-        raise BadMessageError(f"seq {value!r} is not an integer") from None
-    if not 1 <= seq < 2**63:
-        raise BadMessageError(f"seq {seq} out of range")
-    return seq
+        return bounded_int(value, lo=1, hi=2**63 - 1, what="seq")
+    except UntrustedInputError as exc:
+        raise BadMessageError(str(exc)) from None
+
+
+def _text_seq(value: str | None) -> int:
+    """A tombstone's seq (a user property: always text)."""
+    if value is None or not _SEQ_TEXT.match(value):
+        raise BadMessageError(f"tombstone seq {str(value)[:24]!r} is not an integer")
+    return _int_seq(int(value))
 
 
 def _ts(value: object) -> float | None:
@@ -86,23 +146,28 @@ def _ts(value: object) -> float | None:
         return None
 
 
-def parse_incoming(topic: str, payload: bytes, user: Mapping[str, str]) -> Incoming:
+def parse_incoming(
+    topic: str, payload: bytes, user: Mapping[str, str], rules: Rules = OPEN_RULES
+) -> Incoming:
     """Check one message; raises BadMessageError saying what is wrong."""
     shop, agent, kind = split_topic(topic)
+    if rules.kinds is not None and kind not in rules.kinds:
+        raise BadMessageError(f"kind {kind!r} on {topic} is not a record kind")
     historical = user.get("historical") == "1"
     if user.get("dropped") == "1":
+        if kind not in rules.tombstone_kinds:
+            raise BadMessageError(f"tombstone on {topic}: {kind} records are never dropped")
+        if payload:
+            raise BadMessageError(f"tombstone on {topic} with a payload")
         tomb_epoch = user.get("epoch", "")
         if not _EPOCH.match(tomb_epoch):
             raise BadMessageError(f"tombstone on {topic} without a valid epoch")
-        return Incoming(shop, agent, tomb_epoch, _int_seq(user.get("seq")), kind, b"", True, historical, None)
-    if len(payload) > MAX_RECORD_BYTES:
-        raise BadMessageError(f"record of {len(payload)} bytes exceeds {MAX_RECORD_BYTES}")
+        seq = _text_seq(user.get("seq"))
+        return Incoming(shop, agent, tomb_epoch, seq, kind, b"", True, historical, None)
     try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadMessageError(f"record on {topic} is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadMessageError(f"record on {topic} is not a JSON object")
+        body = parse_object(payload, max_bytes=MAX_RECORD_BYTES, what=f"record on {topic}")
+    except UntrustedInputError as exc:
+        raise BadMessageError(str(exc)) from None
     for key, want in (("shop", shop), ("agent", agent), ("kind", kind)):
         if body.get(key) != want:
             raise BadMessageError(f"record {key}={body.get(key)!r} does not match its topic {topic}")
@@ -110,6 +175,13 @@ def parse_incoming(topic: str, payload: bytes, user: Mapping[str, str]) -> Incom
     if not isinstance(epoch, str) or not _EPOCH.match(epoch):
         raise BadMessageError(f"record on {topic} has no valid epoch")
     state, session = body.get("state"), body.get("session")
+    if kind == "status":
+        if state not in ("online", "offline"):
+            raise BadMessageError(f"status on {topic} has no valid state")
+        try:
+            session = bounded_int(session, lo=0, hi=2**63 - 1, what="session")
+        except UntrustedInputError as exc:
+            raise BadMessageError(f"status on {topic}: {exc}") from None
     return Incoming(
         shop,
         agent,

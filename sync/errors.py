@@ -5,6 +5,7 @@ Nothing from a third-party library crosses the package boundary: callers catch
 """
 
 __all__ = [
+    "AuthKeyError",
     "AuthRefusedError",
     "BadMessageError",
     "CommandError",
@@ -64,6 +65,10 @@ class TlsError(LinkError):
 
 class BadMessageError(SyncError):
     """An incoming ack, command or record payload is malformed."""
+
+
+class AuthKeyError(SyncError):
+    """A per-agent authentication key is missing or not 32 bytes of hex."""
 
 
 class CommandError(SyncError):

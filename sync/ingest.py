@@ -12,8 +12,17 @@
   same transaction (sync/store.py); after each batch the new high-water mark is
   published retained on `baygate/v1/{shop}/{agent}/ack` as `{"epoch": E, "seq": HW}`.
 - A stream whose highest seq is above its high-water mark for `gap_grace_s` has a gap:
-  the ingest sends the agent a `replay` command (`{"epoch": E, "from_seq": HW+1}`),
-  repeated every `replay_every_s` while the gap lasts.
+  the ingest sends the agent a `replay` command (`{"epoch": E, "from_seq": HW+1}`,
+  reply on `baygate/v1/{shop}/{agent}/reply`), repeated with backoff from
+  `replay_every_s` while the gap lasts, bounded and expiring (sync/gaps.py).
+
+Untrusted input (issue 10): every message goes through the bounded envelope parser and
+`rules` (the agent's kinds, tombstone kinds); a refused one is stored as a bounded
+reject, acked (consumed: a persistent session never redelivers poison), counted and
+logged once per burst. QoS 0 messages are discarded and counted: they would bypass
+Receive Maximum, and the agent never sends QoS 0. With `keys_dir`, a record counts
+only with a valid MAC made with its agent's key (sync/auth.py), and acks and replay
+commands are signed with it.
 """
 
 from __future__ import annotations
@@ -23,11 +32,11 @@ import contextlib
 import functools
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from paho.mqtt.packettypes import PacketTypes
@@ -35,8 +44,11 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from resilience import Backoff, BackoffPolicy
 from sync.ack import encode_ack
-from sync.envelope import TOPIC_ROOT, Incoming, parse_incoming
+from sync.auth import MAC_PROPERTY, sign, verify
+from sync.envelope import OPEN_RULES, TOPIC_ROOT, AgentTopics, Incoming, Rules, parse_incoming, record_topic
 from sync.errors import BadMessageError, LinkError, StoreError, SyncError
+from sync.gaps import GapTracker
+from sync.keyring import KeyRing
 from sync.link_settings import reconnect_forever
 from sync.mqtt import (
     TlsFiles,
@@ -49,6 +61,7 @@ from sync.mqtt import (
 )
 from sync.paho_loop import PahoLoop
 from sync.store import AgentStats, Reject, Store, StreamState, open_store
+from untrusted import Rejections, UntrustedInputError, parse_object
 
 __all__ = ["Ingest", "IngestCounters", "IngestSettings"]
 
@@ -68,7 +81,13 @@ class IngestSettings:
     batch: int = 500
     receive_maximum: int = 1000
     gap_grace_s: float = 2.0
-    replay_every_s: float = 5.0
+    replay_every_s: float = 5.0  # first repeat of a replay request; backs off to replay_max_s
+    replay_max_s: float = 300.0
+    replay_rate_per_s: float = 20.0  # all gaps together
+    max_gaps: int = 1000
+    gap_expire_s: float = 3600.0
+    keys_dir: Path | None = None  # {keys_dir}/{shop}/{agent}.key: records must be signed
+    rules: Rules = OPEN_RULES
     session_expiry_s: int = 7 * 86400
     keepalive_s: int = 30
     backoff_min_s: float = 0.5
@@ -77,10 +96,6 @@ class IngestSettings:
     @property
     def subscription(self) -> str:
         return f"$share/{self.group}/{TOPIC_ROOT}/+/+/+"
-
-    @property
-    def reply_topic(self) -> str:
-        return f"baygate-backend/{self.client_id}/reply"
 
 
 @dataclass
@@ -93,12 +108,11 @@ class IngestCounters:
     replays_requested: int = 0
     replay_replies: dict[str, int] = field(default_factory=dict)
     connects: int = 0
+    unauthenticated: int = 0  # records without a valid MAC from their agent's key
+    qos0_dropped: int = 0
 
 
-@dataclass
-class _Gap:
-    since: float
-    requested: float = 0.0
+_MAX_STREAMS = 10_000  # `streams` kept in memory (for stats and tests), newest last
 
 
 Message = tuple[Any, int, int, str, bytes, dict[str, str]]  # client, mid, qos, topic, payload, user
@@ -121,8 +135,18 @@ class Ingest:
         self._net: PahoLoop | None = None  # the current client's network loop
         self._wake = asyncio.Event()
         self._connack: asyncio.Future[tuple[Any, Any]] | None = None
-        self._gaps: dict[tuple[str, str, str], _Gap] = {}
+        s = settings
+        policy = BackoffPolicy(first_s=s.replay_every_s, cap_s=max(s.replay_every_s, s.replay_max_s))
+        self.gaps = GapTracker(
+            grace_s=s.gap_grace_s,
+            policy=policy,
+            max_gaps=s.max_gaps,
+            expire_s=s.gap_expire_s,
+            rate_per_s=s.replay_rate_per_s,
+        )
         self._acked_hw: dict[tuple[str, str], int] = {}
+        self._keys = KeyRing(s.keys_dir) if s.keys_dir is not None else None
+        self.rejections = Rejections(log)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -178,9 +202,7 @@ class Ingest:
                 raise LinkError(f"no CONNACK from {ep.host}:{ep.port}") from None
             if reason.is_failure:
                 raise connack_error(reason)
-            client.subscribe(
-                [(s.subscription, SubscribeOptions(qos=1)), (s.reply_topic, SubscribeOptions(qos=1))]
-            )
+            client.subscribe([(s.subscription, SubscribeOptions(qos=1))])
             self.connected, self.last_error = True, None
             self.counters.connects += 1
             self._backoff.up()
@@ -214,10 +236,14 @@ class Ingest:
         for _c, _mid, _qos, topic, payload, user in batch:
             if topic.endswith("/ack") and topic.startswith(TOPIC_ROOT + "/"):
                 continue  # our own acks match the wildcard; not records
+            if topic.endswith("/reply") and topic.startswith(TOPIC_ROOT + "/"):
+                self._on_reply(payload)
+                continue
             try:
-                records.append(parse_incoming(topic, payload, user))
+                rec = parse_incoming(topic, payload, user, self.settings.rules)
+                records.append(self._authentic(rec, user))
             except BadMessageError as exc:
-                log.warning("rejected: %s", exc)
+                self.rejections.refuse("record", exc)
                 rejects.append(Reject(topic, payload, str(exc)))
         store = self._store
         assert store is not None
@@ -236,35 +262,66 @@ class Ingest:
         for st in result.streams:
             self._advanced(client, st)
 
+    def _authentic(self, rec: Incoming, user: dict[str, str]) -> Incoming:
+        """The record itself when its MAC verifies with its agent's key (or when no
+        key directory is configured); BadMessageError otherwise."""
+        if self._keys is None:
+            return rec
+        key = self._keys.key(rec.shop, rec.agent)
+        topic = record_topic(rec.shop, rec.agent, rec.kind)
+        if key is None:
+            self.counters.unauthenticated += 1
+            raise BadMessageError(f"record on {topic}: no key for agent {rec.shop}/{rec.agent}")
+        if not verify(key, topic, rec.payload, user):
+            self.counters.unauthenticated += 1
+            raise BadMessageError(f"record on {topic}: MAC does not verify with the agent's key")
+        return rec
+
+    def _signed(self, shop: str, agent: str, topic: str, payload: bytes, **props: Any) -> Any:
+        """Publish properties carrying our MAC when the agent has a key."""
+        key = self._keys.key(shop, agent) if self._keys is not None else None
+        if key is not None:
+            rt = props.get("ResponseTopic")
+            props["UserProperty"] = [(MAC_PROPERTY, sign(key, topic, payload, {"rt": rt} if rt else {}))]
+        return properties(**props) if props else None
+
     def _advanced(self, client: Any, st: StreamState) -> None:
         key = (st.agent, st.epoch)
+        self.streams.pop(key, None)
         self.streams[key] = st
+        if len(self.streams) > _MAX_STREAMS:
+            self.streams.pop(next(iter(self.streams)))
         if st.hw > self._acked_hw.get(key, 0):
+            self._acked_hw.pop(key, None)
             self._acked_hw[key] = st.hw
-            body = encode_ack(st.epoch, st.hw)
-            client.publish(f"{TOPIC_ROOT}/{st.shop}/{st.agent}/ack", body, qos=1, retain=True)
+            if len(self._acked_hw) > _MAX_STREAMS:  # forgetting one only re-sends its ack
+                self._acked_hw.pop(next(iter(self._acked_hw)))
+            topic, body = AgentTopics.of(st.shop, st.agent).ack, encode_ack(st.epoch, st.hw)
+            props = self._signed(st.shop, st.agent, topic, body)
+            client.publish(topic, body, qos=1, retain=True, properties=props)
             self.counters.acks_published += 1
-        gkey = (st.shop, st.agent, st.epoch)
-        if st.max_seq > st.hw:
-            self._gaps.setdefault(gkey, _Gap(since=time.monotonic()))
-        else:
-            self._gaps.pop(gkey, None)
+        self.gaps.update(st.shop, st.agent, st.epoch, st.hw, st.max_seq)
 
     async def _gap_watch(self, client: Any) -> None:
         s = self.settings
         while True:
             await asyncio.sleep(min(0.5, s.gap_grace_s))
-            now = time.monotonic()
-            for (shop, agent, epoch), gap in list(self._gaps.items()):
-                if now - gap.since < s.gap_grace_s or now - gap.requested < s.replay_every_s:
-                    continue
-                gap.requested = now
-                hw = self.streams[(agent, epoch)].hw
-                body = json.dumps({"epoch": epoch, "from_seq": hw + 1}).encode()
-                props = properties(ResponseTopic=s.reply_topic, CorrelationData=uuid.uuid4().bytes)
-                client.publish(f"{TOPIC_ROOT}/{shop}/{agent}/cmd/replay", body, qos=1, properties=props)
+            for req in self.gaps.due():
+                shop, agent = req.shop, req.agent
+                topics = AgentTopics.of(shop, agent)
+                topic = topics.command("replay")
+                body = json.dumps({"epoch": req.epoch, "from_seq": req.from_seq}).encode()
+                props = self._signed(
+                    shop,
+                    agent,
+                    topic,
+                    body,
+                    ResponseTopic=topics.reply,
+                    CorrelationData=uuid.uuid4().bytes,
+                )
+                client.publish(topic, body, qos=1, properties=props)
                 self.counters.replays_requested += 1
-                log.info("gap in %s/%s after seq %d: replay requested", shop, agent, hw)
+                log.info("gap in %s/%s after seq %d: replay requested", shop, agent, req.from_seq - 1)
 
     # --- paho callbacks -> event loop ---------------------------------------------------
     # paho runs on the event loop (sync.paho_loop); only callbacks fired inside
@@ -290,20 +347,24 @@ class Ingest:
     def _on_message(self, client: Any, msg: Any) -> None:
         if client is not self._client:
             return  # a dead session's message: the broker sends it again
-        payload = bytes(msg.payload)
-        if msg.topic == self.settings.reply_topic:
-            self._on_reply(payload)
-            client.ack(msg.mid, msg.qos)
+        if msg.qos == 0:
+            # Unacknowledged, so outside Receive Maximum: a flood would grow _msgs
+            # without bound. The agent publishes everything at QoS 1.
+            self.counters.qos0_dropped += 1
+            self.rejections.refuse("QoS 0 message", msg.topic[:200])
             return
+        payload = bytes(msg.payload)
         self._msgs.append((client, msg.mid, msg.qos, msg.topic, payload, user_properties(msg.properties)))
         self._wake.set()
 
     def _on_reply(self, payload: bytes) -> None:
         try:
-            ok = bool(json.loads(payload).get("ok"))
-        except (ValueError, AttributeError):
+            body = parse_object(payload, max_bytes=64 * 1024, max_depth=8, what="command reply")
+            ok = body.get("ok") is True
+        except UntrustedInputError as exc:
+            self.rejections.refuse("command reply", exc)
             ok = False
         key = "ok" if ok else "error"
         self.counters.replay_replies[key] = self.counters.replay_replies.get(key, 0) + 1
         if not ok:
-            log.warning("replay refused by agent: %r", payload[:200])
+            self.rejections.refuse("replay reply", repr(payload[:200]))

@@ -22,6 +22,13 @@ CONNACK, i.e. it waited out an outage, a restart, or is a replay.
 Dropped telemetry rows go out as tombstones: empty payload, user properties
 `dropped=1`, `epoch`, `seq`, so the backend can close the gap.
 
+Authentication (sync/auth.py): with `auth_key` set, every record and tombstone goes
+out with an HMAC (`mac` user property) and only acks and commands whose `mac` verifies
+with the same key are acted on; anything else is counted (`unauthenticated`) and
+logged once per burst. An ack deletes only rows the broker has PUBACKed: a row that
+was pending when its ack came is deleted after its PUBACK. Replays are coalesced and
+bounded (sync/replay.py).
+
 Status: before each connection the link commits an "online" birth row (retained,
 held back until CONNACK) and sets as Last Will the same record with state "offline"
 (same id and seq). Both carry the session counter, so the backend pairs a death
@@ -52,9 +59,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from resilience import Backoff, BackoffPolicy
-from sync.ack import parse_ack
+from sync.auth import MAC_PROPERTY, sign
 from sync.commands import CommandChannel, Reply, encode_reply
-from sync.errors import BadMessageError, LinkError, SyncError
+from sync.envelope import AgentTopics
+from sync.errors import LinkError, SyncError
+from sync.link_inbound import Inbound
 from sync.link_settings import (
     LinkCounters,
     LinkSettings,
@@ -62,7 +71,14 @@ from sync.link_settings import (
     StatusRender,
     reconnect_forever,
 )
-from sync.mqtt import PackedProperties, connack_error, connect_error, make_client, parse_url, properties
+from sync.mqtt import (
+    PackedProperties,
+    connack_error,
+    connect_error,
+    make_client,
+    parse_url,
+    properties,
+)
 from sync.outbox import Outbox
 from sync.outbox_schema import Row
 from sync.paho_loop import PahoLoop
@@ -95,15 +111,16 @@ class Link:
         self.counters = LinkCounters()
         self.connected = False
         self.last_error: SyncError | None = None
-        self.backend_hw = 0
         self._status = status
+        self._key = settings.auth_key
         self._rng = rng
         self._clock = clock
         self._backoff = Backoff(
             BackoffPolicy(first_s=settings.backoff_min_s, cap_s=settings.backoff_max_s), clock=clock, rng=rng
         )
         base = settings.base_topic
-        self.status_topic, self.ack_topic, self.cmd_prefix = f"{base}/status", f"{base}/ack", f"{base}/cmd/"
+        topics = AgentTopics(base)
+        self.status_topic, self.ack_topic, self.cmd_prefix = topics.status, topics.ack, topics.cmd_prefix
         self._loop: asyncio.AbstractEventLoop | None = None
         self._net: PahoLoop | None = None  # the current client's network loop
         self._client: Any = None
@@ -115,24 +132,28 @@ class Link:
         self._props_historical = PackedProperties([("historical", "1")])
         self._acked: list[int] = []
         self._acked_event = asyncio.Event()
-        self._backend_ack: bytes | None = None
-        self._backend_ack_event = asyncio.Event()
         self._rewind: int | None = None
         self._connected_at = 0.0
         self._max_packet: int | None = None
         self._retry_floor: int | None = None
         self._birth: tuple[int, bytes] | None = None
         self._birth_seq = 0  # held birth: session, Last Will
+        self.inbound = Inbound(outbox, settings, self.counters, self.commands, self._rewind_to)
 
     # --- public ------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Connect, deliver and reconnect until cancelled."""
         self._loop = asyncio.get_running_loop()
+        if self._key is None:
+            log.warning(
+                "no mqtt.auth_key: acks and commands are obeyed on the broker's word alone "
+                "(docs/security.md)"
+            )
         await self.outbox.drop_held()  # births of a process killed while connecting
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._ack_writer())
-            tg.create_task(self._backend_acks())
+            tg.create_task(self.inbound.run_acks())
             tg.create_task(self.commands.serve(self._reply))
             tg.create_task(reconnect_forever(self._session, self._failed, self._backoff))
 
@@ -140,10 +161,14 @@ class Link:
         await self._up.wait()
 
     async def replay(self, from_seq: int) -> int:
-        """Send again every row still held from `from_seq` on (backend gap repair)."""
-        n = await self.outbox.requeue(from_seq)
-        self._rewind_to(from_seq - 1)
-        return n
+        """Resend held rows from `from_seq` (gap repair), bounded: sync/replay.py."""
+        return await self.inbound.replay(from_seq)
+
+    @property
+    def backend_hw(self) -> int:
+        """The backend's committed high-water mark, from its last authentic ack."""
+        return self.inbound.backend_hw
+
 
     # --- connection --------------------------------------------------------------------
 
@@ -164,7 +189,12 @@ class Link:
         # a third of the link's CPU at 100 in flight, 13.8k vs 11.2k msg/s without it).
         client = make_client(s.client_id, username=s.username, password=s.password, tls=s.tls, inflight=0)
         if will is not None:
-            client.will_set(self.status_topic, will, qos=1, retain=True)
+            # The Last Will is a record like any other: signed, or the backend refuses it
+            wprops = None
+            if self._key is not None:
+                mac = sign(self._key, self.status_topic, will)
+                wprops = properties(PacketTypes.WILLMESSAGE, UserProperty=[(MAC_PROPERTY, mac)])
+            client.will_set(self.status_topic, will, qos=1, retain=True, properties=wprops)
         client.on_connect = self._cb_connect
         client.on_disconnect = self._cb_disconnect
         client.on_publish = self._cb_publish
@@ -310,9 +340,13 @@ class Link:
         historical = (row.created < self._connected_at and row.seq != self._birth_seq) or row.attempts > 0
         self.counters.historical += historical
         props: Properties | None = self._props_historical if historical else None
-        if row.dropped:
-            user = [("dropped", "1"), ("epoch", self.outbox.epoch), ("seq", str(row.seq))]
-            props = properties(UserProperty=[("historical", "1"), *user] if historical else user)
+        if row.dropped or self._key is not None:
+            user = [("historical", "1")] if historical else []
+            if row.dropped:
+                user += [("dropped", "1"), ("epoch", self.outbox.epoch), ("seq", str(row.seq))]
+            if self._key is not None:
+                user.append((MAC_PROPERTY, sign(self._key, row.topic, row.payload or b"", user)))
+            props = PackedProperties(user)
         info = client.publish(row.topic, row.payload, qos=1, retain=row.retain, properties=props)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise LinkError(f"publish refused by paho: {paho.error_string(info.rc)}")
@@ -325,7 +359,9 @@ class Link:
             self._acked_event.clear()
             batch, self._acked = self._acked, []
             if batch:
-                await self.outbox.mark_sent(batch)
+                # Rows PUBACKed after the backend's ack covered them (a resend, or a
+                # PUBACK lost with its connection) go now; the rest wait for an ack.
+                await self.outbox.mark_sent(batch, committed_through=self.backend_hw)
                 self.counters.broker_acks += len(batch)
 
     async def _housekeeping(self) -> None:
@@ -348,26 +384,6 @@ class Link:
 
     # --- incoming ----------------------------------------------------------------------
 
-    async def _backend_acks(self) -> None:
-        while True:
-            await self._backend_ack_event.wait()
-            self._backend_ack_event.clear()
-            raw, self._backend_ack = self._backend_ack, None
-            if raw is None:
-                continue
-            ob = self.outbox
-            try:
-                seq = parse_ack(raw, epoch=ob.epoch, last_seq=ob.last_seq, topic=self.ack_topic)
-            except BadMessageError as exc:
-                self.counters.bad_acks += 1
-                log.warning("%s", exc)
-                continue
-            if seq is None or seq <= self.backend_hw:
-                continue
-            self.backend_hw = seq
-            self.counters.backend_acks += 1
-            await ob.delete_through(seq)
-
     def _reply(self, topic: str, correlation: bytes | None, reply: Reply) -> None:
         client = self._client
         if client is None or not self.connected:
@@ -377,15 +393,8 @@ class Link:
             client.publish(topic, encode_reply(reply), qos=1, properties=props)
 
     def _incoming(self, client: Any, topic: str, payload: bytes, props: Any) -> None:
-        if client is not self._client:
-            return
-        if topic == self.ack_topic:
-            self._backend_ack = payload
-            self._backend_ack_event.set()
-        elif topic.startswith(self.cmd_prefix):
-            rt = getattr(props, "ResponseTopic", None)
-            corr = getattr(props, "CorrelationData", None)
-            self.commands.offer(topic[len(self.cmd_prefix) :], payload, rt, corr, self._reply)
+        if client is self._client:
+            self.inbound.offer(topic, payload, props, self._reply)
 
     # --- paho callbacks -> event loop ---------------------------------------------------
     # paho runs on the event loop (sync.paho_loop); only callbacks fired inside

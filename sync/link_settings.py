@@ -41,6 +41,10 @@ class LinkSettings:
     backoff_min_s: float = 0.5
     backoff_max_s: float = 30.0
     connect_timeout_s: float = 10.0
+    # The per-agent key of sync/auth.py; None = no end-to-end authentication (a
+    # broker's ACLs alone protect the outbox, the weaker setup: docs/security.md).
+    auth_key: bytes | None = field(default=None, repr=False)
+    replay_window_s: float = 5.0  # at most one replay per window (sync/replay.py)
 
 
 @dataclass
@@ -52,6 +56,7 @@ class LinkCounters:
     refused_pubacks: int = 0
     backend_acks: int = 0
     bad_acks: int = 0
+    unauthenticated: int = 0  # acks/commands whose MAC did not verify
     oversize: int = 0
     no_subscribers: int = 0
     ack_timeouts: int = 0

@@ -303,36 +303,52 @@ class Outbox(GroupCommitter):
             self.changed.set()
         return n
 
-    async def mark_sent(self, seqs: Iterable[int]) -> int:
-        """The broker acknowledged these rows (PUBACK)."""
+    async def mark_sent(self, seqs: Iterable[int], *, committed_through: int = 0) -> int:
+        """The broker acknowledged these rows (PUBACK). Those at or below
+        `committed_through` (the backend's high-water mark: a resend, or a PUBACK that
+        came after the backend's ack) are deleted instead; deleting first also frees
+        the pages the update needs on a full outbox."""
         acked = sorted(set(seqs))
         if not acked:
             return 0
         now = self.clock()
-        if acked[-1] - acked[0] + 1 == len(acked):
+        done = [s for s in acked if s <= committed_through]
+        rest = acked[len(done) :]
+        if rest and rest[-1] - rest[0] + 1 == len(rest):
             # PUBACKs come in order, so a burst is usually one unbroken run of seqs:
             # one ranged UPDATE instead of one per row. Only when unbroken, or a row
             # held back in between (oversize) would be marked too.
             sql = _MARK_SENT + "seq BETWEEN ? AND ?"
-            params: list[tuple[Any, ...]] = [(SENT, now, acked[0], acked[-1])]
+            params: list[tuple[Any, ...]] = [(SENT, now, rest[0], rest[-1])]
         else:
             sql = _MARK_SENT + "seq=?"
-            params = [(SENT, now, s) for s in acked]
+            params = [(SENT, now, s) for s in rest]
 
         def op(con: sqlite3.Connection) -> int:
-            cur = con.executemany(sql, params)
+            n = 0
+            if done:
+                con.execute("UPDATE meta SET value=? WHERE key='next_seq'", (str(self._next_seq),))
+                gone = [(s, PENDING) for s in done]
+                n += con.executemany("DELETE FROM rows WHERE seq=? AND state=?", gone).rowcount
+            if params:
+                n += con.executemany(sql, params).rowcount
             self._after_commit(functools.partial(self.tail.discard, acked))
-            return int(cur.rowcount)
+            return int(n)
 
         n: int = await self._submit(op)
+        if done:
+            self._full = False
         return n
 
     async def delete_through(self, seq: int) -> int:
-        """The backend committed everything up to `seq`: those rows go."""
+        """The backend committed everything up to `seq`: the rows the broker took
+        (SENT) go. A row that was never PUBACKed is kept whatever an ack says: only a
+        row the broker took can have reached the backend (issue 10: a forged ack
+        deleted 23 rows that never left the Pi). The link deletes such rows once their
+        PUBACK arrives (`Link._ack_writer`)."""
 
         def op(con: sqlite3.Connection) -> int:
-            self._after_commit(functools.partial(self.tail.trim_through, seq))
-            return self._delete(con, "seq<=? AND state!=?", (seq, HELD))
+            return self._delete(con, "seq<=? AND state=?", (seq, SENT))
 
         n: int = await self._submit(op)
         if n:

@@ -6,7 +6,10 @@ counts, lag) is updated in the same transaction, so a crash between the two cann
 make the backend ack something it has not stored. The high-water mark `hw` is the
 highest seq with every seq <= hw present (a tombstone counts): that is what the
 backend acks and what lets the agent delete rows.
-Malformed messages go to `rejects` (kept for inspection, never silently lost).
+Malformed messages go to `rejects` for inspection, bounded: each payload truncated to
+`REJECT_PAYLOAD_BYTES` and only the newest `max_rejects` rows kept (issue 10: ten
+8 MiB rejects added 126 MB). Presence is keyed by (shop, agent): two shops' `bay-1`
+are two agents.
 
 Not thread-safe: the ingest calls it from one worker thread.
 """
@@ -23,7 +26,19 @@ from typing import Any
 from sync.envelope import Incoming
 from sync.errors import StoreError
 
-__all__ = ["AgentStats", "BatchResult", "Reject", "Store", "StreamState", "open_store"]
+__all__ = [
+    "REJECT_PAYLOAD_BYTES",
+    "AgentStats",
+    "BatchResult",
+    "Reject",
+    "Store",
+    "StreamState",
+    "open_store",
+]
+
+REJECT_PAYLOAD_BYTES = 4096  # enough to see what was wrong; the rest is dropped
+_REASON_CHARS = 500
+MAX_REJECTS = 10_000
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS records (
@@ -37,9 +52,10 @@ CREATE TABLE IF NOT EXISTS streams (
     count BIGINT NOT NULL DEFAULT 0, dropped BIGINT NOT NULL DEFAULT 0,
     duplicates BIGINT NOT NULL DEFAULT 0, last_received {real}, lag_s {real},
     PRIMARY KEY (agent, epoch));
-CREATE TABLE IF NOT EXISTS presence (
-    agent TEXT PRIMARY KEY, shop TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL,
-    session BIGINT NOT NULL, state TEXT NOT NULL, received {real} NOT NULL);
+CREATE TABLE IF NOT EXISTS agent_presence (
+    shop TEXT NOT NULL, agent TEXT NOT NULL, epoch TEXT NOT NULL, seq BIGINT NOT NULL,
+    session BIGINT NOT NULL, state TEXT NOT NULL, received {real} NOT NULL,
+    PRIMARY KEY (shop, agent));
 CREATE TABLE IF NOT EXISTS rejects (
     id {serial}, topic TEXT NOT NULL, payload {blob}, reason TEXT NOT NULL, received {real} NOT NULL)
 """
@@ -91,9 +107,10 @@ class AgentStats:
 
 
 class Store:
-    def __init__(self, con: Any, dialect: str) -> None:
+    def __init__(self, con: Any, dialect: str, *, max_rejects: int = MAX_REJECTS) -> None:
         self._con = con
         self.dialect = dialect
+        self.max_rejects = max_rejects
         self._lock = " FOR UPDATE" if dialect == "postgresql" else ""
 
     def _sql(self, q: str) -> str:
@@ -147,10 +164,14 @@ class Store:
             for r in records:
                 if r.state is not None and r.session is not None:
                     self._presence(r, now)
-            for rej in rejects:
+            for rej in rejects[-self.max_rejects :]:
                 self._x(
                     "INSERT INTO rejects (topic, payload, reason, received) VALUES (?,?,?,?)",
-                    (rej.topic, rej.payload, rej.reason, now),
+                    (rej.topic[:300], rej.payload[:REJECT_PAYLOAD_BYTES], rej.reason[:_REASON_CHARS], now),
+                )
+            if rejects:
+                self._x(
+                    "DELETE FROM rejects WHERE id <= (SELECT MAX(id) FROM rejects) - ?", (self.max_rejects,)
                 )
             states = [
                 self._advance(key, new_recs, dup_by.get(key, 0), records, now)
@@ -176,20 +197,21 @@ class Store:
         return stored
 
     def _presence(self, r: Incoming, now: float) -> None:
-        """Latest liveness per agent: a later session wins; within one, offline wins."""
+        """Latest liveness per (shop, agent): a later session wins; within one,
+        offline wins."""
         self._x(
-            "INSERT INTO presence (agent, shop, epoch, seq, session, state, received) "
-            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (agent) DO UPDATE SET epoch=excluded.epoch, "
+            "INSERT INTO agent_presence (shop, agent, epoch, seq, session, state, received) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (shop, agent) DO UPDATE SET epoch=excluded.epoch, "
             "seq=excluded.seq, session=excluded.session, state=excluded.state, received=excluded.received "
-            "WHERE excluded.session > presence.session OR excluded.epoch != presence.epoch "
-            "OR (excluded.session = presence.session AND excluded.state = 'offline')",
-            (r.agent, r.shop, r.epoch, r.seq, r.session, r.state, now),
+            "WHERE excluded.session > agent_presence.session OR excluded.epoch != agent_presence.epoch "
+            "OR (excluded.session = agent_presence.session AND excluded.state = 'offline')",
+            (r.shop, r.agent, r.epoch, r.seq, r.session, r.state, now),
         )
 
-    def presence(self) -> dict[str, tuple[str, int]]:
-        """agent -> (state, session)."""
-        rows = self._x("SELECT agent, state, session FROM presence").fetchall()
-        return {a: (st, int(se)) for a, st, se in rows}
+    def presence(self) -> dict[tuple[str, str], tuple[str, int]]:
+        """(shop, agent) -> (state, session)."""
+        rows = self._x("SELECT shop, agent, state, session FROM agent_presence").fetchall()
+        return {(sh, a): (st, int(se)) for sh, a, st, se in rows}
 
     def _advance(
         self, key: tuple[str, str], new: list[Incoming], dups: int, batch: Sequence[Incoming], now: float

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Leaf packages: one concept each that several packages need (docs/design.md "one concept,
 # one place"). They import nothing of ours, so anyone but a simulator may import them.
-LEAVES = ("resilience",)
+LEAVES = ("resilience", "untrusted")
 OURS = ("agent", "drivers", "sync", "simulators", "tests", "bench", *LEAVES)
 
 
@@ -140,6 +140,13 @@ def test_the_room_checker_catches_violations(
         ("simulators/elm327/x.py", "from resilience import Backoff", True),
         ("resilience/x.py", "from sync.errors import SyncError", True),
         ("resilience/x.py", "from agent import config", True),
+        ("sync/x.py", "from untrusted import parse_object", False),
+        ("agent/x.py", "from untrusted.bounded_json import parse_json", False),
+        ("drivers/camera/x.py", "from untrusted import parse_json", False),
+        ("simulators/services/x.py", "from untrusted import parse_json", True),
+        ("untrusted/x.py", "from sync.errors import BadMessageError", True),
+        ("untrusted/x.py", "from resilience import Backoff", True),
+        ("untrusted/x.py", "from untrusted.errors import TooDeepError", False),
     ],
 )
 def test_the_checker_itself_catches_violations(

@@ -32,10 +32,12 @@ SUBCOMMANDS = {
     "simulate": "simulate",
     "backend": "backend",
     "fleet": "fleet",
+    "broker": "broker",
     "obd": "obd",
     "scan": "scan",
     "vin": "vin",
     "registration": "registration",
+    "ui": "ui",
     "doctor": "doctor",
     "schema": "schema",
 }

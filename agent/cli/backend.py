@@ -5,6 +5,9 @@
 
 `--db` is a SQLite path (default ./baygate-backend.sqlite3) or postgresql://... .
 Run N instances with distinct --client-id and the same --group to share the load.
+`--keys-dir` (DIR/keys of `baygate broker init`): only records signed with their
+agent's key are stored, and acks and replay commands are signed (docs/security.md).
+The ingest accepts only the agent's record kinds (agent/records.py).
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import contextlib
 import signal
 import sys
 import time
+from pathlib import Path
 
 from agent.config import Config
 from agent.errors import AgentError
+from agent.records import KINDS
+from sync.envelope import Rules
 from sync.errors import SyncError
 from sync.ingest import Ingest, IngestSettings
 from sync.mqtt import TlsFiles
@@ -47,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--username", default=None)
     parser.add_argument("--password", default=None)
     parser.add_argument("--ca-file", default=None)
+    parser.add_argument(
+        "--keys-dir", type=Path, default=None, help="per-agent keys DIR/SHOP/AGENT.key: verify records"
+    )
     parser.add_argument(
         "--stats", action="store_true", help="print per-agent counts, gaps and lag, then exit"
     )
@@ -90,6 +99,8 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
             username=args.username,
             password=args.password,
             tls=TlsFiles(ca_file=args.ca_file) if args.ca_file else None,
+            keys_dir=args.keys_dir,
+            rules=Rules(kinds=frozenset(KINDS)),
         )
         asyncio.run(_serve(Ingest(settings)))
     except SyncError as exc:

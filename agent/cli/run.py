@@ -24,7 +24,15 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
 
     assert config is not None
     health = HealthRegistry(version=__version__)
-    metrics = AgentMetrics(version=__version__)
-    pipelines = pipelines_from_config(config, health, metrics)
-    run_until_signalled(Runtime(config, pipelines, health=health, api=True, metrics=metrics))
+    metrics = AgentMetrics(version=__version__)  # the pipelines put their parts in it
+    vehicles: dict[str, object] = {}  # filled by the pipelines; the bay screen asks them for post-scans
+    runtime = Runtime(
+        config,
+        pipelines_for=lambda c: pipelines_from_config(c, health, vehicles, metrics=metrics),
+        health=health,
+        api=True,
+        vehicles=vehicles,
+        metrics=metrics,
+    )
+    run_until_signalled(runtime)
     return 0

@@ -6,7 +6,8 @@ baygate scan image PATH... [--json]
     "source", "verified"} | null}. A file that cannot be read is reported on stderr
     (no JSON line) and makes the exit code 1.
 baygate scan camera --source SRC [--duration S] [--json]
-    live: prints each scan record (one JSON record per line with --json).
+    live: prints each scan record (one JSON record per line with --json). A source that
+    cannot be opened, or gives no frame, is one line on stderr naming it and exit 1.
 """
 
 from __future__ import annotations
@@ -120,6 +121,15 @@ def _scan_camera(args: argparse.Namespace, config: Config | None) -> int:
         print("baygate scan camera: give --source (or configure [[cameras]])", file=sys.stderr)
         return 2
     source = build_source(spec, cam.width, cam.height, cam.fps) if cam else build_source(spec)
+    # A one-off command fails fast: an unreachable or invalid source is an error naming
+    # it, not '0 frames' and exit 0 (the agent's grabber keeps retrying instead).
+    try:
+        source.open()
+    except CameraError as exc:
+        print(f"baygate scan camera: cannot read source {spec!r}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        source.close()
     sink = _PrintingSink(args.json)
     station = ScanStation(
         args.camera or (cam.name if cam else "cli"),
@@ -133,6 +143,10 @@ def _scan_camera(args: argparse.Namespace, config: Config | None) -> int:
         stats = asyncio.run(station.run(source, duration_s=args.duration))
     except KeyboardInterrupt:
         return 0
+    if stats.frames == 0:
+        why = f": {stats.source_error}" if stats.source_error else ""
+        print(f"baygate scan camera: no frame from source {spec!r}{why}", file=sys.stderr)
+        return 1
     print(
         f"{stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f}/s), {stats.records} records",
         file=sys.stderr,

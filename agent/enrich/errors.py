@@ -65,6 +65,13 @@ class DataError(RemoteError):
     """The answer arrived but is not what the API promises (HTML, truncated or garbage JSON)."""
 
 
+class PoisonAnswerError(DataError):
+    """The answer breaks a bound of the untrusted-input parser (too deep, too big,
+    numbers out of range): permanent for this item, never retried."""
+
+    retryable = False
+
+
 class BreakerOpenError(RemoteError):
     """The breaker for this host is open (or its one half-open probe is in flight)."""
 

@@ -12,11 +12,11 @@ first; the client asks for each until one has recalls and reports which one matc
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from agent.enrich.answer import parse_answer
 from agent.enrich.errors import DataError
 
 __all__ = [
@@ -80,11 +80,7 @@ class Recall:
 
 
 def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        head = body[:40].decode("utf-8", "replace")
-        raise DataError(f"not JSON ({len(body)} bytes, starts {head!r})") from None
+    return parse_answer(body, "NHTSA answer")
 
 
 def parse_decode_rows(body: bytes) -> list[dict[str, Any]]:

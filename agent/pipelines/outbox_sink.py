@@ -5,13 +5,14 @@ the epoch and seq the outbox assigns), so it returns only once the record is
 committed to SQLite. Topic: `sync.envelope.record_topic` (one place); status records are
 retained. When the outbox is full, the sink commits a `disk_full` alert from the
 outbox's small reserve (once per episode) and raises OutboxFullAgentError: new work is
-refused, nothing already taken is dropped.
+refused, nothing already taken is dropped. `on_commit`, when set (the bay screen), is
+awaited with each record once it is committed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ class OutboxSink:
         self.agent = agent
         self.emitted: dict[str, int] = {}  # per kind, since start
         self._alerted = False
+        self.on_commit: Callable[[Envelope], Awaitable[None]] | None = None
 
     async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
         when = ts or utcnow()
@@ -61,6 +63,8 @@ class OutboxSink:
         self.emitted[kind] = self.emitted.get(kind, 0) + 1
         rec = built[-1]
         assert rec.seq == seq, "the outbox committed what render built"
+        if self.on_commit is not None:
+            await self.on_commit(rec)
         return rec
 
     async def _alert_full(self) -> None:

@@ -294,6 +294,17 @@ class VehicleSession:
             self.stats.reports += 1
         await self._stream(stop)
 
+    async def rescan(self) -> str | None:
+        """A fresh full report now, emitted even for the same car (the bay screen's
+        post-scan); its record id, or None when no car is connected."""
+        if self.session.state is not LinkState.READY:
+            return None
+        # Its commands interleave with the PID polling under the session's lock.
+        self.report = await read_report(self.session)
+        rec = await self.sink.emit("vehicle_report", report_body(self.name, self.report))
+        self.stats.reports += 1
+        return rec.id
+
     async def _stream(self, stop: asyncio.Event) -> None:
         supported = set().union(*self.session.supported.values()) if self.session.supported else set()
         pids = [p for p in self.pids if p.code in supported] or self.pids

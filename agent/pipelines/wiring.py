@@ -126,16 +126,19 @@ async def _serve(service: EnrichmentService, feed: EnrichmentFeed) -> None:
 def agent_pipeline(
     config: Config,
     health: HealthRegistry | None = None,
+    vehicles: dict[str, VehicleSession] | None = None,
     *,
     metrics: AgentMetrics | None = None,
     **vehicle_kw: Any,
 ) -> Pipeline:
     """One pipeline running every configured dongle, camera and the enrichment service
-    in its own TaskGroup (owned by the runtime's TaskGroup above it). With `metrics`,
-    each part is put where the metrics collector reads it at scrape time."""
+    in its own TaskGroup (owned by the runtime's TaskGroup above it). `vehicles`, when
+    given, is filled with each dongle's session (the bay screen asks them for post-scans);
+    with `metrics`, each part is put where the metrics collector reads it at scrape time."""
 
     async def run(sink: RecordSink) -> None:
         parts = metrics.parts if metrics is not None else PipelineParts()
+        parts.reset()  # a restart after remote configuration starts from the new config
         feed = EnrichmentFeed(sink) if config.enrich.enabled else None
         parts.feed = feed
         out: RecordSink = feed or sink
@@ -156,12 +159,17 @@ def agent_pipeline(
             for dongle in config.obd.dongles:
                 vehicle = vehicle_session_for(dongle, config.obd, out, config.agent.state_dir, **vehicle_kw)
                 parts.vehicles[dongle.name] = vehicle
+                if vehicles is not None:
+                    vehicles[dongle.name] = vehicle
                 if health is not None:
                     health.register(f"dongle:{dongle.name}", _vehicle_check(dongle.name, vehicle))
                 tg.create_task(vehicle.run())
+            # One OCR engine for every camera (~230 MB of models each; its lock makes the
+            # cameras take turns, and its threads already fill the Pi's cores).
+            ocr = VinOcr() if config.cameras else None
             for cam in config.cameras:
                 station = ScanStation(
-                    cam.name, out, formats=list(cam.formats), rules=rules, ocr=VinOcr(),
+                    cam.name, out, formats=list(cam.formats), rules=rules, ocr=ocr,
                     dedupe_window_s=cam.dedupe_window_s,
                 )  # fmt: skip
                 parts.stations[cam.name] = station

@@ -1,6 +1,7 @@
 """Remote command handlers the agent registers on sync's command channel.
 
-Allow-list: ping, status, replay. Arguments are pydantic models (extra keys refused).
+Allow-list: ping, status, replay, and config when the runtime supports remote
+configuration. Arguments are pydantic models (extra keys refused).
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from typing import Any
 from pydantic import Field
 
 from agent import __version__
+from agent.errors import ConfigError
+from agent.service.reconfigure import Reconfigurer
+from agent.service.remote_config import MAX_REMOTE_TOML, Answer, parse_remote
 from sync.commands import CommandArgs, CommandChannel
 from sync.errors import CommandError
 from sync.link import Link
 
-__all__ = ["NoArgs", "ReplayArgs", "register_commands"]
+__all__ = ["ConfigArgs", "NoArgs", "ReplayArgs", "register_commands"]
 
 
 class NoArgs(CommandArgs):
@@ -28,7 +32,21 @@ class ReplayArgs(CommandArgs):
     from_seq: int = Field(ge=1)
 
 
-def register_commands(channel: CommandChannel, link: Link) -> None:
+class ConfigArgs(CommandArgs):
+    version: str = Field(min_length=1, max_length=64)
+    toml: str = Field(max_length=MAX_REMOTE_TOML)
+
+
+def register_commands(
+    channel: CommandChannel,
+    link: Link,
+    reconfigurer: Reconfigurer | None = None,
+    *,
+    authenticated: bool = False,
+) -> None:
+    """`authenticated`: the link verifies every command's MAC (mqtt.auth_key is set).
+    Remote configuration is obeyed only then: without a key any broker client could
+    reconfigure the agent."""
     started = time.monotonic()
 
     async def ping(_: NoArgs) -> Mapping[str, Any]:
@@ -54,6 +72,19 @@ def register_commands(channel: CommandChannel, link: Link) -> None:
         n = await link.replay(args.from_seq)
         return {"requeued": n, "from_seq": args.from_seq}
 
+    async def config(args: ConfigArgs) -> Mapping[str, Any]:
+        assert reconfigurer is not None
+        if not authenticated:
+            why = "remote configuration needs mqtt.auth_key on the agent: commands cannot be authenticated"
+            return Answer(args.version, "rejected", why).as_dict()
+        try:
+            layer = parse_remote(args.version, args.toml)
+        except ConfigError as exc:
+            return Answer(args.version, "rejected", str(exc)).as_dict()
+        return (await reconfigurer.apply(layer)).as_dict()
+
+    if reconfigurer is not None:
+        channel.register("config", ConfigArgs, config)
     channel.register("ping", NoArgs, ping)
     channel.register("status", NoArgs, status)
     channel.register("replay", ReplayArgs, replay)

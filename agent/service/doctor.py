@@ -18,11 +18,11 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from agent.config import Config
+from drivers.camera.ocr import engine_problem
 
 __all__ = ["Check", "mqtt_connack", "run_checks"]
 
 Status = Literal["pass", "warn", "fail"]
-TESSDATA_DIRS = [Path("/usr/share/tesseract-ocr/5/tessdata"), Path("/usr/share/tesseract-ocr/4.00/tessdata")]
 
 
 @dataclass(frozen=True)
@@ -92,16 +92,14 @@ def _check_state_dir(cfg: Config) -> Check:
     return Check("state_dir", "pass", f"{d} is writable")
 
 
-def _check_tesseract(cfg: Config) -> Check:
-    if any((p / "eng.traineddata").exists() for p in TESSDATA_DIRS):
-        return Check("tesseract", "pass", "English traineddata present")
+def _check_ocr(cfg: Config) -> Check:
+    # VIN OCR is PP-OCR on ONNX Runtime (drivers/camera/ocr.py); its models ship in the
+    # rapidocr wheel, so no system package is involved.
+    problem = engine_problem()
+    if problem is None:
+        return Check("ocr", "pass", "PP-OCR models and ONNX Runtime present")
     status: Status = "fail" if cfg.cameras else "warn"
-    return Check(
-        "tesseract",
-        status,
-        "no tesseract English data",
-        "apt-get install --no-install-recommends tesseract-ocr tesseract-ocr-eng",
-    )
+    return Check("ocr", status, problem, "reinstall baygate from its lock (rapidocr, onnxruntime)")
 
 
 def _check_zbar(cfg: Config) -> Check:
@@ -145,7 +143,7 @@ def _check_devices(cfg: Config) -> Check:
 CHECKS: list[Callable[[Config], Check]] = [
     _check_state_dir,
     _check_broker,
-    _check_tesseract,
+    _check_ocr,
     _check_zbar,
     _check_dbus,
     _check_devices,

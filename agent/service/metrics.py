@@ -58,6 +58,11 @@ class PipelineParts:
     pressure: Any = None  # OutboxPressure
     probes: Any = None  # agent.enrich.probes.Probes: scheduled health checks of remote services
 
+    def reset(self) -> None:
+        self.vehicles.clear()
+        self.stations.clear()
+        self.feed = self.enrichment = self.pressure = self.probes = None
+
 
 def _counter(name: str, doc: str, label: str, values: dict[str, float]) -> Metric:
     fam = CounterMetricFamily(name.removesuffix("_total"), doc, labels=[label])
@@ -173,6 +178,9 @@ class LinkCollector:
             ("baygate_mqtt_historical_total", c.historical, "Records resent after an outage"),
             ("baygate_mqtt_broker_acks_total", c.broker_acks, "QoS 1 PUBACKs received"),
             ("baygate_mqtt_backend_acks_total", c.backend_acks, "Backend high-water acks received"),
+            ("baygate_mqtt_bad_acks_total", c.bad_acks, "Backend acks refused as malformed"),
+            ("baygate_mqtt_unauthenticated_total", c.unauthenticated, "Acks/commands, MAC not verified"),
+            ("baygate_commands_refused_total", self.link.commands.refused, "Commands refused (name, args)"),
         ):
             fam = CounterMetricFamily(name.removesuffix("_total"), doc)
             fam.add_metric([], value)

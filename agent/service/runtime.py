@@ -16,13 +16,14 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from agent import __version__
 from agent.config import Config
+from agent.errors import ConfigError
 from agent.pipelines.outbox_sink import OutboxSink
 from agent.pipelines.sink import Pipeline, build_record
 from agent.records import utcnow
@@ -30,10 +31,14 @@ from agent.service.api import serve_api
 from agent.service.commands import register_commands
 from agent.service.health import HealthRegistry, Status
 from agent.service.metrics import AgentMetrics, LinkCollector, OutboxCollector, StateDirCollector
+from agent.service.reconfigure import Reconfigurer
+from agent.service.remote_config import Answer, RemoteStore
 from agent.service.sdnotify import notify, watchdog_interval_s
 from agent.service.watchdog import watchdog
+from sync.auth import decode_key
 from sync.commands import CommandChannel
 from sync.envelope import agent_topic
+from sync.errors import AuthKeyError
 from sync.link import Link, LinkSettings, StatusInfo, StatusRender
 from sync.mqtt import TlsFiles
 from sync.outbox import Outbox
@@ -72,11 +77,26 @@ def link_settings(config: Config, **overrides: Any) -> LinkSettings:
         keepalive_s=m.keepalive_s,
         inflight=m.inflight,
         ack_retention_s=m.ack_retention_s,
+        auth_key=_auth_key(config),
     )
     return replace(settings, **overrides)
 
 
-def status_renderer(config: Config, health: HealthRegistry | None = None) -> StatusRender:
+def _auth_key(config: Config) -> bytes | None:
+    secret = config.mqtt.auth_key
+    if secret is None:
+        return None
+    try:
+        return decode_key(secret.reveal(), f"mqtt.auth_key ({secret.reference})")
+    except AuthKeyError as exc:
+        raise ConfigError("mqtt.auth_key", str(exc)) from None
+
+
+def status_renderer(
+    config: Config,
+    config_version: Callable[[], str | None] = lambda: None,
+    health: HealthRegistry | None = None,
+) -> StatusRender:
     """The birth / Last Will body. With `health`, the checks at connect time go along
     (`dongle:NAME`, `camera:NAME`, `link` ...): what `baygate fleet status` shows per agent."""
     a = config.agent
@@ -85,6 +105,7 @@ def status_renderer(config: Config, health: HealthRegistry | None = None) -> Sta
         body = {
             "state": info.state,
             "version": __version__,
+            "config_version": config_version(),
             "session": info.session,
             "outbox_depth": info.outbox_depth,
             "oldest_pending_s": info.oldest_pending_s,
@@ -101,15 +122,19 @@ def status_renderer(config: Config, health: HealthRegistry | None = None) -> Sta
 
 
 def pipelines_from_config(
-    config: Config, health: HealthRegistry | None = None, metrics: AgentMetrics | None = None
+    config: Config,
+    health: HealthRegistry | None = None,
+    vehicles: dict[str, Any] | None = None,
+    *,
+    metrics: AgentMetrics | None = None,
 ) -> list[Pipeline]:
     """The pipelines this config asks for: every dongle, camera and the enrichment
-    service, run together by `agent.pipelines.wiring.agent_pipeline`."""
+    service, run together by `agent.pipelines.wiring.agent_pipeline` (which fills `vehicles`)."""
     if not (config.obd.dongles or config.cameras or config.enrich.enabled):
         return []
     from agent.pipelines.wiring import agent_pipeline  # heavy (OpenCV, bleak): only when needed
 
-    return [agent_pipeline(config, health, metrics=metrics)]
+    return [agent_pipeline(config, health, vehicles, metrics=metrics)]
 
 
 class Runtime:
@@ -118,15 +143,26 @@ class Runtime:
         config: Config,
         pipelines: Sequence[Pipeline] = (),
         *,
+        pipelines_for: Callable[[Config], list[Pipeline]] | None = None,
         health: HealthRegistry | None = None,
         api: bool = False,
+        vehicles: dict[str, Any] | None = None,
         metrics: AgentMetrics | None = None,
         **link_overrides: Any,
     ) -> None:
+        """`pipelines` run as given; `pipelines_for` builds them from the config instead,
+        which enables remote configuration (the `config` command restarts them)."""
         self.config = config
         self.pipelines = list(pipelines)
         self.health = health or HealthRegistry(version=__version__)
-        self.api = api  # serve /health and /metrics ([api] bind/port)
+        self.reconfigurer: Reconfigurer | None = None
+        if pipelines_for is not None:
+            self.reconfigurer = Reconfigurer(
+                config, pipelines_for, self.health, RemoteStore(config.agent.state_dir),
+                on_rollback=self._rolled_back,
+            )  # fmt: skip
+        self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
+        self.vehicles = vehicles if vehicles is not None else {}  # dongle -> session (post-scans)
         self.metrics = metrics  # the pipelines' parts already in it, when given
         self.link_overrides = link_overrides
         self.outbox: Outbox | None = None
@@ -135,23 +171,27 @@ class Runtime:
 
     async def run(self) -> None:
         a = self.config.agent
+        a.state_dir.mkdir(parents=True, exist_ok=True)
+        rc = self.reconfigurer
+        if rc is not None:
+            rc.load_kept()
         async with Outbox(a.state_dir / "outbox.sqlite3") as outbox:
             channel = CommandChannel()
             link = Link(
                 outbox,
                 link_settings(self.config, **self.link_overrides),
-                status=status_renderer(self.config, self.health),
+                status=status_renderer(self.config, lambda: rc.version if rc else None, self.health),
                 commands=channel,
             )
-            register_commands(channel, link)
+            register_commands(channel, link, rc, authenticated=self.config.mqtt.auth_key is not None)
             sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
-                "agent %s/%s running: outbox epoch %s, %d pipelines",
+                "agent %s/%s running: outbox epoch %s, remote config %s",
                 a.shop_id,
                 a.agent_id,
                 outbox.epoch,
-                len(self.pipelines),
+                (rc.version if rc else None) or "none",
             )
             self.health.register("link", lambda: self._link_check(link))
             async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
@@ -161,17 +201,47 @@ class Runtime:
                     metrics.registry.register(LinkCollector(link))
                     metrics.registry.register(OutboxCollector(outbox))
                     metrics.registry.register(StateDirCollector(a.state_dir))
+                    api, ui_cfg = self.config.api, self.config.ui
+                    ui = None
+                    if ui_cfg.enabled:  # the bay screen (agent/ui): fed by every committed record
+                        from agent.ui.app import open_bay_screen
+
+                        ui = await open_bay_screen(
+                            self.config, sink, health=self.health, vehicles=self.vehicles
+                        )
+                        stack.push_async_callback(ui.aclose)
+                        sink.on_commit = ui.screen.on_commit
+                        tg.create_task(ui.screen.run())
+                    ui_at = (ui_cfg.bind or api.bind, api.port if ui_cfg.port is None else ui_cfg.port)
+                    shared = ui is not None and ui_at == (api.bind, api.port)
                     await stack.enter_async_context(
-                        serve_api(self.health, metrics.registry, self.config.api.bind, self.config.api.port)
-                    )
+                        serve_api(self.health, metrics.registry, api.bind, api.port,
+                                  ui=ui.routes if shared and ui else None,
+                                  before_stop=ui.screen.hub.close if ui else None)
+                    )  # fmt: skip
+                    if ui is not None and not shared:
+                        await stack.enter_async_context(
+                            serve_api(None, None, *ui_at, ui=ui.routes,
+                                      before_stop=ui.screen.hub.close)
+                        )  # fmt: skip
                 tg.create_task(link.run())
                 for p in self.pipelines:
                     tg.create_task(p(sink))
+                if rc is not None:
+                    rc.start(tg, sink)
                 # The outbox is open and every task started: records are taken from now on.
                 notify("READY=1")
                 interval = watchdog_interval_s()
                 if interval is not None:
                     tg.create_task(watchdog(self.health, interval))
+
+    async def _rolled_back(self, answer: Answer) -> None:
+        # The backend hears of a late rollback through the durable record stream.
+        if self.sink is not None:
+            await self.sink.emit("alert", {
+                "severity": "warning", "code": "config_rolled_back",
+                "message": f"remote config {answer.version} rolled back: {answer.error}",
+            })  # fmt: skip
 
     @staticmethod
     def _link_check(link: Link) -> tuple[Status, str]:

@@ -8,9 +8,9 @@ from drivers.camera.capture import FrameGrabber, Health
 from drivers.camera.decode import Code, Decoder
 from drivers.camera.dedupe import Deduper
 from drivers.camera.errors import CameraError, DecodeError, FrameError, OcrError, PayloadError, SourceError
-from drivers.camera.ocr import VinOcr
+from drivers.camera.ocr import TextBox, VinOcr
 from drivers.camera.payload import Classified, classify
-from drivers.camera.scanner import FrameResult, FrameScanner, OcrVinVoter, VinFound
+from drivers.camera.scanner import FrameResult, FrameScanner, OcrVinVoter, Read, VinFound
 from drivers.camera.serials import SerialMatch, SerialRule
 from drivers.camera.sources import (
     DirectorySource,
@@ -20,7 +20,7 @@ from drivers.camera.sources import (
     load_image,
     open_source,
 )
-from drivers.camera.vin import VinCheck, check_vin, vin_from_barcode
+from drivers.camera.vin import VinCheck, check_vin, vin_from_barcode, vins_in_text
 
 __all__ = [
     "CameraError",
@@ -41,9 +41,11 @@ __all__ = [
     "OcrVinVoter",
     "OpenCVSource",
     "PayloadError",
+    "Read",
     "SerialMatch",
     "SerialRule",
     "SourceError",
+    "TextBox",
     "VinCheck",
     "VinFound",
     "VinOcr",
@@ -52,4 +54,5 @@ __all__ = [
     "load_image",
     "open_source",
     "vin_from_barcode",
+    "vins_in_text",
 ]

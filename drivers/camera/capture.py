@@ -7,7 +7,10 @@ Finite sources (files, directories, iterators) are read losslessly instead: the 
 waits until the consumer took the frame.
 
 A live source that fails (unplugged camera, dropped stream) is closed and reopened
-with exponential backoff (0.5 s doubling to 10 s); meanwhile health is 'degraded'.
+under the one backoff policy (resilience.Backoff: 0.5 s doubling to 10 s, jittered);
+meanwhile health is 'degraded'. The backoff resets only once a reopened source has
+delivered frames for `healthy_after_s` (30 s): an RTSP camera that accepts the
+connection and drops it after one frame is retried ever more slowly, not 2x a second.
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ import numpy as np
 
 from drivers.camera.errors import CameraError
 from drivers.camera.sources import FrameSource
+from resilience import Backoff, BackoffPolicy
 
-__all__ = ["FrameGrabber", "Health"]
+__all__ = ["CAMERA_BACKOFF", "FrameGrabber", "Health"]
+
+# A camera is local: first retry soon, never wait more than 10 s for a replugged one.
+CAMERA_BACKOFF = BackoffPolicy(first_s=0.5, cap_s=10.0, healthy_after_s=30.0)
 
 State = Literal["starting", "ok", "degraded", "ended", "stopped"]
 
@@ -40,12 +47,15 @@ class FrameGrabber:
     def __init__(
         self,
         source: FrameSource,
-        backoff_s: tuple[float, float] = (0.5, 10.0),
+        backoff: BackoffPolicy = CAMERA_BACKOFF,
         clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], bool] | None = None,
     ) -> None:
         self.source = source
-        self._backoff = backoff_s
+        self._backoff = Backoff(backoff, clock=clock)
         self._clock = clock
+        # How the reader waits between reopens (True: stop now); injected by tests.
+        self._wait = wait
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
         self._seq = 0
@@ -95,12 +105,12 @@ class FrameGrabber:
             self._cond.notify_all()
 
     def _run(self) -> None:
-        delay = self._backoff[0]
+        wait = self._wait or self._stop.wait
         while not self._stop.is_set():
             try:
                 self.source.open()
+                self._backoff.up()
                 self._read_until_error()
-                delay = self._backoff[0]
                 if not self.source.live:
                     self._set("ended")
                     break
@@ -111,9 +121,8 @@ class FrameGrabber:
             if not self.source.live and self._state == "degraded":
                 self._set("ended")
                 break
-            if self._stop.wait(delay):
+            if wait(self._backoff.next_delay()) or self._stop.is_set():
                 break
-            delay = min(delay * 2, self._backoff[1])
             with self._cond:
                 self._reopens += 1
         self._set("ended" if self._state == "ended" else "stopped")

@@ -1,6 +1,16 @@
-"""Barcode decoding of one grayscale frame: zxing-cpp on the whole frame, then, on sharp
-frames, 1D localisation + straightening with zxing-cpp and pyzbar on the crops, and a
-contrast-stretched retry for dim or faint frames.
+"""Barcode decoding of one grayscale frame: zxing-cpp on the whole frame (light-on-dark
+symbols too: try_invert), then, on sharp frames, 1D localisation + straightening with
+zxing-cpp and pyzbar on the crops, and a contrast-stretched retry for dim or faint frames.
+
+A false code is worse than a miss. The straightened-crop path made reads with valid check
+digits that raw zxing-cpp did not (4 on real EAN/UPC photos), so a crop read is accepted
+only when a second, different read of the same crop agrees (zxing-cpp, pyzbar, the
+CLAHE-stretched crop, the inverted crop): one decoder's lone guess on a warped crop is
+dropped. Whole-frame zxing-cpp reads stand alone, as raw zxing-cpp does.
+
+Sizes are bounded both ways: a frame under _MIN_SIDE px on a side is upscaled (zxing-cpp
+reads a 256x4 ITF once it is tall enough to scan), one over _MAX_SIDE is downscaled
+first (a 16000 px square took 21 s and 1.9 GB). Positions are in the caller's pixels.
 
 Measured on this class of machine: zxing-cpp with only the configured formats ~26 ms per
 720p frame; pyzbar ~3x slower, reads no DataMatrix, and on a BGR image silently uses the
@@ -10,6 +20,7 @@ blue channel only — so it only ever gets single-channel crops here.
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -19,13 +30,23 @@ from pyzbar import pyzbar
 
 from drivers.camera.errors import DecodeError
 from drivers.camera.locate import Region, find_1d_regions, straighten
-from drivers.camera.symbology import DEFAULT_FORMATS, ONE_D, normalise, pyzbar_name, zxing_formats, zxing_name
+from drivers.camera.symbology import (
+    DEFAULT_FORMATS,
+    ONE_D,
+    canonical,
+    capacity,
+    normalise,
+    pyzbar_name,
+    zxing_formats,
+    zxing_name,
+)
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Code", "Decoder"]
+__all__ = ["Code", "Decoder"]
 
-# A QR code holds at most 2953 bytes; 3072 keeps base64 of any payload within the
-# scan record's 4096-character field. Anything larger is not a code we asked for.
-MAX_PAYLOAD_BYTES = 3072
+# Frame size bounds (see the module docstring). 4096 px keeps a 0.5 mm module of an A4
+# sheet above 2 px; decoding a frame that size costs ~0.3 s here.
+_MIN_SIDE = 32
+_MAX_SIDE = 4096
 # Below this mean or spread of intensity a frame counts as dim/faint and gets a
 # CLAHE-stretched second pass (the 'lowlight' scenes: mean ~35, std ~20).
 _DIM_MEAN = 60.0
@@ -76,19 +97,24 @@ class Decoder:
         self._zbar = [_ZBAR_SYMBOLS[f] for f in self._one_d if f in _ZBAR_SYMBOLS]
         self.locate_1d = locate_1d and bool(self._one_d)
         self._clahe = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8))
+        self.over_capacity = 0  # payloads longer than their symbology can carry (dropped)
+        self.lone_crop_reads = 0  # crop reads no second read confirmed (dropped)
 
     def decode(self, gray: np.ndarray, sharp: bool = True) -> list[Code]:
         """Every code found in the frame, de-duplicated by (symbology, payload)."""
+        img, scale = _fit(gray)
         found: dict[tuple[str, str], Code] = {}
-        self._add(found, self._zxing(gray, self._zx, None, "zxing"))
-        mean, std = cv2.meanStdDev(gray)
+        self._add(found, self._zxing(img, self._zx, None, "zxing"))
+        mean, std = cv2.meanStdDev(img)
         if not found and (float(mean[0][0]) < _DIM_MEAN or float(std[0][0]) < _FAINT_STD):
-            self._add(found, self._zxing(self._clahe.apply(gray), self._zx, None, "zxing-clahe", 0.9))
+            self._add(found, self._zxing(self._clahe.apply(img), self._zx, None, "zxing-clahe", 0.9))
         if sharp and self.locate_1d:
-            for region in find_1d_regions(gray):
+            for region in find_1d_regions(img):
                 if not any(_inside(region.centre, c.position) for c in found.values()):
-                    self._add(found, self._crop(gray, region))
-        return list(found.values())
+                    self._add(found, self._crop(img, region))
+        if scale == 1.0:
+            return list(found.values())
+        return [_rescaled(c, 1.0 / scale) for c in found.values()]
 
     @staticmethod
     def _add(found: dict[tuple[str, str], Code], codes: list[Code]) -> None:
@@ -97,13 +123,24 @@ class Decoder:
                 found[c.key] = c
 
     def _crop(self, gray: np.ndarray, region: Region) -> list[Code]:
+        """Reads of one straightened 1D region that two different reads agree on: two
+        decoders, or one decoder on two samplings of the bars (the crop and a 1.5x
+        resampling of it; a misread comes from where the samples fall on the bars)."""
         crop, inv = straighten(gray, region)
-        codes = self._zxing(crop, self._zx_1d, inv, "zxing-crop", 0.9)
-        if not codes and self._zbar:
-            codes = self._pyzbar(crop, inv)
-        if not codes:
-            codes = self._zxing(self._clahe.apply(crop), self._zx_1d, inv, "zxing-crop-clahe", 0.85)
-        return codes
+        reads = [self._zxing(crop, self._zx_1d, inv, "zxing-crop", 0.9), self._pyzbar(crop, inv)]
+        if not _agreed(reads):
+            reads.append(self._zxing(self._clahe.apply(crop), self._zx_1d, inv, "zxing-crop-clahe", 0.85))
+        if not any(reads):  # light bars on dark: zxing-cpp's try_invert does not cover 1D
+            crop = cv2.bitwise_not(crop)
+            reads += [self._zxing(crop, self._zx_1d, inv, "zxing-crop-inv", 0.85), self._pyzbar(crop, inv)]
+        if any(reads) and not _agreed(reads):
+            big = np.asarray(cv2.resize(crop, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_LINEAR))
+            scaled = inv.copy()
+            scaled[:, :2] /= 1.5  # crop' -> crop -> frame
+            reads += [self._zxing(big, self._zx_1d, scaled, "zxing-crop", 0.85), self._pyzbar(big, scaled)]
+        agreed = _agreed(reads)
+        self.lone_crop_reads += len({c.key for r in reads for c in r}) - len(agreed)
+        return agreed
 
     def _zxing(
         self,
@@ -116,7 +153,7 @@ class Decoder:
         if not formats:
             return []
         try:
-            results = zxingcpp.read_barcodes(img, formats=formats, try_invert=False)  # type: ignore[arg-type]
+            results = zxingcpp.read_barcodes(img, formats=formats, try_invert=True)  # type: ignore[arg-type]
         except (ValueError, RuntimeError) as exc:
             raise DecodeError(f"zxing-cpp failed on a {img.shape} image: {exc}") from None
         out = []
@@ -124,16 +161,18 @@ class Decoder:
             if not r.valid:
                 continue
             raw = bytes(r.bytes)
-            if len(raw) > MAX_PAYLOAD_BYTES:
-                continue  # never pass a payload over the cap along, even truncated
+            sym = zxing_name(r.format)
+            if len(raw) > capacity(sym):
+                self.over_capacity += 1  # never pass such a payload along, even truncated
+                continue
             pos = r.position
             pts = [(p.x, p.y) for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
             binary = r.content_type == zxingcpp.ContentType.Binary
-            sym = zxing_name(r.format)
+            sym, text = canonical(sym, base64.b64encode(raw).decode() if binary else r.text)
             out.append(
                 Code(
                     symbology=sym,
-                    payload=base64.b64encode(raw).decode() if binary else r.text,
+                    payload=text,
                     position=_map(pts, inv),
                     confidence=conf if sym not in ONE_D else conf * 0.95,
                     decoder=how,
@@ -144,6 +183,8 @@ class Decoder:
         return out
 
     def _pyzbar(self, crop: np.ndarray, inv: np.ndarray) -> list[Code]:
+        if not self._zbar:
+            return []
         # Single-channel on purpose: with a BGR array pyzbar reads the blue plane only.
         try:
             results = pyzbar.decode(crop, symbols=self._zbar)
@@ -152,16 +193,48 @@ class Decoder:
         out = []
         for r in results:
             raw = bytes(r.data)
-            if not raw or len(raw) > MAX_PAYLOAD_BYTES:
+            sym = pyzbar_name(r.type)
+            if not raw or len(raw) > capacity(sym):
                 continue
             try:
                 text, enc = raw.decode("utf-8"), "utf-8"
             except UnicodeDecodeError:
                 text, enc = base64.b64encode(raw).decode(), "base64"
+            sym, text = canonical(sym, text)
             x, y, w, h = r.rect
             pts = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
-            out.append(Code(pyzbar_name(r.type), text, _map(pts, inv), 0.8, "pyzbar-crop", enc))
+            out.append(Code(sym, text, _map(pts, inv), 0.8, "pyzbar-crop", enc))
         return out
+
+
+def _agreed(reads: list[list[Code]]) -> list[Code]:
+    """The codes at least two of the reads found (the most confident copy of each)."""
+    votes: dict[tuple[str, str], list[Code]] = {}
+    for read in reads:
+        for key in {c.key for c in read}:
+            best = max((c for c in read if c.key == key), key=lambda c: c.confidence)
+            votes.setdefault(key, []).append(best)
+    return [max(cs, key=lambda c: c.confidence) for cs in votes.values() if len(cs) >= 2]
+
+
+def _fit(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """The frame within the size bounds, and the factor applied to it."""
+    h, w = gray.shape[:2]
+    if min(h, w) < _MIN_SIDE:
+        f = math.ceil(_MIN_SIDE / max(1, min(h, w)))
+        f = max(1, min(f, _MAX_SIDE // max(h, w, 1)))
+        if f > 1:
+            return np.asarray(cv2.resize(gray, (w * f, h * f), interpolation=cv2.INTER_NEAREST)), float(f)
+    if max(h, w) > _MAX_SIDE:
+        f = _MAX_SIDE / max(h, w)
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        return np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA)), f
+    return gray, 1.0
+
+
+def _rescaled(c: Code, f: float) -> Code:
+    pos = tuple((round(x * f), round(y * f)) for x, y in c.position)
+    return Code(c.symbology, c.payload, pos, c.confidence, c.decoder, c.encoding, c.gs1)
 
 
 def _map(pts: list[tuple[int, int]], inv: np.ndarray | None) -> tuple[tuple[int, int], ...]:

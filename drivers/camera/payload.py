@@ -24,12 +24,15 @@ from typing import Literal
 from drivers.camera.errors import PayloadError
 from drivers.camera.gs1 import parse_digital_link, parse_element_string
 from drivers.camera.serials import SerialMatch, SerialRule, match_gs1, match_serial
+from drivers.camera.symbology import CAPACITY
 from drivers.camera.vin import VinCheck, vin_from_barcode
 
 __all__ = ["DONGLE_PREFIX", "JOB_PREFIX", "MAX_PAYLOAD_CHARS", "Classified", "classify", "parse_pairs"]
 
 Kind = Literal["vin", "serial", "dongle_pairing", "job_ticket", "url", "gs1", "raw"]
-MAX_PAYLOAD_CHARS = 4096
+# The largest payload any symbol carries: a numeric QR code, 7,089 digits (an
+# alphanumeric one holds 4,296 characters; the old 4,096 cap dropped valid ones).
+MAX_PAYLOAD_CHARS = max(CAPACITY.values())
 DONGLE_PREFIX = "BAYGATE:DONGLE:"
 JOB_PREFIX = "BAYGATE:JOB:"
 _PAIR = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")

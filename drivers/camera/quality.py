@@ -27,8 +27,9 @@ def to_gray(frame: object) -> np.ndarray:
     """A 2-D uint8 view of the frame; FrameError for anything that is not an image."""
     if not isinstance(frame, np.ndarray):
         raise FrameError(f"a frame must be a numpy array, got {type(frame).__name__}")
-    if frame.size == 0 or frame.ndim not in (2, 3) or frame.shape[0] < 8 or frame.shape[1] < 8:
-        raise FrameError(f"frame is empty or too small: shape {frame.shape}")
+    # Small is fine (the decoder upscales: a 256x4 ITF is readable); empty is not.
+    if frame.size == 0 or frame.ndim not in (2, 3):
+        raise FrameError(f"frame is empty or not an image: shape {frame.shape}")
     if frame.dtype != np.uint8:
         raise FrameError(f"frame must be 8-bit, got {frame.dtype}")
     if frame.ndim == 2:

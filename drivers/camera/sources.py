@@ -28,11 +28,19 @@ __all__ = [
     "OpenCVSource",
     "load_image",
     "open_source",
+    "quiet_native_logs",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 # Larger files are not camera stills; refusing them bounds memory (a 4K PNG is ~25 MB).
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
+# Decoded size bounds. A 16000x16000 PNG is 40 KB on disk and 768 MB as BGR (it took
+# 21 s and 1.9 GB). JPEGs are downscaled while decoding (libjpeg's 1/2, 1/4, 1/8 DCT
+# scaling, cv2.IMREAD_REDUCED_*) to at most _TARGET_PIXELS; other formats decode whole,
+# so they are refused past _MAX_DECODE_PIXELS (64 MP: 192 MB as BGR).
+_TARGET_PIXELS = 24_000_000
+_MAX_DECODE_PIXELS = 64_000_000
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
 class FrameSource(Protocol):
@@ -59,10 +67,57 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         data = np.fromfile(p, dtype=np.uint8)
     except OSError as exc:
         raise FrameError(f"{p}: cannot read ({exc.strerror})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    img = cv2.imdecode(data, _decode_flag(p, bytes(data[: 1 << 16])))
     if img is None or img.size == 0:
         raise FrameError(f"{p}: not a decodable image (corrupt or unsupported format)")
     return img
+
+
+def quiet_native_logs() -> None:
+    """Keep OpenCV's and FFmpeg's own log lines ('[ WARN:0@0.48] global cap.cpp...',
+    '[tcp @ 0x...] Connection ... refused') off stdout/stderr: they bypass our logging
+    and break one-JSON-object-per-line. What they said reaches the operator as our
+    SourceError text and the grabber's health. FFmpeg reads OPENCV_FFMPEG_LOGLEVEL
+    (-8 = quiet) when its backend first loads, so this runs before the first capture."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def _decode_flag(p: Path, head: bytes) -> int:
+    """How to decode an image of this header within the memory bounds."""
+    size = _header_size(head)
+    if size is None:
+        return cv2.IMREAD_COLOR
+    w, h = size
+    pixels = w * h
+    if pixels <= _TARGET_PIXELS:
+        return cv2.IMREAD_COLOR
+    if head[:2] == b"\xff\xd8":
+        f = next((f for f in (2, 4, 8) if pixels / (f * f) <= _TARGET_PIXELS), 8)
+        return _REDUCED[f]
+    if pixels > _MAX_DECODE_PIXELS:
+        raise FrameError(
+            f"{p}: {w}x{h} is {pixels / 1e6:.0f} MP, over the {_MAX_DECODE_PIXELS // 1_000_000} MP"
+            " decode limit (JPEGs are downscaled while decoding; other formats are not)"
+        )
+    return cv2.IMREAD_COLOR
+
+
+def _header_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header, without decoding; None otherwise."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(head):
+        if head[i] != 0xFF:
+            return None
+        marker, length = head[i + 1], int.from_bytes(head[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn: the frame header
+            return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(head[i + 5 : i + 7], "big")
+        i += 2 + length
+    return None
 
 
 class OpenCVSource:
@@ -80,6 +135,7 @@ class OpenCVSource:
 
     def open(self) -> None:
         self.close()
+        quiet_native_logs()
         if isinstance(self.target, int) or str(self.target).startswith("/dev/"):
             cap = cv2.VideoCapture(self.target, cv2.CAP_V4L2)
             # MJPG keeps 720p@15+ within USB 2 bandwidth; ask for one buffered frame so

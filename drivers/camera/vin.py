@@ -13,12 +13,26 @@ Policy (a wrong VIN is worse than no VIN):
 - characters are NEVER changed to make the check digit fit (measured: +2 points of
   read rate for 4-10 % false accepts).
 
-Barcode VINs (Code 39 door-jamb labels, DataMatrix, QR): the payload, stripped of
-spaces, is a VIN if it is one; an 18-20 character Code 39 payload is a VIN if it starts
-with the import marker 'I' (a character no VIN contains) followed by a valid 17-character
-VIN and at most two trailing characters (observed on import labels: a check or plant
-suffix), and the VIN's check digit verifies — an extended payload is only trusted with
-the checksum, because its boundaries are inferred.
+A VIN is one run of exactly 17 VIN characters, never assembled: inner spaces or other
+separators are never removed to make 17 characters (a part label 'PN33528 SN00707630'
+is two tokens, not the VIN 'PN33528SN00707630'), and text from two boxes or two symbols
+is never joined. This module is the one place that reads a VIN out of a payload or a
+text line; scanner, classifier and OCR all call it.
+
+Barcode VINs (Code 39 door-jamb labels, DataMatrix, QR): the payload, stripped of outer
+whitespace, is a VIN if it is one; a labelled payload 'VIN:<vin>' ('VIN', then ':', '=',
+'#', '-' or a space) carries the VIN after the label; an 18-20 character Code 39 payload
+is a VIN if it starts with the import marker 'I' (a character no VIN contains) followed
+by a valid 17-character VIN and at most two trailing characters (observed on import
+labels: a check or plant suffix), and the VIN's check digit verifies — an extended
+payload is only trusted with the checksum, because its boundaries are inferred.
+Labelled and import-prefixed VINs are `labelled`: they outrank an unlabelled 17-character
+code in the same view (a part number that happens to look like a VIN).
+
+Text VINs (OCR, one text box): a token of the box — split at anything that is not A-Z/0-9
+— that is exactly 17 characters, or 'VIN' directly followed by 17 (OCR drops the space
+after a label), and whose check digit verifies. An OCR VIN is never `unverified`: without
+the check digit one misread character would be a wrong VIN.
 """
 
 from __future__ import annotations
@@ -27,7 +41,15 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["VIN_ALPHABET", "VinCheck", "check_digit", "check_vin", "is_vin_shape", "vin_from_barcode"]
+__all__ = [
+    "VIN_ALPHABET",
+    "VinCheck",
+    "check_digit",
+    "check_vin",
+    "is_vin_shape",
+    "vin_from_barcode",
+    "vins_in_text",
+]
 
 VIN_ALPHABET = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 _SHAPE = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
@@ -39,12 +61,15 @@ _VALUES = {
 }  # fmt: skip
 _WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 _NORTH_AMERICA = "12345"
+_LABEL = re.compile(r"^VIN\s*[:=#-]?\s*(\S+)$", re.IGNORECASE)
+_TOKENS = re.compile(r"[A-Z0-9]+")
 
 
 @dataclass(frozen=True)
 class VinCheck:
     value: str
     status: Literal["verified", "unverified"]
+    labelled: bool = False  # said to be a VIN by its carrier ('VIN:' label, 'I' import prefix)
 
     @property
     def verified(self) -> bool:
@@ -75,11 +100,29 @@ def check_vin(text: str) -> VinCheck | None:
 
 def vin_from_barcode(symbology: str, payload: str) -> VinCheck | None:
     """A VIN carried by a barcode payload (see the module docstring for the rules)."""
-    text = payload.strip().replace(" ", "")
+    text = payload.strip()
+    label = _LABEL.match(text)
+    if label is not None:
+        found = check_vin(label.group(1))
+        return VinCheck(found.value, found.status, labelled=True) if found else None
     if len(text) == 17:
         return check_vin(text)
     if symbology == "CODE39" and 18 <= len(text) <= 20 and text[0] == "I":
         found = check_vin(text[1:18])
         if found is not None and found.verified:
-            return found
+            return VinCheck(found.value, found.status, labelled=True)
     return None
+
+
+def vins_in_text(text: str) -> list[VinCheck]:
+    """The verified VINs in one OCR text box, each one whole token of it."""
+    found: list[VinCheck] = []
+    tokens = _TOKENS.findall(text.upper())
+    for i, raw in enumerate(tokens):
+        token, labelled = raw, i > 0 and tokens[i - 1] == "VIN"
+        if len(raw) == 20 and raw.startswith("VIN"):
+            token, labelled = raw[3:], True
+        vin = check_vin(token) if len(token) == 17 else None
+        if vin is not None and vin.verified and vin.value not in {v.value for v in found}:
+            found.append(VinCheck(vin.value, "verified", labelled=labelled))
+    return found

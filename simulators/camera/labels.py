@@ -24,8 +24,12 @@ FORMATS: dict[str, zxingcpp.BarcodeFormat] = {
     "CODE39": zxingcpp.BarcodeFormat.Code39,
     "EAN13": zxingcpp.BarcodeFormat.EAN13,
     "UPCA": zxingcpp.BarcodeFormat.UPCA,
+    "PDF417": zxingcpp.BarcodeFormat.PDF417,
+    "ITF": zxingcpp.BarcodeFormat.ITF,
+    "EAN8": zxingcpp.BarcodeFormat.EAN8,
+    "UPCE": zxingcpp.BarcodeFormat.UPCE,
 }
-_MATRIX = ("QRCODE", "DATAMATRIX")
+_MATRIX = ("QRCODE", "DATAMATRIX", "PDF417")
 
 
 def code_image(symbology: str, payload: str, module_px: int, *, gs1: bool = False) -> np.ndarray:

@@ -22,15 +22,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from simulators.camera import labels
+from simulators.camera import labels, plates
 from simulators.camera.errors import SimulatorError
-from simulators.camera.fonts import HERSHEY, PLATE_FONTS
+from simulators.camera.fonts import HERSHEY, PLATE_FONTS, WORLD_FONTS
+from simulators.camera.shopcodes import SHOP_CODE_KINDS, shop_code
 from simulators.camera.vins import near_miss_vins, random_vin
 
-__all__ = ["DEGRADATIONS", "FONTS", "KINDS", "Scene", "make_scene", "scene_set"]
+__all__ = ["DEGRADATIONS", "FONTS", "KINDS", "PLATE_KINDS", "Scene", "make_plate", "make_scene", "scene_set"]
 
 DEGRADATIONS = ("clean", "rotated", "tilt", "blur", "noise", "glare", "lowlight", "blur_heavy")
-KINDS = (
+KINDS: tuple[str, ...] = (
     "qrcode",
     "datamatrix",
     "code128",
@@ -42,8 +43,18 @@ KINDS = (
     "negative_vin",
     "stripes",
     "plain_text",
+    # Added with the plate styles (issue 13); the kinds above keep their pixels per seed.
+    *SHOP_CODE_KINDS,
 )
-FONTS = (*PLATE_FONTS, HERSHEY)
+# VIN plates in the five styles of plates.py, their near-miss twins, and part labels.
+PLATE_KINDS = (
+    *(f"plate_{s}" for s in plates.STYLES),
+    *(f"plate_{s}_neg" for s in plates.STYLES),
+    "part_label",
+)
+KINDS = (*KINDS, *PLATE_KINDS)
+FONTS = (*PLATE_FONTS, *(f for f in WORLD_FONTS if f not in PLATE_FONTS), HERSHEY)
+_HEAVY = ("glare", "lowlight", "blur_heavy")
 _MAKERS = ("HONDA OF AMERICA MFG", "TOYOTA MOTOR MFG", "FORD MOTOR CO", "TESLA INC")
 
 
@@ -223,18 +234,81 @@ def _code_content(
         return art, [{"symbology": "CODE39", "payload": payload}], vin, vin
     if kind == "stripes":
         return labels.stripes_label(rng.randrange(1 << 30)), [], None, None
+    if kind in SHOP_CODE_KINDS:
+        return shop_code(kind, rng, serial)
     raise SimulatorError(f"unknown scene kind {kind!r} (known: {', '.join(KINDS)})")
+
+
+def make_plate(
+    style: str,
+    level: str,
+    seed: int,
+    size: tuple[int, int] = (1280, 720),
+    font: str | None = None,
+    *,
+    negative: bool = False,
+) -> Scene:
+    """A VIN plate of `style` (plates.STYLES, or 'part_label') at `level` (plates.LEVELS);
+    `negative` shows a near-miss VIN instead. Deterministic per argument set."""
+    if style not in (*plates.STYLES, "part_label") or level not in plates.LEVELS:
+        known = f"styles {', '.join(plates.STYLES)}, part_label; levels {', '.join(plates.LEVELS)}"
+        raise SimulatorError(f"unknown plate {style!r}/{level!r} ({known})")
+    if font is not None and font not in FONTS:
+        raise SimulatorError(f"unknown font {font!r} (known: {', '.join(FONTS)})")
+    rng = random.Random(f"plate/{style}/{level}/{seed}/{negative}")
+    vin = random_vin(rng)
+    shown = rng.choice(sorted(near_miss_vins(vin).items()))[1] if negative else vin
+    face = rng.choice(WORLD_FONTS) if font is None else font
+    if style == "part_label":
+        art, codes, shown = plates.part_label(rng, face)
+        vin, negative = "", True
+    else:
+        art, codes = plates.plate_art(style, shown, rng, face)
+    fx = plates.effects(level, rng)
+    if "curve" in fx:
+        art = plates.curve(art, fx["curve"])
+    canvas = _background(rng, size)
+    angle = rng.choice((-1, 1)) * fx["rotate"] if "rotate" in fx else rng.uniform(-3, 3)
+    _place(art, canvas, rng, angle=angle, tilt=fx.get("tilt", 0.0), frac=0.62)
+    if style == "windshield":
+        canvas = plates.glass(canvas, rng)
+    image = _apply(canvas, fx, rng)
+    kind = style if style == "part_label" else f"plate_{style}" + ("_neg" if negative else "")
+    return Scene(f"{kind}-{level}-{seed}", kind, level, image, codes, None if negative else vin, shown, face)
+
+
+def _apply(img: np.ndarray, fx: dict[str, float], rng: random.Random) -> np.ndarray:
+    nprng = np.random.default_rng(rng.randrange(1 << 30))
+    out = np.asarray(img, np.float64)
+    if "blur" in fx:
+        out = np.asarray(cv2.GaussianBlur(out, (0, 0), fx["blur"]), np.float64)
+    if "glare" in fx:
+        h, w = img.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        cx, cy = w * rng.uniform(0.25, 0.75), h * rng.uniform(0.3, 0.7)
+        blob = np.exp(-(((xx - cx) / (0.12 * w)) ** 2 + ((yy - cy) / (0.2 * h)) ** 2))
+        out = out + (fx["glare"] * blob)[:, :, None]
+    if "lowlight" in fx:
+        out = out * fx["lowlight"]
+    if "noise" in fx:
+        out = out + nprng.normal(0, fx["noise"], out.shape)
+    return np.asarray(np.clip(out, 0, 255), np.uint8)
 
 
 def make_scene(
     kind: str, degradation: str, seed: int, size: tuple[int, int] = (1280, 720), font: str | None = None
 ) -> Scene:
     """One deterministic scene (same kind, degradation, seed and font -> same pixels).
-    `font` (one of FONTS) overrides the face drawn for text scenes."""
+    `font` (one of FONTS) overrides the face drawn for text scenes. Plate kinds map the
+    degradation to a level (clean; glare, lowlight, blur_heavy -> heavy; else light)."""
     if degradation not in DEGRADATIONS:
         raise SimulatorError(f"unknown degradation {degradation!r} (known: {', '.join(DEGRADATIONS)})")
     if font is not None and font not in FONTS:
         raise SimulatorError(f"unknown font {font!r} (known: {', '.join(FONTS)})")
+    if kind in PLATE_KINDS:
+        level = "clean" if degradation == "clean" else "heavy" if degradation in _HEAVY else "light"
+        style = kind.removeprefix("plate_").removesuffix("_neg")
+        return make_plate(style, level, seed, size, font, negative=kind.endswith("_neg"))
     rng = random.Random(f"{kind}/{degradation}/{seed}")
     art, codes, vin, text, face = _content(kind, rng, font)
     canvas = _background(rng, size)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -34,6 +35,8 @@ class SceneStream:
         hold: int = 5,
         seed: int = 0,
         limit: int | None = None,
+        *,
+        keep: int = 1000,
     ) -> None:
         if not scenes:
             raise SimulatorError("a scene stream needs at least one (kind, degradation)")
@@ -42,7 +45,10 @@ class SceneStream:
         self.hold = max(1, hold)
         self.seed = seed
         self.limit = limit
-        self.shown: list[Scene] = []  # the truth, in the order shown
+        # The truth, in the order shown: the newest `keep` scenes. Bounded because a live
+        # `sim:` camera runs for days (each 720p scene holds its ~2.7 MB image: an
+        # unbounded list grew an agent by ~15 MB/s).
+        self.shown: deque[Scene] = deque(maxlen=keep)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         rng = np.random.default_rng(self.seed)

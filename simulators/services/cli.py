@@ -23,7 +23,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="SPEC",
         help="persistent fault (503[:S], 429[:S], 500, 502, 401, 403, timeout, reset, slow:MS, html, "
-        "truncated, garbage); repeat to queue several for the first requests, the last one persists",
+        "truncated, garbage, poison); repeat to queue several for the first requests, the last one persists",
     )
 
 

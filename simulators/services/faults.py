@@ -12,6 +12,8 @@ A fault is named by a short spec:
   html           200 with an HTML error page instead of JSON
   truncated      200 with the real JSON cut in half
   garbage        200 with bytes that are not JSON
+  poison         200 with valid-looking JSON nested 5,000 deep (10 kB): json.loads raises
+                 RecursionError on it
 
 Faults are chosen per request, first match wins: the `X-Fault` request header, then the
 next entry of the queue (set through `POST /_admin/faults`), then the persistent fault.
@@ -27,7 +29,7 @@ from typing import Any
 __all__ = ["KINDS", "Fault", "FaultPlan", "parse_fault"]
 
 KINDS = frozenset(
-    "ok 503 429 500 502 401 403 timeout reset slow html truncated garbage".split()  # noqa: SIM905
+    "ok 503 429 500 502 401 403 timeout reset slow html truncated garbage poison".split()  # noqa: SIM905
 )
 
 

@@ -175,6 +175,8 @@ def _fault_reply(fault: Fault, app: App, req: Request) -> Reply:
         return json_reply({"Message": f"simulated {k}"}, int(k))
     if k == "html":
         return Reply(200, HTML_ERROR, content_type="text/html")
+    if k == "poison":
+        return Reply(200, b'{"Results":' + b"[" * 5000 + b"]" * 5000 + b"}")
     real = app(req)
     if k == "truncated":
         return Reply(200, real.body[: max(1, len(real.body) // 2)])

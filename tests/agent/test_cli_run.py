@@ -18,7 +18,7 @@ from tests.support.sync import ingest, until
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def presence(db: Path) -> dict[str, tuple[str, int]]:
+def presence(db: Path) -> dict[tuple[str, str], tuple[str, int]]:
     if not db.exists():
         return {}
     store = open_store(str(db))
@@ -44,11 +44,12 @@ async def test_run_goes_online_and_offline_on_sigterm(broker: Broker, tmp_path: 
             stderr=subprocess.PIPE,
         )
         try:
-            await until(lambda: presence(db).get("bay-run") == ("online", 1), what="birth")
+            await until(lambda: presence(db).get(("shop-run", "bay-run")) == ("online", 1), what="birth")
             proc.send_signal(signal.SIGTERM)
             rc = await asyncio.to_thread(proc.wait, 20)
             assert rc == 0, proc.stderr.read() if proc.stderr else b""
-            await until(lambda: presence(db).get("bay-run") == ("offline", 1), what="Last Will on shutdown")
+            me = ("shop-run", "bay-run")
+            await until(lambda: presence(db).get(me) == ("offline", 1), what="Last Will on shutdown")
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -65,7 +65,7 @@ async def test_station_skips_bad_frames_and_payloads() -> None:
     station = ScanStation("bay1", sink)
     assert await station.process(np.zeros((0, 0, 3), np.uint8)) is None
     with pytest.raises(PayloadError):
-        scan_body("bay1", Code("QRCODE", "x" * 5000, ((0, 0),) * 4, 1.0, "zxing"), ())
+        scan_body("bay1", Code("QRCODE", "x" * 8000, ((0, 0),) * 4, 1.0, "zxing"), ())
     assert sink.records == []
 
 
@@ -160,6 +160,37 @@ async def test_station_reads_the_simulator_over_mjpeg_http() -> None:
     assert recs[0].payload == stream.shown[0].codes[0]["payload"] and recs[0].classification == "job_ticket"
 
 
+def test_config_default_formats_are_the_drivers() -> None:
+    # Two spellings of one list drifted before (PDF417/ITF/EAN-8/UPC-E were off by default).
+    from agent.config import CameraConfig
+    from drivers.camera.symbology import DEFAULT_FORMATS, normalise
+
+    assert tuple(normalise(f) for f in CameraConfig(name="a", source="0").formats) == DEFAULT_FORMATS
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["rtsp://127.0.0.1:9/stream", "http://127.0.0.1:9/mjpeg", "/nonexistent/clip.mp4", "dir:/nonexistent"],
+)
+def test_scan_camera_unreachable_source_is_one_line_and_exit_1(source: str) -> None:
+    # Issue 12: this printed '0 frames' and exited 0, with OpenCV/FFmpeg's own
+    # '[ WARN:0@0.48] global cap.cpp...' and '[tcp @ 0x...]' lines on stderr.
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "scan", "camera", "--source", source, "--duration", "2", "--no-ocr"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and source in lines[0], proc.stderr
+    assert "WARN" not in proc.stderr and "@ 0x" not in proc.stderr and proc.stdout == ""
+
+
 def test_a_pairing_sticker_is_read_by_the_obd_drivers_parser() -> None:
     # The sticker as the OBD side prints it, through the camera's classify.
     sticker = format_pairing(DonglePairing("AA:BB:CC:DD:EE:FF", "fff0", "Bay 3; Vgate", "3"))
@@ -171,3 +202,32 @@ def test_a_pairing_sticker_is_read_by_the_obd_drivers_parser() -> None:
     }  # fmt: skip  (percent-decoded: the camera's own parser once kept "Bay%203%3B%20Vgate")
     bad = scan_body("bay1", Code("QRCODE", "BAYGATE:DONGLE:v9;addr=x", ((0, 0),) * 4, 1.0, "zxing"), ())
     assert bad["classification"] == "raw" and bad["fields"] == {}
+
+
+@pytest.mark.anyio
+async def test_an_empty_bay_is_not_decoded_and_a_label_is_still_read() -> None:
+    # Issue 12: with nothing in view the station decoded and OCR'd every frame.
+    import numpy as np
+
+    clock = Clock()
+    sink = MemorySink()
+    station = ScanStation("bay1", sink, ocr=VinOcr(), clock=clock, ocr_interval_s=0.25)
+    rng = np.random.default_rng(1)
+    wall = np.full((720, 1280, 3), 110, np.uint8)
+    async def empty_bay(frames: int) -> None:
+        for _ in range(frames):
+            clock.t += 1 / 15
+            await station.process(np.clip(wall + rng.normal(0, 3, wall.shape), 0, 255).astype(np.uint8))
+            if station._ocr_task is not None:
+                await station._ocr_task
+
+    await empty_bay(15)  # the first second: the start is a change, and it settles
+    decoded, ocr_runs = station.stats.frames, station.stats.ocr_runs
+    await empty_bay(60)  # 4 s of an empty bay at 15 fps
+    assert station.stats.frames - decoded <= 1  # the 5 s heartbeat only
+    assert station.stats.ocr_runs == ocr_runs  # and no OCR for a heartbeat
+    label = make_scene("qrcode", "clean", 2, (1280, 720))
+    clock.t += 1 / 15
+    await station.process(label.image)  # the first frame with the label in view
+    recs = [r for r in sink.records if isinstance(r, ScanRecord)]
+    assert [r.payload for r in recs] == [label.codes[0]["payload"]]

@@ -1,7 +1,9 @@
 """The whole agent, `baygate run` as a process, on simulators, read from the backend.
 
 A simulated ELM327 over TCP, the camera simulator as a source, the fake vPIC + recalls
-server, a real Mosquitto and the reference ingest into SQLite. The agent must deliver a
+server, a real Mosquitto with the shipped production setup (`baygate broker init` +
+`add-agent`: no anonymous clients, per-identity ACLs, per-agent authentication key)
+and the reference ingest into SQLite, verifying every record's MAC. The agent must deliver a
 vehicle report, telemetry, scans, and NHTSA enrichment naming the records it enriches;
 serve /health and /metrics; and go offline cleanly (Last Will) on SIGTERM.
 """
@@ -19,24 +21,30 @@ import time
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from agent.config import EXAMPLE_CONFIG, SHIPPED_MANUFACTURERS
+from agent.records import KINDS
 from simulators.elm327.tcp import serve_tcp
 from simulators.services.server import ServiceServer
 from simulators.services.vpic import NhtsaApp
+from sync.envelope import Rules
 from sync.ingest import Ingest, IngestSettings
+from sync.provision import BACKEND_USER
 from sync.store import open_store
-from tests.support.broker import Broker, free_port
+from tests.conftest import SecureBroker
+from tests.support.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = EXAMPLE_CONFIG
 
 
-def write_config(tmp: Path, broker: Broker, elm_port: int, nhtsa_url: str, api_port: int) -> Path:
+def write_config(tmp: Path, broker: SecureBroker, elm_port: int, nhtsa_url: str, api_port: int) -> Path:
     data = tomllib.loads(EXAMPLE.read_text())
+    ident = broker.add_agent("shop-e2e", "bay-7")
     lines = [
         "[agent]",
         'shop_id = "shop-e2e"',
@@ -58,6 +66,9 @@ def write_config(tmp: Path, broker: Broker, elm_port: int, nhtsa_url: str, api_p
         f'recalls_url = "{nhtsa_url}/"',
         "[mqtt]",
         f'url = "{broker.url}"',
+        f'username = "{ident.username}"',
+        f'password = "{ident.password}"',
+        f'auth_key = "file:{ident.key_file}"',
         "[api]",
         f"port = {api_port}",
     ]
@@ -67,8 +78,9 @@ def write_config(tmp: Path, broker: Broker, elm_port: int, nhtsa_url: str, api_p
 
 
 @contextlib.asynccontextmanager
-async def ingest_running(url: str, db: Path) -> AsyncIterator[Ingest]:
-    ingest = Ingest(IngestSettings(url=url, db=str(db), client_id="e2e-ingest", group="e2e"))
+async def ingest_running(url: str, db: Path, **kw: Any) -> AsyncIterator[Ingest]:
+    settings = IngestSettings(url=url, db=str(db), client_id="e2e-ingest", group="e2e", **kw)
+    ingest = Ingest(settings)
     task = asyncio.create_task(ingest.run())
     try:
         yield ingest
@@ -97,12 +109,22 @@ async def wait_for(pred, limit_s: float, what: str):  # type: ignore[no-untyped-
 
 
 @pytest.mark.anyio
-async def test_agent_end_to_end_on_simulators(own_broker: Broker, tmp_path: Path) -> None:
+async def test_agent_end_to_end_on_simulators(secure_broker: SecureBroker, tmp_path: Path) -> None:
     db = tmp_path / "backend.sqlite3"
     api_port = free_port()
     with ServiceServer(NhtsaApp()) as nhtsa:
-        async with serve_tcp(profile="petrol-can") as elm, ingest_running(own_broker.url, db):
-            cfg = write_config(tmp_path, own_broker, elm.port, nhtsa.url, api_port)
+        async with (
+            serve_tcp(profile="petrol-can") as elm,
+            ingest_running(
+                secure_broker.url,
+                db,
+                username=BACKEND_USER,
+                password=secure_broker.backend_password,
+                keys_dir=secure_broker.keys_dir,
+                rules=Rules(kinds=frozenset(KINDS)),
+            ) as ingest,
+        ):
+            cfg = write_config(tmp_path, secure_broker, elm.port, nhtsa.url, api_port)
             # A file, not a pipe: a chatty agent must never block on a full pipe buffer.
             log_fd = os.open(tmp_path / "agent.log", os.O_WRONLY | os.O_CREAT, 0o600)
             proc = await asyncio.create_subprocess_exec(
@@ -125,6 +147,8 @@ async def test_agent_end_to_end_on_simulators(own_broker: Broker, tmp_path: Path
                     return recs if want <= kinds and vpic else None
 
                 recs = await wait_for(complete, 90, "the backend to hold every kind of record")
+                # every record verified with the agent's key and met the schema kinds
+                assert ingest.counters.unauthenticated == 0 and ingest.counters.rejected == 0
                 async with httpx.AsyncClient() as client:
                     health = await client.get(f"http://127.0.0.1:{api_port}/health")
                     metrics = await client.get(f"http://127.0.0.1:{api_port}/metrics")
@@ -148,6 +172,7 @@ async def test_agent_end_to_end_on_simulators(own_broker: Broker, tmp_path: Path
     assert health.status_code == 200 and health.json()["checks"]["link"][0]["status"] == "pass"
     assert "baygate_build_info" in metrics.text
     assert "baygate_mqtt_connected 1.0" in metrics.text
-    assert "baygate_outbox_rows{state=\"pending\"}" in metrics.text
+    assert "baygate_mqtt_unauthenticated_total 0.0" in metrics.text  # every ack verified
+    assert 'baygate_outbox_rows{state="pending"}' in metrics.text
     published = next(ln for ln in metrics.text.splitlines() if ln.startswith("baygate_mqtt_published_total"))
     assert float(published.split()[-1]) >= len(recs) - 1  # all but possibly the live status

@@ -2,6 +2,11 @@
 
 Persistence is on with a writable directory: mosquitto silently fails to persist
 when `persistence_location` is not writable, so the directory is ours.
+
+`secure_dir`: a directory written by `baygate broker init` (sync/provision.py). The
+harness then loads the shipped security settings (anonymous refused, password file,
+ACL) through their include_dir instead of allowing anonymous clients; only the
+listener, persistence and logging lines stay the harness's own.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class Broker:
     port: int = field(default_factory=free_port)
     persistence: bool = True
     extra_conf: str = ""
+    secure_dir: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -59,7 +65,7 @@ class Broker:
         conf = self.workdir / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            "allow_anonymous true" if self.secure_dir is None else "",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {data}/",
             # Mosquitto started as root drops to the `mosquitto` user, which cannot write
@@ -74,6 +80,8 @@ class Broker:
             "log_type error",
             "log_type warning",
             self.extra_conf,
+            # last, as mosquitto.conf(5) advises: the shipped security settings
+            f"include_dir {self.secure_dir.resolve() / 'conf.d'}" if self.secure_dir else "",
         ]
         conf.write_text("\n".join(lines) + "\n")
         return conf
@@ -108,6 +116,11 @@ class Broker:
             yield
         finally:
             os.kill(self.proc.pid, signal.SIGCONT)
+
+    def reload(self) -> None:
+        """SIGHUP: mosquitto re-reads its password and ACL files."""
+        assert self.proc is not None and self.proc.poll() is None, "broker not running"
+        os.kill(self.proc.pid, signal.SIGHUP)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -74,6 +74,17 @@ async def until(
         await asyncio.sleep(0.02)
 
 
+async def drained(ob: Outbox, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Wait until the outbox holds no row: an ack's deletion (or a late PUBACK's) runs
+    just after `backend_hw` moves, so poll rather than assert at once."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while (st := await ob.stats()).depth:
+        if loop.time() > end:
+            raise AssertionError(f"outbox not drained: {st}")
+        await asyncio.sleep(0.02)
+
+
 @contextlib.asynccontextmanager
 async def running(coro_fn: Callable[[], object]) -> AsyncIterator[asyncio.Task[object]]:
     task: asyncio.Task[object] = asyncio.ensure_future(coro_fn())  # type: ignore[arg-type]
@@ -171,9 +182,17 @@ def make_broker(workdir: Path, *, persistence: bool = True, extra: str = "") -> 
 
 
 def send_command(
-    url: str, base: str, name: str, payload: bytes, *, respond: bool = True, timeout: float = 10.0
+    url: str,
+    base: str,
+    name: str,
+    payload: bytes,
+    *,
+    respond: bool = True,
+    timeout: float = 10.0,
+    key: bytes | None = None,
 ) -> tuple[dict[str, object] | None, bytes | None]:
-    """Send one command like a backend would; return (reply JSON, echoed correlation)."""
+    """Send one command like a backend would (signed with the agent's `key` if given);
+    return (reply JSON, echoed correlation)."""
     import queue
     import uuid
 
@@ -200,7 +219,13 @@ def send_command(
         if respond:
             props.ResponseTopic = reply_topic
             props.CorrelationData = corr
-        c.publish(f"{base}/cmd/{name}", payload, qos=1, properties=props).wait_for_publish(5)
+        topic = f"{base}/cmd/{name}"
+        if key is not None:
+            from sync.auth import MAC_PROPERTY, sign
+
+            signed = {"rt": reply_topic} if respond else {}
+            props.UserProperty = [(MAC_PROPERTY, sign(key, topic, payload, signed))]
+        c.publish(topic, payload, qos=1, properties=props).wait_for_publish(5)
         try:
             body, echoed = got.get(timeout=timeout if respond else 0.5)
         except queue.Empty:

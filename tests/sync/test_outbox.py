@@ -22,6 +22,7 @@ async def test_seqs_increase_and_are_never_reused_across_deletes_and_reopen(tmp_
         epoch = ob.epoch
         first = [await ob.put("scan", T + "scan", render("scan")) for _ in range(5)]
         assert first == [1, 2, 3, 4, 5]
+        await ob.mark_sent(first)
         await ob.delete_through(5)
         assert (await ob.stats()).depth == 0
     async with Outbox(db) as ob:
@@ -40,6 +41,7 @@ async def test_the_next_seq_survives_reopen_however_rows_left(tmp_path: Path, ho
         for _ in range(7):
             await ob.put("scan", T + "scan", render("scan"))
         if how == "backend_ack":
+            await ob.mark_sent(range(1, 8))
             await ob.delete_through(7)
         elif how == "retention":
             await ob.mark_sent(range(4, 8))
@@ -135,7 +137,8 @@ async def test_disk_full_refuses_new_work_keeps_old_and_recovers_after_acks(tmp_
         assert alert == taken[-1] + 1
         st = await ob.stats()
         assert st.full and st.pending == len(taken) + 1  # nothing old was lost
-        await ob.delete_through(taken[len(taken) // 2])
+        # PUBACKs for rows the backend already committed delete them: no page needed
+        await ob.mark_sent(taken[: len(taken) // 2], committed_through=taken[len(taken) // 2])
         assert await ob.put("scan", T + "scan", render("scan")) == alert + 1
 
 
@@ -144,6 +147,7 @@ async def test_held_rows_wait_until_released_or_become_tombstones(tmp_path: Path
     async with Outbox(tmp_path / "o.sqlite3") as ob:
         h = await ob.hold("status", T + "status", render("status"), retain=True)
         assert await ob.pending() == []
+        await ob.mark_sent([h])  # not PENDING, so this marks nothing
         await ob.delete_through(h)  # a backend ack never deletes a held row
         assert (await ob.stats()).held == 1
         await ob.release_held()
@@ -177,3 +181,22 @@ async def test_a_closed_outbox_refuses_puts(tmp_path: Path) -> None:
     await ob.close()
     with pytest.raises(OutboxClosedError):
         await ob.put("scan", T + "scan", render("scan"))
+
+
+@pytest.mark.anyio
+async def test_an_ack_never_deletes_a_row_the_broker_never_took(tmp_path: Path) -> None:
+    # issue 10: a forged (or early) backend ack deleted PENDING rows that had never
+    # been PUBACKed; with a broker without persistence they were lost for good.
+    async with Outbox(tmp_path / "o.sqlite3") as ob:
+        seqs = [await ob.put("scan", T + "scan", render("scan")) for _ in range(10)]
+        await ob.mark_sent(seqs[:4])
+        assert await ob.delete_through(seqs[-1]) == 4
+        st = await ob.stats()
+        assert st.depth == 6 and st.pending == 6
+        assert [r.seq for r in await ob.pending()] == seqs[4:]
+        await ob.requeue(0)  # a reconnect: nothing SENT left, nothing revived
+        await ob.mark_sent(seqs[4:6])
+        assert await ob.delete_through(seqs[-1]) == 2
+        # the link's path: PUBACKs that arrive after the backend's ack delete at once
+        await ob.mark_sent(seqs[6:8], committed_through=seqs[-1])
+        assert [r.seq for r in await ob.pending()] == seqs[8:]

@@ -12,9 +12,11 @@ from sync.errors import StoreError
 from sync.store import Reject, Store, open_store
 
 
-def rec(seq: int, epoch: str = "e1", agent: str = "a1", dropped: bool = False, **kw: object) -> Incoming:
+def rec(
+    seq: int, epoch: str = "e1", agent: str = "a1", dropped: bool = False, shop: str = "s1", **kw: object
+) -> Incoming:
     return Incoming(
-        "s1", agent, epoch, seq, "scan", b"" if dropped else b'{"x":1}', dropped, False, None, **kw
+        shop, agent, epoch, seq, "scan", b"" if dropped else b'{"x":1}', dropped, False, None, **kw
     )  # type: ignore[arg-type]
 
 
@@ -59,12 +61,37 @@ def test_high_water_mark_walks_past_long_contiguous_runs(store: Store) -> None:
 def test_rejects_are_kept_and_presence_tracks_latest_session(store: Store) -> None:
     store.commit([rec(1, state="online", session=1)], [Reject("baygate/v1/x", b"\xff", "not JSON")])
     assert store.rejects() == [Reject("baygate/v1/x", b"\xff", "not JSON")]
-    assert store.presence() == {"a1": ("online", 1)}
+    assert store.presence() == {("s1", "a1"): ("online", 1)}
     store.commit([rec(1, state="offline", session=1)])  # the Last Will: same id, a duplicate record
-    assert store.presence() == {"a1": ("offline", 1)}
+    assert store.presence() == {("s1", "a1"): ("offline", 1)}
     store.commit([rec(2, state="online", session=2)])
     store.commit([rec(1, state="offline", session=1)])  # a late will of the old session
-    assert store.presence() == {"a1": ("online", 2)}
+    assert store.presence() == {("s1", "a1"): ("online", 2)}
+
+
+def test_two_shops_bay_1_have_their_own_presence(store: Store) -> None:
+    # issue 10: presence was keyed by agent id alone; shop B's bay-1 overwrote shop A's
+    store.commit([rec(1, "eA", agent="bay-1", shop="shop-a", state="online", session=5)])
+    store.commit([rec(1, "eB", agent="bay-1", shop="shop-b", state="online", session=1)])
+    store.commit([rec(2, "eB", agent="bay-1", shop="shop-b", state="offline", session=1)])
+    assert store.presence() == {("shop-a", "bay-1"): ("online", 5), ("shop-b", "bay-1"): ("offline", 1)}
+
+
+def test_rejects_are_truncated_and_capped(tmp_path: Path) -> None:
+    # issue 10: ten 8 MiB rejects added 126 MB to the backend's database
+    db = tmp_path / "b.sqlite3"
+    store = open_store(str(db))
+    store.max_rejects = 50
+    try:
+        for i in range(10):
+            store.commit([], [Reject("baygate/v1/s/a/scan", b"x" * (8 << 20), f"too big {i}")])
+        for i in range(100):
+            store.commit([], [Reject("baygate/v1/s/a/scan", b"[" * 100, f"deep {i}")])
+        kept = store.rejects()
+        assert len(kept) == 50 and kept[-1].reason == "deep 99" and kept[0].reason == "deep 50"
+    finally:
+        store.close()
+    assert db.stat().st_size < 4 << 20  # the 80 MiB of payload never reached the disk
 
 
 def test_a_batch_larger_than_one_statement_is_stored_whole(store: Store) -> None:

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from resilience import Backoff, BackoffPolicy
 from sync.commands import CommandArgs, CommandChannel, encode_reply
-from sync.envelope import parse_incoming, split_topic
+from sync.envelope import Rules, parse_incoming, split_topic
 from sync.errors import BadMessageError, CommandError, LinkError
 from sync.link_settings import reconnect_forever
 from sync.mqtt import parse_url
@@ -71,6 +71,48 @@ def test_no_input_crashes_the_envelope_parser(topic: str, payload: bytes, user: 
         parse_incoming(topic, payload, user)
 
 
+TELEMETRY = "baygate/v1/s1/a1/telemetry"
+RULES = Rules(kinds=frozenset({"scan", "status", "telemetry"}))
+STATUS = {**GOOD, "kind": "status", "state": "online", "session": 3}
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "user", "why"),
+    [
+        # issue 10: unknown kinds, string seqs and tombstones on any kind were stored
+        ("baygate/v1/s1/a1/bogus", {**GOOD, "kind": "bogus"}, {}, "not a record kind"),
+        (TOPIC, {**GOOD, "seq": "3"}, {}, "not an integer"),
+        (TOPIC, {**GOOD, "seq": 2**63}, {}, "out of range"),
+        (TOPIC, b"", {"dropped": "1", "epoch": "e-1", "seq": "4"}, "never dropped"),
+        (TELEMETRY, b"", {"dropped": "1", "epoch": "e-1", "seq": "-4"}, "not an integer"),
+        (TELEMETRY, b"", {"dropped": "1", "epoch": "e-1", "seq": "9" * 30}, "not an integer"),
+        (TELEMETRY, b"{}", {"dropped": "1", "epoch": "e-1", "seq": "4"}, "with a payload"),
+        # issue 10: session 2^63+5 raised OverflowError in the store and stopped the ingest
+        ("baygate/v1/s1/a1/status", {**STATUS, "session": 2**63 + 5}, {}, "out of range"),
+        ("baygate/v1/s1/a1/status", {**STATUS, "session": "1"}, {}, "not an integer"),
+        ("baygate/v1/s1/a1/status", {**STATUS, "state": "zombie"}, {}, "no valid state"),
+        # issue 10: ~1,000 levels raised RecursionError, which nothing caught
+        (TOPIC, b"[" * 1000 + b"]" * 1000, {}, "nested deeper"),
+        (TOPIC, b'{"a":' * 5000 + b"1" + b"}" * 5000, {}, "nested deeper"),
+    ],
+)
+def test_the_rules_refuse_what_the_agent_never_sends(
+    topic: str, payload: dict[str, object] | bytes, user: dict[str, str], why: str
+) -> None:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    with pytest.raises(BadMessageError, match=why):
+        parse_incoming(topic, raw, user, RULES)
+
+
+def test_the_rules_accept_a_status_and_both_tombstone_kinds() -> None:
+    st = parse_incoming("baygate/v1/s1/a1/status", json.dumps(STATUS).encode(), {}, RULES)
+    assert (st.state, st.session) == ("online", 3)
+    for kind in ("telemetry", "status"):
+        user = {"dropped": "1", "epoch": "e", "seq": "7"}
+        tomb = parse_incoming(f"baygate/v1/s1/a1/{kind}", b"", user, RULES)
+        assert tomb.dropped and tomb.seq == 7
+
+
 def test_split_topic_rejects_wildcards_and_empty_levels() -> None:
     for bad in ("baygate/v1/+/a/scan", "baygate/v1//a/scan", "baygate/v1/s/a/scan/x"):
         with pytest.raises(BadMessageError):
@@ -105,11 +147,13 @@ async def test_channel_runs_only_allow_listed_names_with_valid_args() -> None:
         ("go", b"[1]"),
         ("go", b"\xff"),
         ("go", b"x" * 70_000),
+        ("go", b'{"n": ' + b"[" * 5000 + b"]" * 5000 + b"}"),  # issue 10: RecursionError
+        ("go", b'{"n": 1e999}'),
     ]:
         reply = await ch.handle(name, payload)
         assert not reply.ok and reply.error
     assert ran == [2]
-    assert ch.refused == 6
+    assert ch.refused == 8
     bad = await ch.handle("broken", b'{"n": 1}')
     assert not bad.ok and "boom" in (bad.error or "") and ch.failed == 1
     assert json.loads(encode_reply(bad)) == {"ok": False, "error": bad.error}
@@ -197,6 +241,32 @@ def test_backend_acks_are_parsed_strictly() -> None:
 
     assert parse_ack(encode_ack("e1", 7), epoch="e1", last_seq=9) == 7
     assert parse_ack(encode_ack("old", 7), epoch="e1", last_seq=9) is None  # a wiped outbox's
-    for raw in (b"\xff", b"[]", b'{"epoch": 1}', b'{"epoch": "e1", "seq": -1}', encode_ack("e1", 10)):
+    poison = [
+        b"[" * 5000 + b"]" * 5000,  # issue 10: RecursionError stopped every agent start
+        b'{"epoch": "e1", "seq": 9223372036854775813}',
+        b'{"epoch": "e1", "seq": "7"}',
+        b'{"epoch": "e1", "seq": 7.0}',
+        b'{"epoch": "e1", "seq": true}',
+        b'{"epoch": "e1", "seq": 7, "pad": "' + b"x" * 2000 + b'"}',
+    ]
+    bad = [b"\xff", b"[]", b'{"epoch": 1}', b'{"epoch": "e1", "seq": -1}', encode_ack("e1", 10)]
+    for raw in (*bad, *poison):
         with pytest.raises(BadMessageError):
             parse_ack(raw, epoch="e1", last_seq=9)
+
+
+def test_hand_packed_user_properties_are_the_bytes_paho_packs() -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from sync.mqtt import PackedProperties, pack_user_properties
+
+    cases = [
+        [("mac", "ab" * 32)],
+        [("historical", "1"), ("dropped", "1"), ("epoch", "e-1"), ("seq", "9"), ("mac", "f" * 64)],
+        [("k", "é" * 200)] * 3,  # multi-byte text, a length over 127 (two-byte varint)
+    ]
+    for user in cases:
+        paho_props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        paho_props.UserProperty = user
+        assert pack_user_properties(user) == PackedProperties(user).pack() == paho_props.pack()  # type: ignore[no-untyped-call]

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import time
 from collections.abc import Callable
 
 import httpx
 
 from agent.config import Secret
+from agent.enrich.answer import parse_answer
 from agent.enrich.connectors.spec import AuthSpec
 from agent.enrich.errors import AuthError, ConnectorConfigError, DataError
 from agent.enrich.resilience import Resilience, send
@@ -88,8 +88,8 @@ class Credentials:
                 raise AuthError(
                     exc.status, exc.url, "token endpoint rejected the client credentials"
                 ) from None
+            doc = parse_answer(resp.content, "token endpoint answer")
             try:
-                doc = json.loads(resp.content)
                 return str(doc["access_token"]), float(doc.get("expires_in", 3600))
             except (ValueError, KeyError, TypeError):
                 raise DataError("token endpoint answer has no access_token") from None

@@ -7,7 +7,6 @@ not_found / failed -> try the next method; transient -> retry later; manual -> a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from agent.enrich.answer import parse_answer
 from agent.enrich.connectors.auth import Credentials
 from agent.enrich.connectors.spec import ApiMethod, FormMethod, ManualMethod
 from agent.enrich.errors import AuthError, DataError, EnrichError, RemoteError
@@ -183,10 +183,7 @@ class Engine:
 
         async def attempt() -> Any:
             resp = await send(self.http, req, self.clock)
-            try:
-                return json.loads(resp.content)
-            except (ValueError, UnicodeDecodeError):
-                raise DataError(f"{url}: answer is not JSON") from None
+            return parse_answer(resp.content, f"{url} answer")
 
         return await self.res.call(url, attempt)
 

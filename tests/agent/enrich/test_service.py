@@ -97,12 +97,36 @@ async def test_queue_waits_while_offline_survives_restart_and_drains_after_recov
         assert await svc.queue.depth() == 3
         for _ in range(5):
             await svc.work_once()
+            # Under load the 3 lookups may split into batches; in half-open the breaker
+            # lets one probe through and defers the others, so give them time to be due.
+            clock.advance(60)
         assert await svc.queue.depth() == 0
     vpic = [e for e in enrichments(sink) if e.source == "nhtsa.vpic"]
     assert sorted(e.subject for e in vpic) == ["scan-0", "scan-1", "scan-2"]
     assert all(e.status == "ok" for e in vpic)
     alerts = [r for r in sink.records if isinstance(r, AlertRecord)]
     assert [a.code for a in alerts] == ["breaker_open", "breaker_closed"]
+
+
+async def test_a_poison_answer_is_a_permanent_failure_not_retried_on_every_start(
+    anyio_backend: str, nhtsa_server: ServiceServer, clock: FakeClock, state_dir: Path
+) -> None:
+    # issue 10: nested JSON raised RecursionError in the vPIC parser, and the durable
+    # queue retried the job on every start
+    sink = MemorySink()
+    faults(nhtsa_server, persistent="poison")
+    async with service(nhtsa_server, clock, state_dir, sink) as svc:
+        await svc.vin("scan-1", SILVERADO)
+        for _ in range(3):
+            await svc.work_once()
+            clock.advance(700)
+        assert await svc.queue.depth() == 0  # consumed, not deferred
+        hits = requests_to(nhtsa_server)
+    async with service(nhtsa_server, clock, state_dir, sink) as svc:  # a restart
+        await svc.work_once()
+        assert requests_to(nhtsa_server) == hits
+    vpic = [e for e in enrichments(sink) if e.source == "nhtsa.vpic"]
+    assert [e.status for e in vpic] == ["error"] and "nested deeper" in (vpic[0].error or "")
 
 
 async def test_an_invalid_vin_gets_an_offline_error_and_no_lookup(

@@ -12,6 +12,7 @@ import pytest
 from drivers.camera.capture import FrameGrabber
 from drivers.camera.errors import FrameError, SourceError
 from drivers.camera.sources import DirectorySource, IteratorSource, OpenCVSource, load_image, open_source
+from resilience import BackoffPolicy
 from simulators.camera.stream import MjpegServer, SceneStream
 
 
@@ -100,9 +101,12 @@ class FlakyCamera:
         pass
 
 
+FAST = BackoffPolicy(first_s=0.01, cap_s=0.02)
+
+
 def test_grabber_reopens_with_backoff_and_reports_health() -> None:
     cam = FlakyCamera()
-    grabber = FrameGrabber(cam, backoff_s=(0.01, 0.02)).start()
+    grabber = FrameGrabber(cam, backoff=FAST).start()
     item = grabber.latest(5.0)
     health = grabber.health()
     grabber.stop()
@@ -115,7 +119,7 @@ def test_grabber_degraded_while_unplugged() -> None:
         def open(self) -> None:
             raise SourceError("unplugged")
 
-    grabber = FrameGrabber(Dead(), backoff_s=(0.01, 0.02)).start()
+    grabber = FrameGrabber(Dead(), backoff=FAST).start()
     assert grabber.latest(0.3) is None
     health = grabber.health()
     grabber.stop()
@@ -132,3 +136,67 @@ def test_mjpeg_stream_over_real_http() -> None:
         finally:
             src.close()
     assert frame is not None and frame.shape == (240, 320, 3)
+
+
+def test_a_camera_that_drops_after_one_frame_backs_off_until_healthy() -> None:
+    # Issue 11/12: a source that connects and drops at once must not be reopened at the
+    # first delay forever; the backoff resets only after a healthy spell (clock injected).
+    class Clock:
+        t = 0.0
+
+        def __call__(self) -> float:
+            return self.t
+
+    class Dropper(FlakyCamera):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads = 0
+
+        def open(self) -> None:
+            self.opens += 1
+
+        def read(self) -> np.ndarray | None:
+            self.reads += 1
+            if self.reads % 2 == 0:
+                if self.opens == 6:
+                    clock.t += 60.0  # this connection stayed up for a minute: healthy
+                raise SourceError("stream dropped")
+            return _frame(1)
+
+    clock, delays = Clock(), []
+    policy = BackoffPolicy(first_s=1.0, cap_s=8.0, jitter=0.0, healthy_after_s=30.0)
+
+    def wait(delay: float) -> bool:
+        delays.append(delay)
+        return len(delays) >= 7
+
+    grabber = FrameGrabber(Dropper(), backoff=policy, clock=clock, wait=wait)
+    grabber._run()  # the reader loop in this thread: no sleeping, no timing
+    assert delays == [1.0, 2.0, 4.0, 8.0, 8.0, 1.0, 2.0]
+
+
+def test_a_huge_png_is_refused_from_its_header_before_decoding(tmp_path: Path) -> None:
+    # Issue 12: a 16000x16000 image took 21 s and 1.9 GB. The header says how big it is;
+    # nothing is decoded (this file has no pixel data at all).
+    side = (16000).to_bytes(4, "big")
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + side * 2 + b"\x08\x00\x00\x00\x00"
+    path = tmp_path / "huge.png"
+    path.write_bytes(png + b"\x00" * 64)
+    with pytest.raises(FrameError, match=r"16000x16000 is 256 MP"):
+        load_image(path)
+
+
+def test_a_large_jpeg_is_downscaled_while_decoding(tmp_path: Path) -> None:
+    import zxingcpp
+
+    img = np.full((5000, 6400), 255, np.uint8)  # 32 MP: over the 24 MP target
+    code = zxingcpp.create_barcode("BIG-1", zxingcpp.BarcodeFormat.QRCode)
+    qr = np.array(code.to_image(scale=60), np.uint8)
+    img[200 : 200 + qr.shape[0], 200 : 200 + qr.shape[1]] = qr
+    path = tmp_path / "big.jpg"
+    assert cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    frame = load_image(path)
+    assert frame.shape[:2] == (2500, 3200)  # libjpeg's 1/2 scaling, never the full size
+    from drivers.camera import FrameScanner
+
+    assert [c.payload for c in FrameScanner(["QRCode"]).scan(frame).codes] == ["BIG-1"]

@@ -65,3 +65,25 @@ def test_code39_import_prefix() -> None:
 def test_sixteen_and_eighteen_chars() -> None:
     assert check_vin(KNOWN[:16]) is None
     assert vin_from_barcode("DATAMATRIX", KNOWN + "1") is None
+
+
+def test_a_part_label_is_not_squeezed_into_a_vin() -> None:
+    # Issue 13: 'PN33528 SN00707630' was reported as VIN 'PN33528SN00707630' (spaces
+    # stripped to make 17 characters).
+    assert vin_from_barcode("CODE128", "PN33528 SN00707630") is None
+    assert vin_from_barcode("QRCODE", f"{KNOWN[:8]} {KNOWN[8:]}") is None
+    assert vin_from_barcode("QRCODE", f"  {KNOWN}\n") == check_vin(KNOWN)  # outer whitespace only
+
+
+@pytest.mark.parametrize("payload", [f"VIN:{KNOWN}", f"VIN {KNOWN}", f"vin={KNOWN}", f"VIN#{KNOWN}"])
+def test_labelled_payloads_carry_a_labelled_vin(payload: str) -> None:
+    v = vin_from_barcode("QRCODE", payload)
+    assert v is not None and v.value == KNOWN and v.verified and v.labelled
+
+
+def test_import_prefix_is_a_label_and_plain_is_not() -> None:
+    v = vin_from_barcode("CODE39", "I" + KNOWN)
+    assert v is not None and v.labelled
+    plain = vin_from_barcode("DATAMATRIX", KNOWN)
+    assert plain is not None and not plain.labelled
+    assert vin_from_barcode("QRCODE", "VIN:" + KNOWN[:-1] + "3") is None  # a label is no excuse

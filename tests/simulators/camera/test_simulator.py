@@ -30,7 +30,9 @@ def test_every_kind_and_degradation_renders() -> None:
         for deg in DEGRADATIONS[:2]:
             s = make_scene(kind, deg, 0, (320, 240))
             assert s.image.shape == (240, 320, 3)
-            assert (s.vin is not None) == (kind in ("vin_plate", "door_jamb", "datamatrix"))
+            with_vin = kind in ("vin_plate", "door_jamb", "datamatrix", "vin_qr_vs_dm")
+            with_vin |= kind.startswith("plate_") and not kind.endswith("_neg")
+            assert (s.vin is not None) == with_vin, kind
 
 
 def test_unknown_kind_or_degradation() -> None:
@@ -90,3 +92,40 @@ def test_vin_plate_font_is_drawn_per_scene_and_can_be_forced() -> None:
 def test_unknown_font_is_a_simulator_error() -> None:
     with pytest.raises(SimulatorError, match="font"):
         make_scene("vin_plate", "clean", 0, font="comic")
+
+
+def test_plate_styles_levels_and_fonts() -> None:
+    from simulators.camera.fonts import WORLD_FONTS, font_package
+    from simulators.camera.plates import LEVELS, STYLES
+    from simulators.camera.scenes import make_plate
+
+    assert len(STYLES) == 5 and len(WORLD_FONTS) >= 10
+    assert len({font_package(f) for f in WORLD_FONTS}) >= 4  # from several Debian packages
+    for style in STYLES:
+        for level in LEVELS:
+            s = make_plate(style, level, 3)
+            assert s.image.shape == (720, 1280, 3) and s.vin is not None and s.font in WORLD_FONTS
+            neg = make_plate(style, level, 3, negative=True)
+            assert neg.vin is None and neg.text != s.vin
+    # Deterministic: same arguments, same pixels.
+    assert (make_plate("windshield", "heavy", 9).image == make_plate("windshield", "heavy", 9).image).all()
+    part = make_plate("part_label", "clean", 1)
+    assert part.vin is None and part.text is not None and " SN" in part.text
+
+
+def test_windshield_plates_are_light_on_dark() -> None:
+    from simulators.camera.scenes import make_plate
+
+    s = make_plate("windshield", "clean", 4)
+    gray = s.image.mean(axis=2)
+    h, w = gray.shape
+    centre = gray[h // 2 - 20 : h // 2 + 20, w // 2 - 150 : w // 2 + 150]
+    # The plate is dark; its text is the bright minority.
+    assert np.median(centre) < 60 and np.percentile(centre, 97) > 100
+
+
+def test_a_long_running_stream_keeps_a_bounded_truth() -> None:
+    # A live `sim:` camera runs for days: the truth it keeps must not grow with it.
+    stream = SceneStream([("qrcode", "clean")], (320, 240), hold=1, limit=30, keep=8)
+    assert sum(1 for _ in stream) == 30
+    assert len(stream.shown) == 8
