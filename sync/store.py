@@ -299,7 +299,7 @@ class Store:
                 row[0] = max(row[0] or 0.0, st.last_received)
             row[1] += st.count
             row[2] += st.missing
-        presence = self._x("SELECT shop, agent, state, received FROM presence").fetchall()
+        presence = self._x("SELECT shop, agent, state, received FROM agent_presence").fetchall()
         alerts = self._x(
             "SELECT shop, agent, payload FROM records WHERE kind='alert' AND received>=? "
             "ORDER BY received, agent, epoch, seq",

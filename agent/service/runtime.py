@@ -102,7 +102,7 @@ def status_renderer(
     a = config.agent
 
     def render(seq: int, epoch: str, info: StatusInfo) -> bytes:
-        body = {
+        body: dict[str, Any] = {
             "state": info.state,
             "version": __version__,
             "config_version": config_version(),

@@ -33,9 +33,9 @@ async def test_pressure_turns_on_at_the_threshold_and_off_below_half(tmp_path: P
         assert p.update(await ob.stats()) is False
         await sink.emit("alert", {"severity": "info", "code": "x", "message": "m"})
         assert p.update(await ob.stats()) is True
-        await ob.delete_through(4)  # 6 left: still >= half, stays on (no flapping)
+        await ob.mark_sent(range(1, 5))  # the broker took 4: 6 pending, >= half, stays on
         assert p.update(await ob.stats()) is True
-        await ob.delete_through(6)
+        await ob.mark_sent(range(5, 7))  # 4 pending: off
         assert p.update(await ob.stats()) is False
         assert p.episodes == 1
 

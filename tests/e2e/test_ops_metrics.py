@@ -25,9 +25,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent.records import KINDS
 from simulators.elm327.tcp import serve_tcp
 from simulators.services.server import ServiceServer
 from simulators.services.vpic import NhtsaApp
+from sync.envelope import Rules
+from sync.provision import BACKEND_USER, init_dir
+from tests.conftest import SecureBroker
 from tests.e2e.test_agent_e2e import ROOT, ingest_running, wait_for, write_config
 from tests.support.broker import Broker, free_port
 
@@ -80,10 +84,12 @@ def dashboard_exprs() -> list[str]:
 def agent_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
     """(/metrics text, /health document) of one `baygate run` on simulators."""
     tmp = tmp_path_factory.mktemp("ops")
-    broker = Broker(workdir=tmp / "mosquitto")
+    setup = tmp / "broker-setup"  # the production broker setup, as the secure_broker fixture
+    password = init_dir(setup)
+    broker = Broker(workdir=tmp / "mosquitto", secure_dir=setup)
     broker.start()
     try:
-        return asyncio.run(_scrape_running_agent(broker, tmp))
+        return asyncio.run(_scrape_running_agent(SecureBroker(broker, setup, password), tmp))
     finally:
         broker.stop()
 
@@ -93,10 +99,17 @@ def scrape(agent_run: tuple[str, dict[str, Any]]) -> str:
     return agent_run[0]
 
 
-async def _scrape_running_agent(broker: Broker, tmp: Path) -> tuple[str, dict[str, Any]]:
+async def _scrape_running_agent(broker: SecureBroker, tmp: Path) -> tuple[str, dict[str, Any]]:
     api_port = free_port()
+    backend: dict[str, Any] = {
+        "username": BACKEND_USER,
+        "password": broker.backend_password,
+        "keys_dir": broker.keys_dir,
+        "rules": Rules(kinds=frozenset(KINDS)),
+    }
+    db = tmp / "b.sqlite3"
     with ServiceServer(NhtsaApp()) as nhtsa:
-        async with serve_tcp(profile="petrol-can") as elm, ingest_running(broker.url, tmp / "b.sqlite3"):
+        async with serve_tcp(profile="petrol-can") as elm, ingest_running(broker.url, db, **backend):
             cfg = write_config(tmp, broker, elm.port, nhtsa.url, api_port)
             log_fd = os.open(tmp / "agent.log", os.O_WRONLY | os.O_CREAT, 0o600)
             proc = await asyncio.create_subprocess_exec(

@@ -31,7 +31,7 @@ def status(agent: str, seq: int, state: str, session: int) -> bytes:
     cfg = parse_config({"agent": {"shop_id": "s1", "agent_id": agent}}, environ={})
     health = HealthRegistry(version="t")
     health.register("dongle:bay1", lambda: ("pass", "ready"))
-    return status_renderer(cfg, health)(seq, "e1", StatusInfo(state, session, 3, 1.5))
+    return status_renderer(cfg, health=health)(seq, "e1", StatusInfo(state, session, 3, 1.5))
 
 
 def alert(agent: str, seq: int, code: str, severity: str) -> bytes:
