@@ -22,10 +22,13 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from agent.errors import ConfigError
+from sync.redact import redact
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -44,6 +47,7 @@ __all__ = [
     "ObdSection",
     "Secret",
     "UiSection",
+    "ensure_state_dir",
     "load_config",
     "merge_tables",
 ]
@@ -62,10 +66,11 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # safe as one MQTT topic level
 class Secret:
     """A secret given inline, as `file:/path` or as `env:NAME`. Never shown in logs."""
 
-    __slots__ = ("_ref",)
+    __slots__ = ("_key", "_ref")
 
-    def __init__(self, ref: str) -> None:
+    def __init__(self, ref: str, key: str = "") -> None:
         self._ref = ref
+        self._key = key  # the dotted config key, so an unreadable secret names it
 
     def reveal(self) -> str:
         """The secret's value, read now (files are re-read so rotation works)."""
@@ -77,11 +82,13 @@ class Secret:
             try:
                 return path.read_text().strip()
             except OSError as exc:
-                raise ConfigError("", f"secret file {path} cannot be read: {exc.strerror}") from None
+                raise ConfigError(self._key, f"secret file {path} cannot be read: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise ConfigError(self._key, f"secret file {path} is not UTF-8 text") from None
         if self._ref.startswith("env:"):
             name = self._ref[4:]
             if name not in os.environ:
-                raise ConfigError("", f"secret environment variable {name} is not set")
+                raise ConfigError(self._key, f"secret environment variable {name} is not set")
             return os.environ[name]
         return self._ref
 
@@ -102,12 +109,12 @@ class Secret:
         return hash(self._ref)
 
 
-def _to_secret(v: Any) -> Secret:
+def _to_secret(v: Any, key: str = "") -> Secret:
     if isinstance(v, Secret):
         return v
     if not isinstance(v, str) or not v:
         raise ValueError("expected a non-empty string (inline, 'file:/path' or 'env:NAME')")
-    return Secret(v)
+    return Secret(v, key)
 
 
 SecretStr = Annotated[
@@ -125,6 +132,18 @@ class AgentSection(_Section):
     shop_id: str = Field(pattern=_ID)
     agent_id: str = Field(pattern=_ID)
     state_dir: Path = Path("/var/lib/baygate")
+    # Disk pressure on the state dir's filesystem (see docs/reliability.md).
+    disk_low_mb: float = Field(64.0, ge=0, description="below this free: telemetry is shed")
+    disk_critical_mb: float = Field(16.0, ge=0, description="below this free: new scans are refused")
+    disk_reserve_mb: float = Field(
+        4.0, ge=0, le=1024, description="preallocated for alerts, acks and the link on a full disk"
+    )
+
+    @model_validator(mode="after")
+    def _disk_order(self) -> AgentSection:
+        if self.disk_critical_mb > self.disk_low_mb:
+            raise ValueError("disk_critical_mb must not exceed disk_low_mb")
+        return self
 
 
 class DongleConfig(_Section):
@@ -149,6 +168,23 @@ class ObdSection(_Section):
     telemetry_pids: list[str] = ["RPM", "SPEED", "COOLANT_TEMP", "ENGINE_LOAD", "THROTTLE_POS"]
     telemetry_hz: float = Field(1.0, gt=0, le=10)
 
+    @field_validator("telemetry_pids")
+    @classmethod
+    def _known_pids(cls, v: list[str]) -> list[str]:
+        # `run` would fail on the first poll; doctor and run must refuse it at load.
+        from drivers.obd2.errors import DecodeError
+        from drivers.obd2.pids import lookup
+
+        for name in v:
+            try:
+                lookup(name)
+            except DecodeError:
+                raise ValueError(
+                    f"unknown PID {name!r} (a name such as RPM, SPEED or COOLANT_TEMP, or a hex "
+                    "code such as 0C: `baygate obd watch --help` lists them)"
+                ) from None
+        return v
+
 
 class CameraConfig(_Section):
     name: str = Field(pattern=_ID)
@@ -164,6 +200,18 @@ class CameraConfig(_Section):
     ]  # fmt: skip
     dedupe_window_s: float = Field(10.0, ge=0)
     bay: str | None = Field(None, pattern=_ID, description="the bay it watches (default: the agent's)")
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, v: list[str]) -> list[str]:
+        from drivers.camera.errors import CameraError  # OpenCV: only when cameras exist
+        from drivers.camera.symbology import zxing_formats
+
+        try:
+            zxing_formats(v)
+        except CameraError as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
 
 class NhtsaSection(_Section):
@@ -226,9 +274,10 @@ class MqttSection(_Section):
             raise ValueError("expected mqtt://host[:port] or mqtts://host[:port]")
         return v
 
-    _secret_password = field_validator("password", "key_file", "auth_key", mode="before")(
-        classmethod(lambda cls, v: None if v is None else _to_secret(v))
-    )
+    @field_validator("password", "key_file", "auth_key", mode="before")
+    @classmethod
+    def _secret(cls, v: Any, info: ValidationInfo) -> Secret | None:
+        return None if v is None else _to_secret(v, f"mqtt.{info.field_name}")
 
 
 class ApiSection(_Section):
@@ -276,6 +325,15 @@ class Config(_Section):
 AgentConfig = Config  # the name other modules read best with
 
 
+def _env_sources(environ: Mapping[str, str]) -> dict[str, str]:
+    """Dotted config key -> the `BAYGATE__` variable that set it (errors name the variable)."""
+    return {
+        ".".join(p.lower() for p in key[len(ENV_PREFIX) :].split("__") if p): key
+        for key in environ
+        if key.startswith(ENV_PREFIX)
+    }
+
+
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     """`BAYGATE__MQTT__URL=...` -> {"mqtt": {"url": "..."}}. Values are parsed as TOML
     scalars when they parse (numbers, booleans, arrays), else taken as strings."""
@@ -290,12 +348,27 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             value: Any = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw
+        if tuple(parts) in _secret_paths():
+            value = raw  # a password "007" is the string 007, not the number 7
         node = out
         for p in parts[:-1]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(key, "conflicts with another BAYGATE__ variable")
         node[parts[-1]] = value
+    return out
+
+
+def _secret_paths(model: type[BaseModel] | None = None, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Dotted paths of every Secret field (("mqtt", "password"), ...): their values
+    are never shown, and taken verbatim from the environment."""
+    out: set[tuple[str, ...]] = set()
+    for name, f in (model or Config).model_fields.items():
+        ann = f.annotation
+        if ann is not None and "Secret" in str(ann):
+            out.add((*prefix, name))
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
+            out |= _secret_paths(ann, (*prefix, name))
     return out
 
 
@@ -319,20 +392,27 @@ def _describe(err: Mapping[str, Any]) -> tuple[str, str]:
         return path, "required key is missing"
     msg = str(err["msg"]).removeprefix("Value error, ")
     got = err.get("input")
+    if tuple(str(p) for p in err["loc"]) in _secret_paths():
+        return path, msg + " (value hidden: it is a secret)"
     if got is not None and not isinstance(got, dict | list):
-        msg = f"{msg} (got {got!r})"
-    return path, msg
+        msg = f"{msg} (got {redact(repr(got))})"
+    return path, redact(msg)
 
 
 def parse_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
     """Validate a config mapping (+ env overrides). Raises ConfigError naming the key."""
-    merged = merge_tables(dict(data), _env_overrides(os.environ if environ is None else environ))
+    env = os.environ if environ is None else environ
+    merged = merge_tables(dict(data), _env_overrides(env))
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
         errors = exc.errors()
         path, msg = _describe(errors[0])
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        sources = _env_sources(env)
+        var = next((v for k, v in sources.items() if path == k or path.startswith(k + ".")), None)
+        if var is not None:  # the file is not at fault: name what the admin must fix
+            raise ConfigError(path, msg + more, var) from None
         raise ConfigError(path, msg + more) from None
 
 
@@ -345,8 +425,26 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         raise ConfigError("", f"config file {path} not found (pass --config PATH)") from None
     except OSError as exc:
         raise ConfigError("", f"config file {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            "", f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{path} is not valid TOML: {exc}") from None
     return parse_config(data, environ)
+
+
+def ensure_state_dir(config: Config) -> Path:
+    """Create `agent.state_dir` and prove it writable, or raise ConfigError naming the key
+    (run and doctor share this: what doctor passes, run can open)."""
+    d = config.agent.state_dir
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / ".baygate-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError("agent.state_dir", f"{d} cannot be created or written: {exc.strerror}") from None
+    return d

@@ -8,10 +8,13 @@ class AgentError(Exception):
 
 
 class ConfigError(AgentError):
-    """The configuration is invalid. `path` names the offending key (dotted)."""
+    """The configuration is invalid. `path` names the offending key (dotted); `source`
+    the environment variable that set it, when one did (the file is then not at fault)."""
 
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}" if path else message)
+    def __init__(self, path: str, message: str, source: str = "") -> None:
+        where = f"{source} ({path})" if source else path
+        super().__init__(f"{where}: {message}" if where else message)
         self.path = path
         self.message = message
+        self.source = source
 

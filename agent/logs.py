@@ -1,6 +1,8 @@
 """Logging: readable lines on a terminal, one JSON object per line otherwise.
 
 journald stores each line as one entry; JSON lets fleet tooling filter by field.
+Every line goes through `sync.redact`: a URL with a password in it (a PostgreSQL
+URL in an error, an MQTT URL in a banner) is shown with `***` instead.
 """
 
 from __future__ import annotations
@@ -12,9 +14,22 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-__all__ = ["BurstFilter", "JsonFormatter", "setup_logging"]
+from sync.redact import redact
+
+__all__ = ["BurstFilter", "JsonFormatter", "RedactFilter", "setup_logging"]
 
 _STD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class RedactFilter(logging.Filter):
+    """Credentials out of the message (rendered once here, args dropped)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = redact(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -76,6 +91,7 @@ def setup_logging(level: str = "INFO", stream: TextIO | None = None, json_lines:
     if json_lines is None:
         json_lines = not stream.isatty()
     handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactFilter())
     handler.addFilter(BurstFilter())
     if json_lines:
         handler.setFormatter(JsonFormatter())

@@ -42,8 +42,9 @@ __all__ = [
 
 KEY_BYTES = 32
 MAC_PROPERTY = "mac"
-# User properties whose values the MAC covers; "rt" is the command's response topic.
-SIGNED_PROPERTIES = ("dropped", "epoch", "seq", "rt")
+# User properties whose values the MAC covers; "rt" is the command's response topic,
+# "reason" a tombstone's (rejected: the broker would not take the record).
+SIGNED_PROPERTIES = ("dropped", "epoch", "seq", "rt", "reason")
 _LABEL = b"baygate-mac-v1"
 
 

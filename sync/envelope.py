@@ -47,7 +47,8 @@ class Rules:
 
     kinds: frozenset[str] | None = None
     # Only what the agent really tombstones: dropped telemetry, and a status birth
-    # whose connection never came up (sync/link.py).
+    # whose connection never came up (sync/link.py). Plus, of any kind, a record the
+    # broker refused as too large: `reason=rejected` (covered by the MAC).
     tombstone_kinds: frozenset[str] = frozenset({"telemetry", "status"})
 
 
@@ -155,7 +156,11 @@ def parse_incoming(
         raise BadMessageError(f"kind {kind!r} on {topic} is not a record kind")
     historical = user.get("historical") == "1"
     if user.get("dropped") == "1":
-        if kind not in rules.tombstone_kinds:
+        # A record the broker would not take (over its Maximum Packet Size) goes out
+        # as a tombstone of its own kind, `reason=rejected` (docs/records.md), so the
+        # high-water mark moves past it; anything else only where the agent sheds.
+        rejected = user.get("reason") == "rejected" and (rules.kinds is None or kind in rules.kinds)
+        if kind not in rules.tombstone_kinds and not rejected:
             raise BadMessageError(f"tombstone on {topic}: {kind} records are never dropped")
         if payload:
             raise BadMessageError(f"tombstone on {topic} with a payload")

@@ -16,6 +16,7 @@ __all__ = [
     "OutboxError",
     "OutboxFullError",
     "PayloadTooLargeError",
+    "SessionTakenOverError",
     "StoreError",
     "SyncError",
     "TlsError",
@@ -77,6 +78,11 @@ class CommandError(SyncError):
 
 class IngestError(SyncError):
     """The backend ingest failed."""
+
+
+class SessionTakenOverError(IngestError):
+    """Another client connected with our client id (MQTT 5 reason 0x8E): final, since
+    reconnecting would take the session back and the two would alternate forever."""
 
 
 class StoreError(IngestError):

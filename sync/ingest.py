@@ -46,7 +46,7 @@ from resilience import Backoff, BackoffPolicy
 from sync.ack import encode_ack
 from sync.auth import MAC_PROPERTY, sign, verify
 from sync.envelope import OPEN_RULES, TOPIC_ROOT, AgentTopics, Incoming, Rules, parse_incoming, record_topic
-from sync.errors import BadMessageError, LinkError, StoreError, SyncError
+from sync.errors import BadMessageError, LinkError, SessionTakenOverError, StoreError, SyncError
 from sync.gaps import GapTracker
 from sync.keyring import KeyRing
 from sync.link_settings import reconnect_forever
@@ -54,6 +54,7 @@ from sync.mqtt import (
     TlsFiles,
     connack_error,
     connect_error,
+    describe_disconnect,
     make_client,
     parse_url,
     properties,
@@ -66,6 +67,8 @@ from untrusted import Rejections, UntrustedInputError, parse_object
 __all__ = ["Ingest", "IngestCounters", "IngestSettings"]
 
 log = logging.getLogger("baygate.sync.ingest")
+# DISCONNECT reason: another client connected with our client id (MQTT 5, 3.14.2.1).
+_SESSION_TAKEN_OVER = 0x8E
 T = TypeVar("T")
 
 
@@ -76,8 +79,9 @@ class IngestSettings:
     client_id: str = "baygate-ingest-1"
     group: str = "ingest"
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     tls: TlsFiles | None = None
+    db_password: str | None = field(default=None, repr=False)
     batch: int = 500
     receive_maximum: int = 1000
     gap_grace_s: float = 2.0
@@ -92,6 +96,11 @@ class IngestSettings:
     keepalive_s: int = 30
     backoff_min_s: float = 0.5
     backoff_max_s: float = 15.0
+    # Brokers that close a taken-over session without DISCONNECT 0x8E (Mosquitto 2.0.11
+    # just closes the socket) show it as this many drops in a row of sessions that never
+    # stayed up for the backoff's healthy period, each time while the broker itself kept
+    # accepting connections (a broker that crashed or restarts refuses them: not counted).
+    takeover_drops: int = 3
 
     @property
     def subscription(self) -> str:
@@ -147,6 +156,9 @@ class Ingest:
         self._acked_hw: dict[tuple[str, str], int] = {}
         self._keys = KeyRing(s.keys_dir) if s.keys_dir is not None else None
         self.rejections = Rejections(log)
+        self._taken_over = ""  # why we believe another client holds our client id
+        self._drops = 0  # consecutive young sessions dropped while the broker stayed up
+        self._silent_drop = False  # the last session ended without a DISCONNECT reason
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -163,7 +175,7 @@ class Ingest:
         owned = self._store is None
         try:
             if self._store is None:
-                self._store = await self._db(open_store, self.settings.db)
+                self._store = await self._db(open_store, self.settings.db, self.settings.db_password)
             await reconnect_forever(self._session, self._failed, self._backoff)
         finally:
             if owned and self._store is not None:
@@ -173,6 +185,9 @@ class Ingest:
 
     def _failed(self, exc: SyncError) -> None:
         self.last_error = exc
+        if isinstance(exc, SessionTakenOverError):
+            raise exc  # ends reconnect_forever: the other instance keeps the session
+        self._drops = 0  # the broker did not accept us: a network or broker problem
         log.warning("backend ingest: %s", exc)
 
     async def _session(self) -> None:
@@ -181,7 +196,7 @@ class Ingest:
             s.client_id, username=s.username, password=s.password, tls=s.tls, manual_ack=True
         )
         client.on_connect = lambda c, _u, _f, rc, props: self._call(self._on_connack, c, rc, props)
-        client.on_disconnect = lambda c, _u, _f, rc, _p: self._call(self._on_lost, c, rc)
+        client.on_disconnect = lambda c, _u, f, rc, _p: self._call(self._on_lost, c, rc, f)
         client.on_message = lambda c, _u, m: self._call(self._on_message, c, m)
         self._net = PahoLoop(client)
         self._client, self._msgs = client, []
@@ -197,7 +212,8 @@ class Ingest:
             except Exception as exc:
                 raise connect_error(exc, ep) from None
             try:
-                reason, _ = await asyncio.wait_for(self._connack, 10.0)
+                async with asyncio.timeout(10.0):
+                    reason, _ = await self._connack
             except TimeoutError:
                 raise LinkError(f"no CONNACK from {ep.host}:{ep.port}") from None
             if reason.is_failure:
@@ -208,6 +224,19 @@ class Ingest:
             self._backoff.up()
             log.info("backend ingest up: %s on %s:%d", s.subscription, ep.host, ep.port)
             await self._serve(client)
+            if self._silent_drop and not self._taken_over:
+                self._silent_drop = False
+                self._drops = self._drops + 1 if await self._broker_listening() else 0
+                if self._drops >= s.takeover_drops:
+                    self._taken_over = (
+                        f"the broker closed it {self._drops} times in a row right after accepting it, "
+                        "while accepting other connections"
+                    )
+            if self._taken_over:
+                raise SessionTakenOverError(
+                    f"another client connected with client id {s.client_id!r} and took this "
+                    f"session over ({self._taken_over}): give each ingest instance its own --client-id"
+                )
         finally:
             self.connected = False
             self._client = None
@@ -215,6 +244,20 @@ class Ingest:
                 client.disconnect()
             self._net.flush()
             await self._net.close()
+
+    async def _broker_listening(self) -> bool:
+        """A bare TCP connect (no MQTT CONNECT: it takes nothing over). A broker that was
+        killed or is restarting refuses it; one that closed only us accepts it."""
+        ep = self.endpoint
+        try:
+            async with asyncio.timeout(1.0):
+                _, writer = await asyncio.open_connection(ep.host, ep.port)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
 
     async def _serve(self, client: Any) -> None:
         gaps = asyncio.create_task(self._gap_watch(client))
@@ -335,12 +378,21 @@ class Ingest:
         if client is self._client and self._connack is not None and not self._connack.done():
             self._connack.set_result((reason, props))
 
-    def _on_lost(self, client: Any, reason: Any) -> None:
+    def _on_lost(self, client: Any, reason: Any, flags: Any = None) -> None:
         if client is not self._client:
             return
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(LinkError(f"connection closed before CONNACK: {reason}"))
-        log.warning("backend ingest connection lost: %s", reason)
+        code = getattr(reason, "value", reason)
+        if code == _SESSION_TAKEN_OVER:
+            self._taken_over = "MQTT reason 0x8E"
+        else:
+            # judged in _session, which can ask whether the broker still listens
+            self._silent_drop = bool(code) and not self._backoff.healthy()
+            if self._backoff.healthy():
+                self._drops = 0
+            orderly, words = describe_disconnect(flags, reason)
+            (log.info if orderly else log.warning)("backend ingest connection lost: %s", words)
         self._client = None
         self._wake.set()
 

@@ -48,7 +48,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -62,7 +62,7 @@ from resilience import Backoff, BackoffPolicy
 from sync.auth import MAC_PROPERTY, sign
 from sync.commands import CommandChannel, Reply, encode_reply
 from sync.envelope import AgentTopics
-from sync.errors import LinkError, SyncError
+from sync.errors import LinkError, OutboxFullError, SyncError
 from sync.link_inbound import Inbound
 from sync.link_settings import (
     LinkCounters,
@@ -75,22 +75,30 @@ from sync.mqtt import (
     PackedProperties,
     connack_error,
     connect_error,
+    describe_disconnect,
     make_client,
     parse_url,
     properties,
 )
 from sync.outbox import Outbox
-from sync.outbox_schema import Row
+from sync.outbox_schema import TOMB_REJECTED, Row
 from sync.paho_loop import PahoLoop
 
-__all__ = ["Link", "LinkCounters", "LinkSettings", "StatusInfo", "StatusRender"]
+__all__ = ["Link", "LinkCounters", "LinkSettings", "OnRejected", "StatusInfo", "StatusRender"]
 
 log = logging.getLogger("baygate.sync.link")
 
 _NO_SUBSCRIBERS = 0x10  # PUBACK reason: accepted but no subscriber, i.e. dropped
 _RETRY_S = 1.0
 _READ_AHEAD = 500
-_PACKET_OVERHEAD = 256  # fixed header, topic length, properties: generous upper bound
+# PUBLISH = fixed header (1) + remaining length (<= 4) + topic length (2) + topic
+# + packet id (2) + properties (length varint included in `pack()`) + payload.
+_FIXED_OVERHEAD = 1 + 4 + 2 + 2
+_NO_PROPERTIES = 1  # an empty property block is its length byte
+_MAX_WINDOW = 65_535  # MQTT 5 Receive Maximum when the CONNACK does not say
+
+# (seq, topic, payload size, broker limit): the broker will not take this record.
+OnRejected = Callable[[int, str, int, int], Awaitable[None]]
 
 
 class Link:
@@ -101,6 +109,7 @@ class Link:
         *,
         status: StatusRender | None = None,
         commands: CommandChannel | None = None,
+        on_rejected: OnRejected | None = None,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -112,6 +121,7 @@ class Link:
         self.connected = False
         self.last_error: SyncError | None = None
         self._status = status
+        self._on_rejected = on_rejected
         self._key = settings.auth_key
         self._rng = rng
         self._clock = clock
@@ -134,7 +144,8 @@ class Link:
         self._acked_event = asyncio.Event()
         self._rewind: int | None = None
         self._connected_at = 0.0
-        self._max_packet: int | None = None
+        self._max_packet: int | None = None  # CONNACK Maximum Packet Size
+        self._window = settings.inflight  # min(ours, CONNACK Receive Maximum)
         self._retry_floor: int | None = None
         self._birth: tuple[int, bytes] | None = None
         self._birth_seq = 0  # held birth: session, Last Will
@@ -181,8 +192,13 @@ class Link:
     async def _session(self) -> None:
         s = self.settings
         if self._status and self._birth is None:  # reused across failed attempts
-            session = await self.outbox.next_counter("session")
-            self._birth = (session, await self._hold_birth(session))
+            try:
+                session = await self.outbox.next_counter("session")
+                self._birth = (session, await self._hold_birth(session))
+            except OutboxFullError as exc:
+                # Even the disk reserve is gone. Connect anyway, without a birth and
+                # Last Will: the acks this connection receives are what frees space.
+                log.error("connecting without a status birth/Last Will: %s", exc)
         session, will = self._birth or (0, None)
         # The window is ours (`_sender`); paho's own limit would only add cost: with
         # max_inflight > 0 paho rescans every unacked message on each PUBACK (measured:
@@ -224,12 +240,17 @@ class Link:
             raise connect_error(exc, ep) from None
         assert self._connack is not None
         try:
-            reason, props = await asyncio.wait_for(self._connack, s.connect_timeout_s)
+            async with asyncio.timeout(s.connect_timeout_s):
+                reason, props = await self._connack
         except TimeoutError:
             raise LinkError(f"no CONNACK from {ep.host}:{ep.port} within {s.connect_timeout_s}s") from None
         if reason.is_failure:
             raise connack_error(reason)
+        # MQTT 5 limits the broker announces: a PUBLISH over Maximum Packet Size is a
+        # protocol error (Mosquitto drops the connection), and more unacked QoS 1
+        # publishes than its Receive Maximum are refused (PUBACK 0x97, quota exceeded).
         self._max_packet = getattr(props, "MaximumPacketSize", None)
+        self._window = min(s.inflight, int(getattr(props, "ReceiveMaximum", _MAX_WINDOW)))
 
     async def _online(self, client: Any, session: int) -> None:
         self.connected, self.last_error = True, None
@@ -239,7 +260,10 @@ class Link:
         opts = SubscribeOptions(qos=1)
         client.subscribe([(self.ack_topic, opts), (self.cmd_prefix + "+", opts)])
         if self.settings.ack_retention_s is None:
-            await self.outbox.requeue(0)  # not yet committed by the backend: send again
+            # Not yet committed by the backend: send again. On a disk too full for
+            # this write they stay broker-acked and the ack timeout resends them.
+            with contextlib.suppress(OutboxFullError):
+                await self.outbox.requeue(0)
         await self.outbox.release_held()  # the birth goes out first
         self._birth = None
         self._up.set()
@@ -307,7 +331,7 @@ class Link:
             if self._rewind is not None:
                 cursor, self._rewind = min(cursor, self._rewind), None
                 buf.clear()
-            room = self.settings.inflight - len(self._inflight)
+            room = self._window - len(self._inflight)
             if room <= 0:
                 self._room.clear()
                 await self._room.wait()
@@ -321,32 +345,67 @@ class Link:
                         continue  # read before a rewind: stale
                 if not rows:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.outbox.changed.wait(), 1.0)
+                        async with asyncio.timeout(1.0):
+                            await self.outbox.changed.wait()
                     continue
                 buf.extend(rows)
             while buf and room > 0 and self._client is client and self._rewind is None:
                 row = buf.popleft()
-                self._publish(client, row)
+                historical, props = self._properties(row)
+                if self._max_packet and self._packet_size(row, props) > self._max_packet:
+                    await self._reject(row, self._max_packet)
+                    cursor = row.seq  # rewound by _reject when it became a tombstone
+                    continue
+                self._publish(client, row, props)
+                self.counters.historical += historical
                 cursor = row.seq
                 room -= 1
+                self.counters.peak_inflight = max(self.counters.peak_inflight, len(self._inflight))
 
-    def _publish(self, client: Any, row: Row) -> None:
-        if self._max_packet and len(row.payload) + len(row.topic) + _PACKET_OVERHEAD > self._max_packet:
-            # Kept in the outbox (nothing lost); retried on the next connection.
-            self.counters.oversize += 1
-            size, limit = len(row.payload), self._max_packet
-            log.error("row %d (%d bytes) exceeds the broker's packet limit %d: held", row.seq, size, limit)
+    @staticmethod
+    def _packet_size(row: Row, props: Properties | None) -> int:
+        packed = _NO_PROPERTIES if props is None else len(props.pack())  # type: ignore[no-untyped-call]
+        return _FIXED_OVERHEAD + len(row.topic.encode()) + packed + len(row.payload)
+
+    async def _reject(self, row: Row, limit: int) -> None:
+        """The broker will never take this row: resending it would stall everything
+        behind it for good (the backend's high-water mark stops at its seq). It leaves
+        the flow durably: payload kept in the outbox's `rejected` table, the seq sent
+        as a tombstone (`dropped=1`, `reason=rejected`), counted, and reported."""
+        size = len(row.payload)
+        self.counters.oversize += 1
+        log.error(
+            "row %d on %s (%d bytes) exceeds the broker's maximum packet size %d: rejected, "
+            "its seq goes out as a tombstone and the payload stays in the outbox's rejected table",
+            row.seq,
+            row.topic,
+            size,
+            limit,
+        )
+        if not await self.outbox.reject(row.seq, f"over the broker's maximum packet size {limit}"):
             return
+        self._rewind_to(row.seq - 1)
+        if self._on_rejected is not None:
+            try:
+                await self._on_rejected(row.seq, row.topic, size, limit)
+            except Exception:  # a failed report must not stop delivery
+                log.exception("reporting rejected row %d failed", row.seq)
+
+    def _properties(self, row: Row) -> tuple[bool, Properties | None]:
         historical = (row.created < self._connected_at and row.seq != self._birth_seq) or row.attempts > 0
-        self.counters.historical += historical
         props: Properties | None = self._props_historical if historical else None
         if row.dropped or self._key is not None:
             user = [("historical", "1")] if historical else []
             if row.dropped:
                 user += [("dropped", "1"), ("epoch", self.outbox.epoch), ("seq", str(row.seq))]
+                if row.dropped == TOMB_REJECTED:
+                    user.append(("reason", "rejected"))
             if self._key is not None:
                 user.append((MAC_PROPERTY, sign(self._key, row.topic, row.payload or b"", user)))
             props = PackedProperties(user)
+        return historical, props
+
+    def _publish(self, client: Any, row: Row, props: Properties | None) -> None:
         info = client.publish(row.topic, row.payload, qos=1, retain=row.retain, properties=props)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise LinkError(f"publish refused by paho: {paho.error_string(info.rc)}")
@@ -411,16 +470,17 @@ class Link:
         if client is self._client and self._connack is not None and not self._connack.done():
             self._connack.set_result((reason, props))
 
-    def _cb_disconnect(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        self._call(self._on_lost, client, reason)
+    def _cb_disconnect(self, client: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        self._call(self._on_lost, client, reason, flags)
 
-    def _on_lost(self, client: Any, reason: Any) -> None:
+    def _on_lost(self, client: Any, reason: Any, flags: Any = None) -> None:
         if client is not self._client:
             return
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(LinkError(f"connection closed before CONNACK: {reason}"))
         elif self.connected:
-            log.warning("mqtt link lost: %s", reason)
+            orderly, words = describe_disconnect(flags, reason)
+            (log.info if orderly else log.warning)("mqtt link lost: %s; reconnecting", words)
         self._lost.set()
 
     def _cb_publish(self, client: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:

@@ -32,7 +32,7 @@ class LinkSettings:
     client_id: str
     base_topic: str  # baygate/v1/{shop}/{agent}
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     tls: TlsFiles | None = None
     keepalive_s: int = 30
     inflight: int = 100
@@ -57,7 +57,8 @@ class LinkCounters:
     backend_acks: int = 0
     bad_acks: int = 0
     unauthenticated: int = 0  # acks/commands whose MAC did not verify
-    oversize: int = 0
+    oversize: int = 0  # rows over the broker's Maximum Packet Size, rejected
+    peak_inflight: int = 0  # most unacked publishes at once (<= Receive Maximum)
     no_subscribers: int = 0
     ack_timeouts: int = 0
     errors: dict[str, int] = field(default_factory=dict)

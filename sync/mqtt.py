@@ -30,6 +30,7 @@ __all__ = [
     "TlsFiles",
     "connack_error",
     "connect_error",
+    "describe_disconnect",
     "make_client",
     "pack_user_properties",
     "parse_url",
@@ -206,3 +207,19 @@ def user_properties(props: Any) -> dict[str, str]:
     """MQTT 5 user properties of an incoming message as a dict."""
     pairs = getattr(props, "UserProperty", None) or []
     return {str(k): str(v) for k, v in pairs}
+
+
+# DISCONNECT reasons that are an orderly end, not a fault (MQTT 5, 3.14.2.1).
+_ORDERLY = {0x00: "normal disconnection", 0x8B: "the broker is shutting down"}
+
+
+def describe_disconnect(flags: Any, reason: Any) -> tuple[bool, str]:
+    """(orderly, words) for paho's on_disconnect. paho reports a socket closed without a
+    DISCONNECT packet as 'Unspecified error' (0x80): that is what a broker that stops or
+    restarts looks like, so say that instead of a reason nobody sent."""
+    code = int(getattr(reason, "value", reason) or 0)
+    if not getattr(flags, "is_disconnect_packet_from_server", True):
+        return False, "the broker closed the connection (stopped, restarted or unreachable)"
+    if code in _ORDERLY:
+        return True, _ORDERLY[code]
+    return False, f"{reason} (reason 0x{code:02X})"

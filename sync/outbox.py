@@ -31,29 +31,32 @@ import contextlib
 import functools
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sync.errors import OutboxClosedError, OutboxFullError, PayloadTooLargeError
+from sync.errors import OutboxClosedError, OutboxError, OutboxFullError, PayloadTooLargeError
 from sync.outbox_commit import GroupCommitter
 from sync.outbox_schema import (
     HELD,
     PENDING,
     RESERVE_PAGES,
-    SCHEMA,
     SENT,
     OutboxStats,
+    Rejected,
     Row,
+    connect_writer,
+    read_free_bytes,
     read_pending,
+    read_rejected,
     read_stats,
+    reject_row,
     translate_sqlite_error,
 )
 from sync.outbox_tail import Tail
 
-__all__ = ["HELD", "PENDING", "SENT", "Outbox", "OutboxStats", "Render", "Row"]
+__all__ = ["HELD", "PENDING", "SENT", "Outbox", "OutboxStats", "Rejected", "Render", "Row"]
 
 T = TypeVar("T")
 Render = Callable[[int, str], bytes]
@@ -82,8 +85,10 @@ class Outbox(GroupCommitter):
         max_batch: int = 100,
         linger_s: float = 0.005,
         clock: Callable[[], float] = time.time,
+        on_full: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(max_batch=max_batch, linger_s=linger_s)
+        self.on_full = on_full  # the disk reserve (sync.disk.DiskGuard.release)
         self.path = Path(path)
         self.caps = dict(caps or {"telemetry": 20_000})
         self.droppable = frozenset(droppable)
@@ -139,16 +144,18 @@ class Outbox(GroupCommitter):
     def _open_db(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut
-            con.executescript(SCHEMA)
-            con.execute("BEGIN IMMEDIATE")
-            con.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (str(uuid.uuid4()),))
-            con.execute("INSERT OR IGNORE INTO meta VALUES ('next_seq', '1')")
-            con.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise translate_sqlite_error(exc) from None
+            self._open_db_once()
+        except OutboxError:
+            # Opening writes (the WAL, its shared-memory index, the schema on a first
+            # start): on a full disk it gets the reserve, or the agent could never start
+            # again. A full disk shows here as SQLITE_FULL or as an I/O error (the -shm
+            # file cannot grow), so any failure tries the reserve once.
+            if self.on_full is None or not self.on_full():
+                raise
+            self._open_db_once()
+
+    def _open_db_once(self) -> None:
+        con = connect_writer(self.path)
         self._con = con
         self.epoch = self._meta("epoch") or ""
         (top,) = con.execute("SELECT MAX(seq) FROM rows").fetchone()
@@ -278,7 +285,7 @@ class Outbox(GroupCommitter):
             return seq
 
         try:
-            seq: int = await self._submit(op)
+            seq: int = await self._submit(op, essential=reserve)
         except OutboxFullError:
             self._full = True
             raise
@@ -369,6 +376,43 @@ class Outbox(GroupCommitter):
         # The newest row may go: keep the next seq where the open() can find it.
         con.execute("UPDATE meta SET value=? WHERE key='next_seq'", (str(self._next_seq),))
         return int(con.execute("DELETE FROM rows WHERE " + where, params).rowcount)
+
+    async def reject(self, seq: int, reason: str) -> bool:
+        """Take a row the broker will not take out of the flow (`reject_row`): its seq
+        goes out as a tombstone, its payload is kept in the `rejected` table."""
+
+        def op(con: sqlite3.Connection) -> bool:
+            done = reject_row(con, seq, reason, self.clock())
+            if done:
+                self._invalidate_tail()
+            return done
+
+        done: bool = await self._submit(op)
+        if done:
+            self.changed.set()
+        return done
+
+    def space_returned(self) -> None:
+        """The disk has room again (the disk monitor saw it): take new records."""
+        self._full = False
+
+    async def free_bytes(self) -> int:
+        """Bytes in the database's free pages: SQLite reuses them, the filesystem
+        does not see them (deleted rows never shrink the file)."""
+
+        def read() -> int:
+            assert self._con is not None
+            return read_free_bytes(self._con)
+
+        return await self._read(read)
+
+    async def rejected(self) -> list[Rejected]:
+        """The newest rows taken out of the flow, with their payloads."""
+        def read() -> list[Rejected]:
+            assert self._con is not None
+            return read_rejected(self._con)
+
+        return await self._read(read)
 
     async def requeue(self, from_seq: int = 0) -> int:
         """Make broker-acked rows with seq >= from_seq pending again (resend / replay)."""

@@ -11,6 +11,12 @@ Operations run in one writer thread. One that needs the event-loop side to learn
 its change (the outbox's in-memory tail) registers an effect with `_after_commit`;
 effects run in the loop thread, in commit order, after their transaction committed
 and before any caller hears back, and are dropped with a rolled-back transaction.
+
+A full disk. Every operation is `essential` except an ordinary put: acks, deletes,
+the link's session counter and birth, alerts. When one of those fails with SQLITE_FULL
+the committer calls `on_full` (the disk reserve, `sync.disk`) and, if that freed
+space, runs it once more: what frees space and what says the disk is full must not be
+refused by the full disk itself. Ordinary puts get OutboxFullError.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sync.errors import OutboxClosedError
+from sync.errors import OutboxClosedError, OutboxFullError
 from sync.outbox_schema import translate_sqlite_error
 
 __all__ = ["Effect", "GroupCommitter", "Op"]
@@ -44,7 +50,8 @@ class GroupCommitter:
         self._con: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._closed = True
-        self._queue: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Op, asyncio.Future[Any], bool]] = []  # op, caller, essential
+        self.on_full: Callable[[], bool] | None = None  # frees space (the reserve) or False
         self._flusher: asyncio.Task[None] | None = None
         self._effects: list[Effect] = []  # of the running transaction (writer thread)
         self._committed: list[Effect] = []  # handed to the loop after the commit
@@ -71,11 +78,11 @@ class GroupCommitter:
             raise OutboxClosedError("outbox is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    async def _submit(self, op: Op) -> Any:
+    async def _submit(self, op: Op, *, essential: bool = True) -> Any:
         if self._closed:
             raise OutboxClosedError("outbox is closed")
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append((op, fut))
+        self._queue.append((op, fut, essential))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         # No shield: a caller cancelled while waiting leaves its op queued; it is still
@@ -88,7 +95,7 @@ class GroupCommitter:
                 await asyncio.sleep(self.linger_s)
             batch = self._queue[: self.max_batch]
             del self._queue[: self.max_batch]
-            ops = [op for op, _ in batch]
+            ops = [(op, essential) for op, _, essential in batch]
             try:
                 results = await self._in_thread(functools.partial(self._commit, ops))
             except BaseException as exc:
@@ -97,7 +104,7 @@ class GroupCommitter:
             effects, self._committed = self._committed, []
             for effect in effects:
                 effect()
-            for (_, fut), res in zip(batch, results, strict=True):
+            for (_, fut, _e), res in zip(batch, results, strict=True):
                 if fut.done():
                     continue
                 if isinstance(res, BaseException):
@@ -105,17 +112,25 @@ class GroupCommitter:
                 else:
                     fut.set_result(res)
 
-    def _commit(self, ops: list[Op]) -> list[Any]:
-        """Run ops in one transaction; on a database error, retry each in its own."""
+    def _commit(self, ops: list[tuple[Op, bool]]) -> list[Any]:
+        """Run ops in one transaction; on a database error, retry each in its own
+        (an essential one once more after `on_full` freed space)."""
         try:
-            return self._transaction(ops)
+            return self._transaction([op for op, _ in ops])
         except sqlite3.Error:
             out: list[Any] = []
-            for op in ops:
-                try:
-                    out.extend(self._transaction([op]))
-                except sqlite3.Error as exc:
-                    out.append(translate_sqlite_error(exc))
+            for op, essential in ops:
+                for attempt in (1, 2):
+                    try:
+                        out.extend(self._transaction([op]))
+                        break
+                    except sqlite3.Error as exc:
+                        err = translate_sqlite_error(exc)
+                        full = isinstance(err, OutboxFullError) and essential and attempt == 1
+                        if full and self.on_full is not None and self.on_full():
+                            continue
+                        out.append(err)
+                        break
             return out
 
     def _transaction(self, ops: list[Op]) -> list[Any]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from sync.envelope import Incoming
 from sync.errors import StoreError
+from sync.redact import redact
 
 __all__ = [
     "REJECT_PAYLOAD_BYTES",
@@ -347,8 +348,10 @@ def _pg_error() -> type[Exception]:
     return psycopg.Error  # type: ignore[no-any-return]
 
 
-def open_store(db: str) -> Store:
-    """`postgresql://...` (psycopg 3) or a SQLite file path (`sqlite:///path` also accepted)."""
+def open_store(db: str, password: str | None = None) -> Store:
+    """`postgresql://...` (psycopg 3) or a SQLite file path (`sqlite:///path` also accepted).
+    The PostgreSQL password may come apart from the URL (`password`, or libpq's own
+    PGPASSWORD / PGPASSFILE), so it never has to be on a command line."""
     try:
         if db.startswith(("postgresql://", "postgres://")):
             try:
@@ -358,7 +361,10 @@ def open_store(db: str) -> Store:
                     "a PostgreSQL store needs psycopg: pip install 'baygate[backend]'"
                 ) from None
 
-            con: Any = psycopg.connect(db, autocommit=True)
+            if password is None:
+                con: Any = psycopg.connect(db, autocommit=True)
+            else:
+                con = psycopg.connect(db, autocommit=True, password=password)
             store = Store(con, "postgresql")
         else:
             path = Path(db.removeprefix("sqlite://"))
@@ -370,12 +376,5 @@ def open_store(db: str) -> Store:
             store = Store(con, "sqlite")
         store.init()
     except (sqlite3.Error, OSError, _pg_error()) as exc:
-        raise StoreError(f"cannot open backend store {_redact(db)}: {exc}") from None
+        raise StoreError(f"cannot open backend store {redact(db)}: {redact(str(exc))}") from None
     return store
-
-
-def _redact(db: str) -> str:
-    """Hide a password in a postgresql:// URL."""
-    import re
-
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", db)

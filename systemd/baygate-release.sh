@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Baygate release manager for fleet Pis: install, upgrade, rollback — health-gated.
 #
-#   baygate-release.sh install WHEELHOUSE     first install (creates the user, unit, dirs)
+#   baygate-release.sh install WHEELHOUSE     first install (user, /etc/baygate, unit, release)
 #   baygate-release.sh upgrade WHEELHOUSE     new release; rolls back automatically if unhealthy
 #   baygate-release.sh rollback               switch back to the previous release
 #   baygate-release.sh status                 current and kept releases
@@ -12,37 +12,69 @@
 #
 # Layout: /opt/baygate/releases/VERSION/ (one venv each), /opt/baygate/current -> releases/V
 # switched atomically (rename of a symlink). The last KEEP releases are kept.
+# A venv is built where it will run: its scripts' shebangs name its own path, so a venv
+# built elsewhere and renamed cannot start ("required file not found"). While it is being
+# built it carries the file .incomplete; such a directory is never switched to, is not a
+# "kept" release, and is removed by the next build of that version.
+#
+# /health is read at [api] bind/port of /etc/baygate/agent.toml (default 127.0.0.1:9310).
 # Environment overrides (used by the tests; defaults are the production paths):
-#   BAYGATE_ROOT=/  SYSTEMCTL=systemctl  HEALTH_URL=http://127.0.0.1:9310/health
+#   BAYGATE_ROOT=/  SYSTEMCTL=systemctl  USERADD=useradd  HEALTH_URL=(from the config)
 #   HEALTH_TIMEOUT_S=60  KEEP=3  PYTHON=python3
 set -euo pipefail
 shopt -s inherit_errexit  # a failing pip inside $(build_release) must stop us
 
 ROOT=${BAYGATE_ROOT:-/}
 OPT="${ROOT%/}/opt/baygate"
+ETC="${ROOT%/}/etc/baygate"
 UNIT_DIR="${ROOT%/}/etc/systemd/system"
 SYSTEMCTL=${SYSTEMCTL:-systemctl}
-HEALTH_URL=${HEALTH_URL:-http://127.0.0.1:9310/health}
 HEALTH_TIMEOUT_S=${HEALTH_TIMEOUT_S:-60}
 KEEP=${KEEP:-3}
 PYTHON=${PYTHON:-python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
+INCOMPLETE=.incomplete
 
 die() { echo "baygate-release: $*" >&2; exit 1; }
 say() { echo "baygate-release: $*"; }
 
 current() { [ -L "$OPT/current" ] && basename "$(readlink "$OPT/current")" || true; }
 
+releases() {  # complete releases, oldest first
+  local r
+  [ -d "$OPT/releases" ] || return 0
+  for r in $(ls -1 "$OPT/releases" | sort -V); do
+    [ -e "$OPT/releases/$r/$INCOMPLETE" ] || echo "$r"
+  done
+}
+
 switch_to() {  # atomic: a new symlink renamed over the old one
   ln -sfn "releases/$1" "$OPT/current.new"
   mv -T "$OPT/current.new" "$OPT/current"
 }
 
+health_url() {  # where the agent serves /health: [api] of the installed config
+  if [ -n "${HEALTH_URL:-}" ]; then echo "$HEALTH_URL"; return; fi
+  "$PYTHON" - "$ETC/agent.toml" <<'PY'
+import sys, tomllib
+try:
+    with open(sys.argv[1], "rb") as f:
+        api = tomllib.load(f).get("api", {})
+except (OSError, tomllib.TOMLDecodeError):
+    api = {}
+host = str(api.get("bind", "127.0.0.1"))
+host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+host = f"[{host}]" if ":" in host else host
+print(f"http://{host}:{int(api.get('port', 9310))}/health")
+PY
+}
+
 healthy() {  # the unit reached READY (active) and /health answers 200 within the timeout
-  local deadline=$((SECONDS + HEALTH_TIMEOUT_S))
+  local deadline=$((SECONDS + HEALTH_TIMEOUT_S)) url
+  url=$(health_url)
   while [ $SECONDS -lt $deadline ]; do
     if "$SYSTEMCTL" is-active --quiet baygate.service &&
-       "$PYTHON" - "$HEALTH_URL" <<'PY' 2>/dev/null
+       "$PYTHON" - "$url" <<'PY' 2>/dev/null
 import sys, urllib.request
 with urllib.request.urlopen(sys.argv[1], timeout=3) as r:
     sys.exit(0 if r.status == 200 else 1)
@@ -50,6 +82,7 @@ PY
     then return 0; fi
     sleep 1
   done
+  say "no healthy answer from $url within ${HEALTH_TIMEOUT_S}s" >&2
   return 1
 }
 
@@ -60,20 +93,26 @@ build_release() {  # WHEELHOUSE -> prints the version it installed
   [ -n "$whl" ] || die "no baygate-*.whl in $wh"
   ver=$(basename "$whl" | cut -d- -f2)
   dir="$OPT/releases/$ver"
+  if [ -e "$dir/$INCOMPLETE" ]; then
+    say "removing an incomplete build of $ver" >&2
+    rm -rf "$dir"
+  fi
   [ -e "$dir" ] && die "release $ver already installed at $dir"
-  mkdir -p "$OPT/releases"
-  "$PYTHON" -m venv "$dir.partial"
-  "$dir.partial/bin/pip" install -q --no-index --find-links "$wh" --require-hashes -r "$wh/requirements.txt"
-  "$dir.partial/bin/pip" install -q --no-index --no-deps "$whl"
-  mv "$dir.partial" "$dir"   # only complete releases carry a version name
+  mkdir -p "$dir"
+  touch "$dir/$INCOMPLETE"
+  "$PYTHON" -m venv "$dir" >&2
+  "$dir/bin/pip" install -q --disable-pip-version-check --no-index --find-links "$wh" \
+    --require-hashes -r "$wh/requirements.txt" >&2
+  "$dir/bin/pip" install -q --disable-pip-version-check --no-index --no-deps "$whl" >&2
+  rm "$dir/$INCOMPLETE"  # only now is it a release
   echo "$ver"
 }
 
 prune() {
   local keep=() r cur
   cur=$(current)
-  mapfile -t keep < <(ls -1 "$OPT/releases" | grep -v '\.partial$' | sort -V | tail -n "$KEEP")
-  for r in $(ls -1 "$OPT/releases"); do
+  mapfile -t keep < <(releases | tail -n "$KEEP")
+  for r in $(releases); do
     [[ " ${keep[*]} $cur " == *" $r "* ]] || { say "removing old release $r"; rm -rf "${OPT:?}/releases/$r"; }
   done
 }
@@ -84,15 +123,46 @@ install_unit() {
   "$SYSTEMCTL" daemon-reload
 }
 
+create_user() {  # the unit runs as baygate with video, dialout and bluetooth
+  local groups=() g
+  id baygate >/dev/null 2>&1 && return 0
+  for g in video dialout bluetooth; do
+    if getent group "$g" >/dev/null 2>&1; then groups+=("$g")
+    else say "group $g does not exist (is bluez installed?): user baygate created without it"
+    fi
+  done
+  "${USERADD:-useradd}" --system --home-dir /var/lib/baygate --shell /usr/sbin/nologin \
+    ${groups:+--groups "$(IFS=,; echo "${groups[*]}")"} baygate
+}
+
+create_etc() {  # what the unit reads; an admin's existing files are never overwritten
+  local defaults=$1 f
+  mkdir -p "$ETC/manufacturers"
+  [ -e "$ETC/agent.toml" ] || { install -m 0640 "$defaults/agent.example.toml" "$ETC/agent.toml"
+                                say "created $ETC/agent.toml from the shipped example: edit it"; }
+  for f in "$defaults"/manufacturers/*.toml; do
+    [ -e "$ETC/manufacturers/$(basename "$f")" ] || install -m 0644 "$f" "$ETC/manufacturers/"
+  done
+  # LoadCredential= needs the file to exist (an empty one is fine without a password).
+  install -d -m 0700 "$ETC/credentials"
+  [ -e "$ETC/credentials/mqtt-password" ] || install -m 0600 /dev/null "$ETC/credentials/mqtt-password"
+  if [ "$ROOT" = / ] && id baygate >/dev/null 2>&1; then chgrp baygate "$ETC/agent.toml"; fi
+}
+
+defaults_of() {  # the shipped config inside a release venv (package data of agent/)
+  local d
+  d=$(ls -d "$OPT/releases/$1"/lib/python3*/site-packages/agent/defaults 2>/dev/null | head -n1)
+  [ -n "$d" ] && [ -f "$d/agent.example.toml" ] || die "release $1 carries no agent/defaults/agent.example.toml"
+  echo "$d"
+}
+
 cmd_install() {
-  if [ "$ROOT" = / ] && ! id baygate >/dev/null 2>&1; then
-    useradd --system --home-dir /var/lib/baygate --shell /usr/sbin/nologin \
-      --groups video,dialout,bluetooth baygate
-  fi
+  if [ "$ROOT" = / ] || [ -n "${USERADD:-}" ]; then create_user; fi
   local ver; ver=$(build_release "$1")
+  create_etc "$(defaults_of "$ver")"
   switch_to "$ver"
   install_unit
-  "$SYSTEMCTL" enable --now baygate.service
+  "$SYSTEMCTL" enable --now baygate.service || say "baygate.service did not start" >&2
   healthy || die "release $ver installed but not healthy: journalctl -u baygate"
   say "installed $ver"
 }
@@ -104,14 +174,15 @@ cmd_upgrade() {
   ver=$(build_release "$1")
   switch_to "$ver"
   install_unit
-  "$SYSTEMCTL" restart baygate.service
+  # Type=notify: a release that never reaches READY makes restart fail; judge by health.
+  "$SYSTEMCTL" restart baygate.service || say "release $ver did not start" >&2
   if healthy; then
     say "upgraded $prev -> $ver"
     prune
   else
     say "release $ver unhealthy: rolling back to $prev"
     switch_to "$prev"
-    "$SYSTEMCTL" restart baygate.service
+    "$SYSTEMCTL" restart baygate.service || true
     healthy || die "rollback to $prev is not healthy either: journalctl -u baygate"
     die "upgrade to $ver failed; running $prev again"
   fi
@@ -120,10 +191,11 @@ cmd_upgrade() {
 cmd_rollback() {
   local cur prev
   cur=$(current)
-  prev=$(ls -1 "$OPT/releases" | grep -v '\.partial$' | sort -V | grep -vx "$cur" | tail -n1 || true)
+  # the newest release older than the current one (a newer one is likely what failed)
+  prev=$(releases | awk -v cur="$cur" '$0 == cur { exit } { print }' | tail -n1)
   [ -n "$prev" ] || die "no previous release to roll back to"
   switch_to "$prev"
-  "$SYSTEMCTL" restart baygate.service
+  "$SYSTEMCTL" restart baygate.service || true
   healthy || die "rolled back to $prev but it is not healthy"
   say "rolled back $cur -> $prev"
 }
@@ -132,6 +204,6 @@ case "${1:-}" in
   install) [ $# -eq 2 ] || die "usage: $0 install WHEELHOUSE"; cmd_install "$2" ;;
   upgrade) [ $# -eq 2 ] || die "usage: $0 upgrade WHEELHOUSE"; cmd_upgrade "$2" ;;
   rollback) cmd_rollback ;;
-  status) echo "current: $(current)"; ls -1 "$OPT/releases" 2>/dev/null | sed 's/^/kept: /' ;;
+  status) echo "current: $(current)"; releases | sed 's/^/kept: /' ;;
   *) die "usage: $0 install WHEELHOUSE | upgrade WHEELHOUSE | rollback | status" ;;
 esac

@@ -27,14 +27,14 @@ NEEDS_CONFIG = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     subs = parser.add_subparsers(dest="broker_command", metavar="ACTION", required=True)
     init = subs.add_parser("init", help="write mosquitto.conf, ACL and the backend identity")
-    init.add_argument("--dir", type=Path, required=True)
-    init.add_argument("--port", type=int, default=1883)
-    init.add_argument("--bind", default="0.0.0.0")
+    init.add_argument("--dir", type=Path, required=True, help="directory for mosquitto.conf, ACL and keys")
+    init.add_argument("--port", type=int, default=1883, help="port the broker listens on (default 1883)")
+    init.add_argument("--bind", default="0.0.0.0", help="address the broker listens on (default all)")
     add = subs.add_parser("add-agent", help="issue an agent identity and print its [mqtt] lines")
-    add.add_argument("--dir", type=Path, required=True)
+    add.add_argument("--dir", type=Path, required=True, help="the directory `broker init` wrote")
     add.add_argument("--url", default="mqtt://broker:1883", help="the broker URL the agent uses")
-    add.add_argument("shop")
-    add.add_argument("agent")
+    add.add_argument("shop", help="shop id (agent.shop_id of that Pi)")
+    add.add_argument("agent", help="agent id (agent.agent_id of that Pi)")
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:

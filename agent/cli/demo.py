@@ -18,5 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
     from agent.demo.runner import run_demo
+    from agent.logs import setup_logging
+
+    # The narration is the output: the agent's own log lines would interleave with it
+    # (as JSON when piped). Only warnings, as readable lines, unless asked otherwise.
+    setup_logging(args.log_level or "WARNING", json_lines=bool(args.log_json))
 
     return run_demo(keep=args.keep)

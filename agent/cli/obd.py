@@ -19,12 +19,13 @@ import sys
 import time
 from typing import Any
 
+from agent.cli.argtypes import number, seconds
 from agent.config import Config
 from agent.pipelines.vehicle import dongle_store, read_report, report_json, sample_json
 from agent.records import utcnow
 from drivers.obd2.discovery import discover
 from drivers.obd2.errors import BadURL, DecodeError, OBDError
-from drivers.obd2.pids import lookup
+from drivers.obd2.pids import BY_NAME, lookup
 from drivers.obd2.scheduler import MAX_HZ, MIN_HZ, PidScheduler, poll
 from drivers.obd2.session import Session
 from drivers.obd2.store import DongleStore, MemoryStore
@@ -37,16 +38,30 @@ NEEDS_CONFIG = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     d = sub.add_parser("discover", help="scan BLE for OBD dongles")
-    d.add_argument("--timeout", type=float, default=5.0, help="scan seconds (default 5)")
+    d.add_argument("--timeout", type=seconds(600), default=5.0, help="scan seconds (default 5)")
     d.add_argument("--all", action="store_true", help="list every BLE device, not only OBD-looking ones")
     r = sub.add_parser("read", help="VIN, protocol, ECUs, DTCs, readiness, freeze frame")
     w = sub.add_parser("watch", help="stream live PIDs")
-    w.add_argument("--pids", required=True, help="comma-separated PID names, e.g. RPM,SPEED,COOLANT_TEMP")
-    w.add_argument("--hz", type=float, default=None, help=f"per-PID rate {MIN_HZ}-{MAX_HZ} (default: max)")
-    w.add_argument("--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)")
+    w.add_argument(
+        "--pids",
+        required=True,
+        help="comma-separated PID names or hex codes (0C), e.g. RPM,SPEED,COOLANT_TEMP; known names: "
+        + ", ".join(n for n in BY_NAME if not n.startswith("PIDS_")),
+    )
+    w.add_argument(
+        "--hz",
+        type=number(MIN_HZ, MAX_HZ, low_open=False),
+        default=None,
+        help=f"per-PID rate {MIN_HZ}-{MAX_HZ} (default: max)",
+    )
+    w.add_argument(
+        "--duration", type=seconds(7 * 86400), default=None, help="stop after S seconds (default: Ctrl-C)"
+    )
     for p in (r, w):
         p.add_argument("--url", required=True, help="tcp://host:port, serial:///dev/X, ble://ADDR")
-        p.add_argument("--timeout", type=float, default=2.0, help="per-command deadline in s (default 2)")
+        p.add_argument(
+            "--timeout", type=seconds(60), default=2.0, help="per-command deadline in s (default 2)"
+        )
     for p in (d, r, w):
         p.add_argument("--json", action="store_true", help="machine-readable output")
         # Tests and the demo plug the ELM327 simulator's fake BLE backend in here.

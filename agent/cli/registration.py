@@ -34,13 +34,13 @@ STATUSES = [
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="registrations, newest first")
-    ls.add_argument("--status", choices=STATUSES)
+    ls.add_argument("--status", choices=STATUSES, help="only registrations in this state")
     ls.add_argument("--json", action="store_true", help="print one JSON object")
     sh = sub.add_parser("show", help="one registration with its attempts (audit trail)")
-    sh.add_argument("id")
-    sh.add_argument("--json", action="store_true")
+    sh.add_argument("id", help="registration id, as `baygate registration list` shows it")
+    sh.add_argument("--json", action="store_true", help="print one JSON object")
     co = sub.add_parser("complete", help="the technician finished a manual registration")
-    co.add_argument("id")
+    co.add_argument("id", help="registration id, as `baygate registration list` shows it")
 
 
 def _when(epoch: float) -> str:

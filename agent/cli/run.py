@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
-from agent.config import Config
+from agent.config import Config, ensure_state_dir
 
 __all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "run"]
 
 HELP = "run the agent (dongles, cameras, enrichment, sync) until stopped"
 NEEDS_CONFIG = True
+
+log = logging.getLogger("baygate.run")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +26,15 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
     from agent.service.runtime import Runtime, pipelines_from_config, run_until_signalled
 
     assert config is not None
+    ensure_state_dir(config)  # a state dir that cannot be made is a config error (exit 2)
+    # What run goes on without is said once at start (doctor warns about the same).
+    if "mqtt" not in config.model_fields_set:
+        log.warning("no [mqtt] section in the config: sending to the default broker %s", config.mqtt.url)
+    if config.enrich.enabled and not config.enrich.manufacturers_dir.is_dir():
+        log.warning(
+            "enrich.manufacturers_dir %s does not exist: no serial is attributed or registered",
+            config.enrich.manufacturers_dir,
+        )
     health = HealthRegistry(version=__version__)
     metrics = AgentMetrics(version=__version__)  # the pipelines put their parts in it
     vehicles: dict[str, object] = {}  # filled by the pipelines; the bay screen asks them for post-scans

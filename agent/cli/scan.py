@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agent.cli.argtypes import seconds
 from agent.config import SHIPPED_MANUFACTURERS, Config
 from agent.enrich.connectors.spec import load_serial_rules
 from agent.enrich.errors import ConnectorConfigError
@@ -38,7 +39,7 @@ NEEDS_CONFIG = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="scan_command", metavar="{image,camera}", required=True)
     img = sub.add_parser("image", help="scan image files")
-    img.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    img.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files (PNG, JPEG, ...)")
     img.add_argument("--json", action="store_true", help="one JSON object per file per line")
     img.add_argument("--formats", default=None, help="comma-separated symbologies (default: config or all)")
     cam = sub.add_parser("camera", help="scan a live camera or stream")
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--source", default=None, help="0, /dev/video0, file, rtsp:// or http:// URL, dir:PATH, sim:"
     )
     cam.add_argument("--camera", default=None, help="camera name in records (default: config name or 'cli')")
-    cam.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    cam.add_argument("--duration", type=seconds(7 * 86400), default=None, help="stop after S seconds")
     cam.add_argument("--json", action="store_true", help="print records as JSON lines")
     cam.add_argument("--no-ocr", action="store_true", help="barcodes only (no VIN OCR)")
 

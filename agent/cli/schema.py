@@ -27,7 +27,10 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
     if args.out is None:
         sys.stdout.write(json.dumps({k: json.loads(v) for k, v in schemas.items()}, indent=2) + "\n")
         return 0
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.out.exists() and not args.out.is_dir():
+        print(f"baygate schema: --out {args.out} is a file; give a directory", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)  # unwritable: one line, exit 1 (agent.cli)
     for kind, text in schemas.items():
         (args.out / f"{kind}.schema.json").write_text(text)
     print(f"wrote {len(schemas)} schemas to {args.out}")

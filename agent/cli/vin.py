@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from typing import Any
 
+from agent.cli.argtypes import model_year
 from agent.config import Config, EnrichSection
 from agent.enrich.db import StateDB
 from agent.enrich.errors import EnrichError, RemoteError
@@ -24,14 +26,14 @@ NEEDS_CONFIG = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     d = sub.add_parser("decode", help="offline facts at once, NHTSA vPIC data when reachable")
-    d.add_argument("vin")
-    d.add_argument("--year", type=int, default=None, help="model year hint for vPIC")
+    d.add_argument("vin", help="the VIN, 17 characters (spaces and dashes are ignored)")
+    d.add_argument("--year", type=model_year, default=None, help="model year hint for vPIC")
     d.add_argument("--offline", action="store_true", help="do not ask NHTSA")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     _url_flags(d)
     r = sub.add_parser("recalls", help="open recalls for the VIN's make/model/year")
-    r.add_argument("vin")
-    r.add_argument("--year", type=int, default=None)
+    r.add_argument("vin", help="the VIN, 17 characters (spaces and dashes are ignored)")
+    r.add_argument("--year", type=model_year, default=None, help="model year, if the VIN's is ambiguous")
     r.add_argument("--json", action="store_true", help="print one JSON object")
     _url_flags(r)
 
@@ -69,7 +71,7 @@ async def _decode(
     args: argparse.Namespace, config: Config | None
 ) -> tuple[VinInfo, DecodeResult | None, str | None]:
     info = decode_offline(args.vin)
-    if args.offline or not info.vin:
+    if args.offline or not info.valid:
         return info, None, None
     client, db = await _client(config, args)
     try:
@@ -82,30 +84,54 @@ async def _decode(
             await db.aclose()
 
 
-def _print_decode(out: dict[str, Any]) -> None:
+def _shown(value: object) -> str:
+    """A value for a terminal: '-' for nothing, control and non-ASCII bytes escaped
+    (a pasted label must not repaint the screen or ring the bell)."""
+    if value is None or value == "":
+        return "-"
+    out = []
+    for ch in str(value):
+        if ch.isascii() and ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def _print_offline(info: VinInfo) -> None:
     cd = {True: "check digit ok", False: "CHECK DIGIT WRONG", None: "check digit not verifiable"}
-    print(f"VIN {out['vin']}: {'valid' if out['valid'] else 'INVALID'}, {cd[out['check_digit_ok']]}")
-    off = out["offline"]
-    where = f"{off['manufacturer'] or '?'}, {off['country'] or '?'}"
-    print(f"  offline: {where}, model year {off['model_year'] or '?'}")
-    for p in off["problems"]:
-        print(f"  problem: {p}")
+    verdict = "valid" if info.acceptable else "INVALID"
+    why = ""
+    if info.valid and not info.acceptable:
+        why = " (North American VINs must carry a correct check digit: a misread or a forged VIN)"
+    print(f"VIN {_shown(info.vin)}: {verdict}, {cd[info.check_digit_ok]}{why}")
+    where = f"{info.manufacturer or '?'}, {info.country or '?'}"
+    print(f"  offline: {where}, model year {info.model_year or '?'}")
+    for p in info.problems:
+        print(f"  problem: {_shown(p)}")
+
+
+def _print_nhtsa(out: dict[str, Any]) -> None:
     n = out["nhtsa"]
     if n is None:
-        print(f"  nhtsa: {out['nhtsa_error'] or 'not asked (--offline)'}")
+        print(f"  nhtsa: {out['nhtsa_error']}")
         return
     tag = n["source"] + (", STALE" if out["stale"] else "")
     eng = n["engine"] or {}
     engine = " ".join(
-        str(x) for x in (eng.get("displacement_l"), eng.get("cylinders") and f"{eng['cylinders']}cyl") if x
-    )
-    print(f"  nhtsa ({tag}): {n['make']} {n['model']} {n['model_year']} {n['trim'] or ''}".rstrip())
-    print(f"    body {n['body_class']}, engine {engine or '-'}, fuel {n['fuel_type']}")
-    print(f"    plant {n['plant_country']}")
-    print(
-        f"    error codes {n['error_codes']}"
-        + (f", suggested VIN {n['suggested_vin']}" if n["suggested_vin"] else "")
-    )
+        str(x) for x in (eng.get("displacement_l") and f"{eng['displacement_l']} L",
+                         eng.get("cylinders") and f"{eng['cylinders']} cyl") if x
+    )  # fmt: skip
+    what = " ".join(_shown(x) for x in (n["make"], n["model"], n["model_year"]) if x is not None)
+    trim = f" {n['trim']}" if n["trim"] else ""
+    print(f"  nhtsa ({tag}): {what or 'nothing decoded'}{trim}")
+    print(f"    body {_shown(n['body_class'])}, engine {engine or '-'}, fuel {_shown(n['fuel_type'])}")
+    print(f"    plant {_shown(n['plant_country'])}")
+    codes = ", ".join(str(c) for c in n["error_codes"]) or "-"
+    suggested = f", suggested VIN {n['suggested_vin']}" if n["suggested_vin"] else ""
+    print(f"    vPIC error codes {codes}{suggested}")
 
 
 async def _recalls(args: argparse.Namespace, config: Config | None) -> tuple[int, dict[str, Any]]:
@@ -138,13 +164,22 @@ async def _recalls(args: argparse.Namespace, config: Config | None) -> tuple[int
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
     if args.action == "decode":
-        info, result, error = asyncio.run(_decode(args, config))
-        out = decode_json(info, result, error)
         if args.json:
-            print(json.dumps(out))
+            info, result, error = asyncio.run(_decode(args, config))
+            print(json.dumps(decode_json(info, result, error)))
+            return 0 if info.acceptable else 1
+        # The offline facts first, at once: NHTSA may take its whole timeout.
+        info = decode_offline(args.vin)
+        _print_offline(info)
+        if args.offline:
+            print("  nhtsa: not asked (--offline)")
+        elif not info.valid:
+            print("  nhtsa: not asked (not a VIN)")
         else:
-            _print_decode(out)
-        return 0 if info.valid else 1
+            sys.stdout.flush()
+            info, result, error = asyncio.run(_decode(args, config))
+            _print_nhtsa(decode_json(info, result, error))
+        return 0 if info.acceptable else 1
     code, rec = asyncio.run(_recalls(args, config))
     if args.json:
         print(json.dumps(rec))

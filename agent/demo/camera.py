@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from agent.pipelines.scan_station import ScanStation
+from agent.records import ScanRecord
 from drivers.camera import OpenCVSource, VinOcr
 from simulators.camera.stream import MjpegServer, SceneStream
 
@@ -17,6 +18,16 @@ if TYPE_CHECKING:  # agent.demo.runner imports this module for STEPS
 __all__ = ["step"]
 
 _SCENES = [("qrcode", "clean"), ("door_jamb", "rotated"), ("gs1_datamatrix", "clean"), ("code128", "tilt")]
+
+
+def _read_line(rec: ScanRecord) -> str:
+    """What was read and what it means: a Code 39 VIN label often carries an import
+    prefix (18 characters, e.g. 'I' + VIN); the record's VIN is the 17 it carries."""
+    line = f"{rec.symbology} {rec.classification} {rec.payload[:64]}"
+    if rec.vin is not None:
+        check = "check digit ok" if rec.vin.verified else "NOT verified"
+        line += f" = VIN {rec.vin.value} ({check})" if rec.vin.value != rec.payload else f" ({check})"
+    return line
 
 
 async def step(ctx: DemoContext) -> None:
@@ -30,8 +41,10 @@ async def step(ctx: DemoContext) -> None:
     stats = await station.run(OpenCVSource(mjpeg.url), duration_s=5.0)
     wall = time.monotonic() - started
     ctx.say(f"read {stats.frames} frames in {wall:.1f} s ({stats.fps:.1f}/s), {stats.records} scan records")
+    by_id = {getattr(r, "id", None): r for r in getattr(ctx.sink, "records", [])}
     for rid, read in zip(stats.record_ids, stats.reads, strict=True):
-        ctx.say(f"  {read}  [{rid}]")
+        rec = by_id.get(rid)
+        ctx.say(f"  {_read_line(rec) if isinstance(rec, ScanRecord) else read}  [{rid}]")
     truth = {(c["symbology"], c["payload"]) for s in stream.shown for c in s.codes}
     if stats.records == 0 or not truth:
         raise RuntimeError("the scan station read nothing from the simulated camera")

@@ -111,10 +111,16 @@ async def report_step(ctx: DemoContext) -> None:
         f"exactly once: seqs 1..{last} each present once: {once}; ids match seqs: {ids_ok}; "
         f"duplicates deduped: {ingest.counters.duplicates}"
     )
+    c = link.counters
     ctx.say(
-        f"outbox after backend ack: depth {st.depth}, broker acks {link.counters.broker_acks}, "
-        f"backend acks {link.counters.backend_acks}, historical resends {link.counters.historical}"
+        f"the broker acknowledged {c.broker_acks} records (MQTT QoS 1: it holds them); the backend "
+        f"confirmed {c.backend_acks} times that it stored everything up to a sequence number "
+        "(one confirmation covers every record before it, so there are fewer); "
+        f"{c.historical} records had to be sent again; outbox now holds {st.depth} undelivered"
     )
-    ctx.say(f"presence: {presence}")
+    ctx.say(
+        "presence (the retained status record; the Last Will turns it offline): "
+        + ", ".join(f"{a} {state} in MQTT session {n}" for a, (state, n) in sorted(presence.items()))
+    )
     if not once or not ids_ok:
         raise AgentError("backend does not hold every record exactly once")

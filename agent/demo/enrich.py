@@ -59,6 +59,22 @@ class _Tee:
         return out
 
 
+def _enrichment_line(e: dict[str, Any]) -> str:
+    """One enrichment record as a technician reads it: no empty fields, no None."""
+    d = e["data"]
+    if e["source"] == "nhtsa.vpic":
+        what = " ".join(str(d[k]) for k in ("make", "model", "model_year", "trim", "body_class") if d[k])
+        fuel = f", {d['fuel_type']}" if d["fuel_type"] else ""
+        note = f": {e['error']}" if e["error"] else ""
+        return f"vpic {d['vin']}: {what or 'nothing decoded'}{fuel} [{e['status']}{note}]"
+    if e["source"] == "nhtsa.recalls":
+        camps = ", ".join(r["campaign"] for r in d["recalls"]) or "none"
+        if d["model_matched"]:
+            return f"recalls {d['make']} {d['model_matched']} {d['model_year']}: {d['count']} ({camps})"
+        return f"recalls {d['make']} {d['model_year']}: none listed under {' / '.join(d['models_tried'])}"
+    return f"{e['source']}: {e['status']}"
+
+
 async def step(ctx: DemoContext) -> None:
     nhtsa = ctx.stack.enter_context(ServiceServer(NhtsaApp()))
     maker = ctx.stack.enter_context(ServiceServer(ManufacturerApp()))
@@ -91,16 +107,7 @@ async def step(ctx: DemoContext) -> None:
     ctx.say(f"{len(targets)} VIN(s) -> {len(enr)} enrichment records in {ms:.0f} ms "
             f"({'from earlier steps: ' + str(len(seen)) if seen else 'own sample VINs'})")  # fmt: skip
     for e in enr:
-        if e["source"] == "nhtsa.vpic":
-            d = e["data"]
-            what = f"{d['make']} {d['model']} {d['model_year']} {d['trim'] or ''}"
-            ctx.say(f"  vpic {d['vin']}: {what} {d['body_class']}, {d['fuel_type']}, "
-                    f"codes {d['error_codes']} [{e['status']}]")  # fmt: skip
-        elif e["source"] == "nhtsa.recalls":
-            d = e["data"]
-            camps = ", ".join(r["campaign"] for r in d["recalls"]) or "none"
-            ctx.say(f"  recalls {d['make']} {d['model_matched'] or '-'} {d['model_year']}: "
-                    f"{d['count']} ({camps}); tried {d['models_tried']}")  # fmt: skip
+        ctx.say(f"  {_enrichment_line(e)}")
     if not any(e["source"] == "nhtsa.vpic" and e["status"] == "ok" for e in enr):
         raise RuntimeError("no VIN was decoded through the fake NHTSA")
 

@@ -69,7 +69,8 @@ def _telemetry(rate: float, stop: asyncio.Event, rng: random.Random) -> Any:
             delay = nxt - loop.time()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await stop.wait()
                 continue
             samples = [{"pid": n, "value": round(rng.uniform(lo, hi), 1), "unit": u} for n, u, lo, hi in PIDS]
             await sink.emit("telemetry", {"dongle": "sim", "samples": samples})
@@ -96,7 +97,8 @@ async def run_fleet(args: argparse.Namespace, root: Path) -> list[dict[str, Any]
         tasks = [tg.create_task(rt.run()) for rt in rts]
         if args.duration > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.duration)
+                async with asyncio.timeout(args.duration):
+                    await stop.wait()
             stop.set()
         else:
             await stop.wait()

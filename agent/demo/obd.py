@@ -58,7 +58,8 @@ async def step(ctx: DemoContext) -> None:
     samples_before = vs.stats.samples
     await asyncio.sleep(STREAM_S)
     stop.set()
-    await asyncio.wait_for(task, 10)
+    async with asyncio.timeout(10):
+        await task
     rate = (vs.stats.samples - samples_before) / (time.monotonic() - streaming)
     ctx.say(f"dongle ble://{ADDRESS} (fake BlueZ, GATT fff0, split notifications): report in {took:.2f} s")
     ctx.say(f"VIN {report.vin} (check digit {'ok' if report.vin_valid else 'WRONG'}), {report.protocol}")
@@ -75,8 +76,15 @@ async def step(ctx: DemoContext) -> None:
         f"live data: {len(PIDS)} PIDs at {rate:.0f} values/s; records emitted: "
         f"{len(reports)} vehicle_report, {len(telemetry)} telemetry"
     )
+    latest = {s.pid: s for t in telemetry for s in t.samples}  # the last value of each PID
+    shown = [f"{p} {_value(latest[p].value)} {latest[p].unit or ''}".rstrip() for p in PIDS if p in latest]
+    ctx.say(f"live values: {', '.join(shown) or 'none yet'}")
     if not reports or rate <= 0:
         raise RuntimeError("the vehicle session emitted no report or no telemetry")
+
+
+def _value(v: object) -> str:
+    return f"{v:.1f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
 
 
 def _records(ctx: DemoContext) -> list[object]:

@@ -17,7 +17,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.config import EXAMPLE_CONFIG, Config, parse_config
+from agent.config import EXAMPLE_CONFIG, SHIPPED_MANUFACTURERS, Config, parse_config
 from agent.demo import camera as demo_camera
 from agent.demo import delivery as demo_sync
 from agent.demo import enrich as demo_enrich
@@ -55,7 +55,10 @@ async def _step_config(ctx: DemoContext) -> None:
 
 async def _step_doctor(ctx: DemoContext) -> None:
     # Check the broker the sync step started, not the example config's 127.0.0.1:1883.
-    cfg = ctx.config
+    # The demo reads the shipped manufacturer definitions (a Pi has them in /etc/baygate).
+    cfg = ctx.config.model_copy(
+        update={"enrich": ctx.config.enrich.model_copy(update={"manufacturers_dir": SHIPPED_MANUFACTURERS})}
+    )
     if "mqtt" in ctx.services:
         cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"url": ctx.services["mqtt"]})})
     for c in run_checks(cfg):

@@ -9,6 +9,7 @@ and every status change goes out as a `registration` record.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,8 @@ from agent.pipelines.sink import Emitter
 from resilience import BackoffPolicy
 
 __all__ = ["Registrar", "complete_registration"]
+
+log = logging.getLogger("baygate.enrich.registrar")
 
 _FINAL = {"success": "SUCCESS", "partial": "PARTIAL_SUCCESS", "manual": "MANUAL_REQUIRED"}
 
@@ -61,6 +64,10 @@ class Registrar:
         self.transient_limit = transient_limit
 
     async def _emit(self, reg: Registration) -> Registration:
+        log.info(
+            "registration %s: %s %s via %s: %s%s", reg.id, reg.manufacturer, reg.serial, reg.method,
+            reg.status, f" ({reg.error})" if reg.error else "",
+        )  # fmt: skip
         await self.sink.emit("registration", reg.record_body())
         return reg
 

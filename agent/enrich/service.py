@@ -26,7 +26,7 @@ from agent.enrich.breaker import BreakerState
 from agent.enrich.connectors.engine import Engine
 from agent.enrich.connectors.spec import Connector, load_connectors
 from agent.enrich.db import StateDB
-from agent.enrich.errors import RemoteError, UnknownProductError
+from agent.enrich.errors import EnrichError, RemoteError, UnknownProductError
 from agent.enrich.factory import build_nhtsa, build_resilience, state_path
 from agent.enrich.nhtsa import NhtsaClient
 from agent.enrich.queue import Job, WorkQueue
@@ -37,7 +37,7 @@ from agent.enrich.summary import decode_json
 from agent.enrich.vin import decode_offline
 from agent.pipelines.sink import RecordSink
 from agent.records import Envelope, Gs1Fields, ScanRecord, VehicleReportRecord
-from resilience import BackoffPolicy
+from resilience import Backoff, BackoffPolicy
 
 __all__ = ["EnrichmentService"]
 
@@ -170,14 +170,25 @@ class EnrichmentService:
 
     async def run(self, idle_s: float = 30.0) -> None:
         """Forever: work what is due, then sleep until woken or the next job is due."""
+        backoff = Backoff(BackoffPolicy(first_s=1.0, cap_s=30.0, healthy_after_s=0.0))
         while True:
             self._wake.clear()  # before working: a wake during the work is not lost
-            await self.work_once()
+            try:
+                await self.work_once()
+            except EnrichError as exc:
+                # Its state database failed (a full disk: SQLITE_FULL). The jobs stay
+                # in the durable queue; try again later instead of taking the agent down.
+                delay = backoff.next_delay()
+                log.error("enrichment paused %.0fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
             dues = [await self.queue.next_due_in(), await self.registrar.store.next_due_in()]
             nxt = min((d for d in dues if d is not None), default=None)
             wait = idle_s if nxt is None else min(idle_s, max(0.05, nxt))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def work_once(self) -> int:
         """Work every due job and registration once; returns how many jobs were finished."""
@@ -213,7 +224,7 @@ class EnrichmentService:
                 delay = self.backoff.delay(job.attempts + 1)
                 delay = max(delay, exc.retry_after or 0.0)
                 await self.queue.retry(job.id, str(exc), delay)
-                log.info("enrichment %s for %s deferred %.0fs: %s", job.kind, job.subject, delay, exc)
+                log.warning("enrichment %s for %s deferred %.0fs: %s", job.kind, job.subject, delay, exc)
                 return 0
             source = "nhtsa.vpic" if job.kind == "vin" else "nhtsa.recalls"
             await self._emit(job, source, "error", {}, error=str(exc))
@@ -224,6 +235,9 @@ class EnrichmentService:
         self, job: Job, source: str, status: str, data: dict[str, Any], *, error: str | None = None,
         fetched: float | None = None,
     ) -> None:  # fmt: skip
+        log.info(
+            "enrichment %s for %s: %s%s", source, job.subject, status, f" ({error})" if error else ""
+        )
         await self.sink.emit(
             "enrichment",
             {"subject": job.subject or "", "source": source, "status": status, "data": data,

@@ -105,6 +105,17 @@ class VinInfo:
     model_year_candidates: tuple[int, ...] = ()
     problems: tuple[str, ...] = field(default=())
 
+    @property
+    def north_american(self) -> bool:
+        """Made for North America (WMI 1-5): there the check digit is mandatory (49 CFR
+        565.15), so a wrong one means a misread or a forged VIN, not a European habit."""
+        return self.valid and self.vin[:1] in ("1", "2", "3", "4", "5")
+
+    @property
+    def acceptable(self) -> bool:
+        """A VIN to act on: structurally valid, and its check digit right where required."""
+        return self.valid and not (self.north_american and self.check_digit_ok is False)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "manufacturer": self.manufacturer,

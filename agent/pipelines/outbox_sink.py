@@ -3,33 +3,45 @@
 `emit` builds and validates the record inside the outbox's group commit (the id holds
 the epoch and seq the outbox assigns), so it returns only once the record is
 committed to SQLite. Topic: `sync.envelope.record_topic` (one place); status records are
-retained. When the outbox is full, the sink commits a `disk_full` alert from the
-outbox's small reserve (once per episode) and raises OutboxFullAgentError: new work is
-refused, nothing already taken is dropped. `on_commit`, when set (the bay screen), is
-awaited with each record once it is committed.
+retained.
+
+Disk pressure (`set_level`, fed by `agent.service.disk`): what the agent gives up first.
+- telemetry is shed from `low` on: not committed, counted in `shed`, RecordShedError;
+- scans and vehicle reports are refused at `critical` (or when SQLite says the disk
+  is full): RecordRefusedError, counted in `refused`, after a `disk_full` alert
+  committed from the outbox's reserve (once per episode);
+- everything else (enrichment, registration, alerts) waits for room: its input is
+  already durable (the enrichment queue) and it is small.
+Nothing already taken is dropped. `on_commit`, when set (the bay
+screen), is awaited with each record once it is committed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from agent.errors import AgentError
-from agent.pipelines.sink import build_record
+from agent.pipelines.sink import RecordRefusedError, RecordShedError, build_record
 from agent.records import Envelope, utcnow
+from sync.disk import DiskLevel
 from sync.envelope import record_topic
 from sync.errors import OutboxFullError, SyncError
 from sync.outbox import Outbox
 
-__all__ = ["OutboxFullAgentError", "OutboxSink"]
+__all__ = ["OutboxFullAgentError", "OutboxSink", "RecordRefusedError", "RecordShedError"]
 
 log = logging.getLogger("baygate.sink")
 
+OutboxFullAgentError = RecordRefusedError  # the name callers knew
 
-class OutboxFullAgentError(AgentError):
-    """The outbox refused a record because the disk is full."""
+SHED_FIRST = frozenset({"telemetry"})  # from DiskLevel.LOW
+REFUSED_WHEN_FULL = frozenset({"scan", "vehicle_report"})  # at DiskLevel.CRITICAL
+_RETRY_S = 1.0
 
 
 class OutboxSink:
@@ -38,11 +50,31 @@ class OutboxSink:
         self.shop = shop
         self.agent = agent
         self.emitted: dict[str, int] = {}  # per kind, since start
+        self.shed: dict[str, int] = {}
+        self.refused: dict[str, int] = {}
+        self.level = DiskLevel.OK
+        self._room = asyncio.Event()
+        self._room.set()
         self._alerted = False
         self.on_commit: Callable[[Envelope], Awaitable[None]] | None = None
 
+    def set_level(self, level: DiskLevel) -> None:
+        """The disk monitor's verdict. Back to OK starts a new episode (alert again)."""
+        self.level = level
+        if level < DiskLevel.CRITICAL and not self.outbox.full:
+            self._room.set()
+        else:
+            self._room.clear()
+        if level is DiskLevel.OK:
+            self._alerted = False
+
     async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
         when = ts or utcnow()
+        if kind in SHED_FIRST and self.level >= DiskLevel.LOW:
+            self.shed[kind] = self.shed.get(kind, 0) + 1
+            raise RecordShedError(f"{kind} record shed: disk space low")
+        if kind in REFUSED_WHEN_FULL and self.level >= DiskLevel.CRITICAL:
+            await self._refuse(kind)
         built: list[Envelope] = []  # the record as rendered inside the commit
 
         def render(seq: int, epoch: str) -> bytes:
@@ -50,16 +82,24 @@ class OutboxSink:
             built[:] = [rec]
             return rec.model_dump_json().encode()
 
-        try:
-            seq = await self.outbox.put(
-                kind, record_topic(self.shop, self.agent, kind), render, retain=kind == "status"
-            )
-        except OutboxFullError as exc:
-            await self._alert_full()
-            raise OutboxFullAgentError(f"{kind} record refused: {exc}") from None
-        except SyncError as exc:
-            raise AgentError(f"{kind} record could not be committed: {exc}") from None
-        self._alerted = False
+        while True:
+            try:
+                seq = await self.outbox.put(
+                    kind, record_topic(self.shop, self.agent, kind), render, retain=kind == "status"
+                )
+                break
+            except OutboxFullError:
+                self._room.clear()
+                if kind in SHED_FIRST or kind in REFUSED_WHEN_FULL:
+                    await self._refuse(kind)
+                await self.alert_full()
+                # Derived records wait (their input is durable); woken by the disk
+                # monitor, and tried again every second without one.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_RETRY_S):
+                        await self._room.wait()
+            except SyncError as exc:
+                raise AgentError(f"{kind} record could not be committed: {exc}") from None
         self.emitted[kind] = self.emitted.get(kind, 0) + 1
         rec = built[-1]
         assert rec.seq == seq, "the outbox committed what render built"
@@ -67,15 +107,27 @@ class OutboxSink:
             await self.on_commit(rec)
         return rec
 
-    async def _alert_full(self) -> None:
+    async def _refuse(self, kind: str) -> None:
+        self.refused[kind] = self.refused.get(kind, 0) + 1
+        await self.alert_full()
+        raise RecordRefusedError(f"{kind} record refused: disk full, waiting for the backend's acks")
+
+    async def alert_full(self) -> None:
+        """The `disk_full` alert, once per episode (until the level is back to ok)."""
         if self._alerted:
             return
         self._alerted = True
-        body = {
-            "severity": "critical",
-            "code": "disk_full",
-            "message": "outbox is full: new records are refused until the backend acks older ones",
-        }
+        await self.alert(
+            "critical",
+            "disk_full",
+            "disk full: new scans are refused and telemetry is shed until the backend's acks "
+            "or an operator free space; nothing already taken is lost",
+        )
+
+    async def alert(self, severity: str, code: str, message: str) -> int | None:
+        """Commit an alert from the outbox's reserve (it must get through on a full
+        disk); its seq, or None when even that failed (logged)."""
+        body = {"severity": severity, "code": code, "message": message}
         when = utcnow()
 
         def render(seq: int, epoch: str) -> bytes:
@@ -83,6 +135,10 @@ class OutboxSink:
             return rec.model_dump_json().encode()
 
         try:
-            await self.outbox.put("alert", record_topic(self.shop, self.agent, "alert"), render, reserve=True)
+            topic = record_topic(self.shop, self.agent, "alert")
+            seq = await self.outbox.put("alert", topic, render, reserve=True)
         except SyncError as exc:
-            log.error("disk_full alert could not be committed either: %s", exc)
+            log.error("%s alert could not be committed either: %s", code, exc)
+            return None
+        self.emitted["alert"] = self.emitted.get("alert", 0) + 1
+        return seq

@@ -20,14 +20,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from agent.pipelines.sink import RecordSink
+from agent.pipelines.sink import RecordRefusedError, RecordSink
 from drivers.camera import (
     Classified,
     Code,
@@ -64,6 +63,7 @@ class StationStats:
     ocr_runs: int = 0
     records: int = 0
     rejected_payloads: int = 0
+    refused: int = 0  # scans the sink refused (disk full)
     record_ids: list[str] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)  # "SYMBOLOGY class payload" per record
     seconds: float = 0.0
@@ -162,7 +162,6 @@ class ScanStation:
         self.gate = ChangeGate(clock=clock) if change_gate else None
         self._idle = False
         self._ocr_pending = False
-        self._pool: ThreadPoolExecutor | None = None
         self._grabber: FrameGrabber | None = None
 
     def health(self) -> Health | None:
@@ -173,7 +172,14 @@ class ScanStation:
     async def _emit(self, symbology: str, payload: str, body: dict[str, Any]) -> None:
         if not self.deduper.first_sighting(self.camera, symbology, payload):
             return
-        rid = (await self.sink.emit("scan", body)).id
+        try:
+            rid = (await self.sink.emit("scan", body)).id
+        except RecordRefusedError as exc:  # disk full: not taken, the technician sees why
+            self.stats.refused += 1
+            n = self.stats.refused
+            if n & (n - 1) == 0:  # once per burst: the 1st, 2nd, 4th, 8th... refusal
+                log.error("scan on %s not taken (%d so far): %s", self.camera, n, exc)
+            return
         self.stats.records += 1
         self.stats.record_ids.append(rid)
         vin = body.get("vin")
@@ -239,20 +245,39 @@ class ScanStation:
             self._last_ocr = self._clock()
             self.stats.ocr_runs += 1
             best, self._best = self._best[1], None
-            loop = asyncio.get_running_loop()
-            self._ocr_task = asyncio.ensure_future(
-                loop.run_in_executor(self._ocr_pool(), self.scanner.read_vins, best)
-            )
+            self._ocr_task = self._ocr_in_thread(best)
         return result
 
-    def _ocr_pool(self) -> ThreadPoolExecutor:
-        # OCR's own thread, at lower priority: on 2 cores under load, PP-OCR (~0.3 s a
-        # frame) at the decoder's priority held the live path to 24-25 frames/s; niced
-        # by 10, 37-42 in the same run (OCR then ran 2 times in 4 s instead of 6-8). ONNX Runtime's pool
-        # threads are created by this thread on first use and inherit its niceness.
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, f"ocr-{self.camera}", initializer=_lower_priority)
-        return self._pool
+    def _ocr_in_thread(self, frame: np.ndarray) -> asyncio.Future[list[VinCheck]]:
+        """OCR on its own thread, at lower priority: on 2 cores under load, PP-OCR
+        (~0.3 s a frame) at the decoder's priority held the live path to 24-25 frames/s;
+        niced by 10, 37-42 in the same run (OCR then ran 2 times in 4 s instead of 6-8).
+        ONNX Runtime's pool threads are created by the first caller and inherit its
+        niceness. A daemon thread, not an executor's: a niced read under load can take
+        tens of seconds, and shutdown must not wait for it (an executor's workers are
+        joined at interpreter exit: `baygate run` once outlived SIGTERM by 30 s)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[list[VinCheck]] = loop.create_future()
+
+        def settle(result: list[VinCheck] | None, exc: BaseException | None) -> None:
+            if fut.done():
+                return
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result or [])
+
+        def work() -> None:
+            _lower_priority()
+            try:
+                result, exc = self.scanner.read_vins(frame), None
+            except Exception as e:  # handed to the awaiting task, which logs it
+                result, exc = None, e
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(settle, result, exc)
+
+        threading.Thread(target=work, name=f"ocr-{self.camera}", daemon=True).start()
+        return fut
 
     async def run(
         self, source: FrameSource, duration_s: float | None = None, max_frames: int | None = None
@@ -275,9 +300,6 @@ class ScanStation:
                 await self._ocr_done()
         finally:
             await asyncio.to_thread(grabber.stop)
-            if self._pool is not None:
-                self._pool.shutdown(wait=False)
-                self._pool = None
             self.stats.source_error = grabber.health().last_error
             self._grabber = None
             self.stats.seconds = time.monotonic() - start

@@ -7,6 +7,10 @@ record only when it is committed (for the outbox sink: in SQLite, durable). Its 
 what later records (enrichments) name as their `subject`; nothing downstream rebuilds a
 record or parses an id.
 
+A sink may refuse a record when the disk is (nearly) full: `RecordRefusedError`
+(scans, vehicle reports), or `RecordShedError` for telemetry. Pipelines count it, log
+it and go on: a refused reading was never taken, nothing older is lost.
+
 `MemorySink` is the in-process implementation used by unit tests of pipelines and by
 CLI commands that print instead of publishing; it validates exactly like the real one.
 """
@@ -18,9 +22,27 @@ from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from agent.errors import AgentError
 from agent.records import KINDS, Envelope, record_id, utcnow
 
-__all__ = ["Emitter", "MemorySink", "Pipeline", "RecordSink", "TeeSink", "build_record"]
+__all__ = [
+    "Emitter",
+    "MemorySink",
+    "Pipeline",
+    "RecordRefusedError",
+    "RecordShedError",
+    "RecordSink",
+    "TeeSink",
+    "build_record",
+]
+
+
+class RecordRefusedError(AgentError):
+    """The record was not taken: the disk is (nearly) full. Nothing older is lost."""
+
+
+class RecordShedError(RecordRefusedError):
+    """Telemetry not taken under disk pressure (the one stream that may be shed)."""
 
 
 class RecordSink(Protocol):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import DongleConfig, ObdSection
-from agent.pipelines.sink import RecordSink
+from agent.pipelines.sink import RecordRefusedError, RecordSink
 from agent.pipelines.telemetry_pressure import downsample
 from agent.records import utcnow
 from drivers.obd2 import diagnostics as diag
@@ -30,7 +30,7 @@ from drivers.obd2.pids import PID, lookup
 from drivers.obd2.readiness import ReadinessStatus
 from drivers.obd2.scheduler import PidScheduler, Sample, poll
 from drivers.obd2.session import LinkState, Session
-from drivers.obd2.store import DongleStore, JsonFileStore
+from drivers.obd2.store import DongleMemory, DongleStore, JsonFileStore
 from drivers.obd2.transports import Transport, transport_for_url
 from resilience import Backoff, BackoffPolicy
 
@@ -93,7 +93,24 @@ def vehicle_session_for(
 
 def dongle_store(state_dir: Path) -> DongleStore:
     """Where dongles are remembered (protocol, quirks) across restarts."""
-    return JsonFileStore(state_dir / "obd-dongles.json")
+    return _CacheOnFullDisk(JsonFileStore(state_dir / "obd-dongles.json"))
+
+
+class _CacheOnFullDisk:
+    """The dongle memory is a cache: on a full disk (ENOSPC) it is not saved, and the
+    vehicle session goes on instead of dying with an OSError."""
+
+    def __init__(self, inner: DongleStore) -> None:
+        self.inner = inner
+
+    def get(self, dongle: str) -> DongleMemory | None:
+        return self.inner.get(dongle)
+
+    def put(self, dongle: str, memory: DongleMemory) -> None:
+        try:
+            self.inner.put(dongle, memory)
+        except OSError as exc:
+            log.warning("%s: dongle memory not saved: %s", dongle, exc.strerror or exc)
 
 
 @dataclass
@@ -210,6 +227,8 @@ class VehicleStats:
     samples: int = 0
     downsampled: int = 0  # telemetry samples left out under outbox pressure
     link_losses: int = 0
+    refused: int = 0  # vehicle reports refused (disk full)
+    shed: int = 0  # telemetry samples shed (disk low)
     errors: list[str] = field(default_factory=list)
 
 
@@ -290,8 +309,21 @@ class VehicleSession:
         self.report = report
         if self.stats.reports == 0 or report.vin != self.vin:
             self.vin = report.vin
-            await self.sink.emit("vehicle_report", report_body(self.name, report))
-            self.stats.reports += 1
+            body = report_body(self.name, report)
+            try:
+                await self.sink.emit("vehicle_report", body)
+            except RecordRefusedError as exc:  # disk full: not taken; read again next connect
+                self.vin = None
+                self.stats.refused += 1
+                log.error("%s: %s", self.name, exc)
+            else:
+                self.stats.reports += 1
+                stored = sum(len(d) for d in body["dtcs"].values())
+                log.info(
+                    "%s: vehicle report: VIN %s (%s), protocol %s, %d ECUs, %d DTCs",
+                    self.name, report.vin or "unknown", "valid" if report.vin_valid else "not valid",
+                    report.protocol or "unknown", len(report.ecus), stored,
+                )  # fmt: skip
         await self._stream(stop)
 
     async def rescan(self) -> str | None:
@@ -345,14 +377,19 @@ class VehicleSession:
             kept = downsample(batch)
             self.stats.downsampled += len(batch) - len(kept)
             body.update(samples=kept, sampled_down=True)
-        await self.sink.emit("telemetry", body)
+        try:
+            await self.sink.emit("telemetry", body)
+        except RecordRefusedError:  # shed under disk pressure: counted by the sink
+            self.stats.shed += len(batch)
+            return
         self.stats.telemetry_records += 1
         self.stats.samples += len(batch)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
 
 
 def summary(stats: VehicleStats) -> Mapping[str, Any]:

@@ -12,12 +12,14 @@ import socket
 import ssl
 import struct
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from agent.config import Config
+from agent.config import Config, ensure_state_dir
+from agent.errors import ConfigError
 from drivers.camera.ocr import engine_problem
 
 __all__ = ["Check", "mqtt_connack", "run_checks"]
@@ -83,12 +85,9 @@ def _check_broker(cfg: Config) -> Check:
 def _check_state_dir(cfg: Config) -> Check:
     d = cfg.agent.state_dir
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        probe = d / ".doctor-probe"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        return Check("state_dir", "fail", f"{d}: {exc.strerror}", f"create {d} writable by the baygate user")
+        ensure_state_dir(cfg)
+    except ConfigError as exc:
+        return Check("state_dir", "fail", exc.message, f"create {d} writable by the baygate user")
     return Check("state_dir", "pass", f"{d} is writable")
 
 
@@ -140,7 +139,133 @@ def _check_devices(cfg: Config) -> Check:
     return Check("devices", "pass", "configured local devices are present")
 
 
+def _check_mqtt_section(cfg: Config) -> Check:
+    if "mqtt" in cfg.model_fields_set:
+        return Check("mqtt_config", "pass", f"[mqtt] url = {cfg.mqtt.url}")
+    # run would silently use the default broker: say so before records pile up unsent.
+    return Check(
+        "mqtt_config",
+        "warn",
+        f"no [mqtt] section: records go to the default broker {cfg.mqtt.url}",
+        "add [mqtt] url = \"mqtt://YOUR-BROKER:1883\" (config/agent.example.toml)",
+    )
+
+
+def _check_secrets(cfg: Config) -> Check:
+    m = cfg.mqtt
+    secrets = (("password", m.password), ("key_file", m.key_file), ("auth_key", m.auth_key))
+    named = [(k, s) for k, s in secrets if s]
+    if not named:
+        return Check("secrets", "pass", "no secrets configured")
+    later = []
+    for key, secret in named:
+        ref = secret.reference
+        relative = ref.startswith("file:") and not Path(ref[5:]).is_absolute()
+        if relative and not os.environ.get("CREDENTIALS_DIRECTORY"):
+            later.append(f"mqtt.{key}")  # relative: systemd's LoadCredential= provides it
+            continue
+        try:
+            secret.reveal()
+        except ConfigError as exc:
+            return Check("secrets", "fail", str(exc), "create the file or set the variable it names")
+    if later:
+        return Check(
+            "secrets",
+            "warn",
+            f"{', '.join(later)} resolve under systemd's $CREDENTIALS_DIRECTORY: not checked here",
+            "make sure /etc/baygate/credentials/ holds them (LoadCredential=)",
+        )
+    return Check("secrets", "pass", f"{', '.join('mqtt.' + k for k, _ in named)} readable")
+
+
+def _check_manufacturers(cfg: Config) -> Check:
+    from agent.enrich.connectors.spec import load_connectors
+    from agent.enrich.errors import EnrichError
+
+    d = cfg.enrich.manufacturers_dir
+    if not (cfg.enrich.enabled or cfg.cameras):
+        return Check("manufacturers", "pass", "enrichment off and no cameras: not used")
+    if not d.is_dir():
+        # run goes on without them: no serial is attributed, nothing is registered.
+        return Check(
+            "manufacturers",
+            "warn",
+            f"enrich.manufacturers_dir {d} does not exist: serials are not attributed or registered",
+            f"copy config/manufacturers/*.toml to {d}",
+        )
+    try:
+        connectors = load_connectors(d)
+    except EnrichError as exc:
+        return Check("manufacturers", "fail", str(exc), "fix the file (docs/enrich.md: connector format)")
+    return Check("manufacturers", "pass", f"{len(connectors)} connectors in {d}")
+
+
+def _reachable(url: str, timeout: float = 3.0) -> str | None:
+    """None if a TCP connection to the URL's host and port opens, else why not."""
+    parts = urlsplit(url if "://" in url else f"tcp://{url}")
+    default = {"https": 443, "http": 80}.get(parts.scheme, 0)
+    try:
+        port = parts.port or default
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return None
+    except (OSError, ValueError) as exc:
+        return f"{parts.hostname}:{parts.port or default}: {getattr(exc, 'strerror', None) or exc}"
+
+
+def _probe_all(urls: list[str]) -> list[str]:
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="doctor-probe") as pool:
+        return [why for why in pool.map(_reachable, urls) if why]
+
+
+def _check_dongles_reachable(cfg: Config) -> Check:
+    tcp = [d.url for d in cfg.obd.dongles if d.url.startswith("tcp://")]
+    if not tcp:
+        return Check("dongle_network", "pass", "no Wi-Fi (tcp://) dongles configured")
+    down = _probe_all(tcp)
+    if down:
+        # run keeps retrying with backoff; the bay's dongle may just be switched off.
+        return Check(
+            "dongle_network",
+            "warn",
+            f"not reachable now: {'; '.join(down)}",
+            "check the dongle is powered and this Pi is on its Wi-Fi",
+        )
+    return Check("dongle_network", "pass", f"{len(tcp)} Wi-Fi dongles answer")
+
+
+def _check_remote_services(cfg: Config) -> Check:
+    if not cfg.enrich.enabled:
+        return Check("remote_services", "pass", "enrichment off")
+    n = cfg.enrich.nhtsa
+    urls = [n.vpic_url, n.recalls_url]
+    if cfg.enrich.manufacturer_base_url:
+        urls.append(cfg.enrich.manufacturer_base_url)
+    else:
+        try:
+            from agent.enrich.connectors.spec import ApiMethod, load_connectors
+
+            d = cfg.enrich.manufacturers_dir
+            for c in (load_connectors(d) if d.is_dir() else {}).values():
+                urls += [m.base_url for m in c.methods if isinstance(m, ApiMethod)]
+        except Exception:
+            pass  # reported by the manufacturers check
+    down = _probe_all(sorted(set(urls)))
+    if down:
+        return Check(
+            "remote_services",
+            "warn",
+            f"not reachable now: {'; '.join(down)} (lookups wait in the durable queue)",
+            "check DNS, the firewall and a proxy; the queue retries by itself",
+        )
+    return Check("remote_services", "pass", f"{len(set(urls))} NHTSA/manufacturer hosts reachable")
+
+
 CHECKS: list[Callable[[Config], Check]] = [
+    _check_mqtt_section,
+    _check_secrets,
+    _check_manufacturers,
+    _check_dongles_reachable,
+    _check_remote_services,
     _check_state_dir,
     _check_broker,
     _check_ocr,

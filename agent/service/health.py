@@ -3,6 +3,8 @@
 Components register a check: a function returning (status, detail). The aggregate is
 the worst status; "warn" (an optional device absent, a breaker open) still answers 200,
 "fail" answers 503 so a load balancer, the upgrade script or a fleet monitor can act.
+A check registered with `restart_helps=False` (a full disk) may fail without the
+watchdog withholding its ping: restarting would not fix it and would drop the link.
 """
 
 from __future__ import annotations
@@ -23,9 +25,14 @@ Check = Callable[[], tuple[Status, str]]
 class HealthRegistry:
     version: str
     checks: dict[str, Check] = field(default_factory=dict)
+    no_restart: set[str] = field(default_factory=set)
 
-    def register(self, name: str, check: Check) -> None:
+    def register(self, name: str, check: Check, *, restart_helps: bool = True) -> None:
         self.checks[name] = check
+        if restart_helps:
+            self.no_restart.discard(name)
+        else:
+            self.no_restart.add(name)
 
     def evaluate(self) -> dict[str, Any]:
         """The health document. A check that raises counts as "fail", never crashes."""

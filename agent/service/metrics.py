@@ -7,25 +7,23 @@ durations, no unbounded labels (no MAC addresses, VINs or serials).
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, Info
+from prometheus_client import CollectorRegistry, Gauge, Info, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from sync.outbox_schema import read_stats
 
 __all__ = [
     "AgentMetrics",
+    "DiskCollector",
     "LinkCollector",
     "OutboxCollector",
     "PipelineCollector",
     "PipelineParts",
-    "StateDirCollector",
 ]
 
 BREAKER_STATES = ("CLOSED", "HALF_OPEN", "OPEN")
@@ -41,6 +39,9 @@ class AgentMetrics:
         self.build_info = Info("baygate_build", "Build of the running agent", registry=self.registry)
         self.build_info.info({"version": self.version})
         self.up = Gauge("baygate_up", "1 while the agent's event loop is running", registry=self.registry)
+        # RSS, CPU seconds, open fds, start time from /proc/self (what a Pi's memory and
+        # CPU alerts need); the unit leaves out ProcSubset=pid, which would hide them.
+        ProcessCollector(namespace="baygate", registry=self.registry)
         # The pipelines put their parts here as they start (agent.pipelines.wiring).
         self.parts = PipelineParts()
         self.registry.register(PipelineCollector(self.parts))
@@ -144,26 +145,6 @@ class PipelineCollector:
                      "service", {n: r.duration_s for n, r in results.items()})  # fmt: skip
 
 
-class StateDirCollector:
-    """Free and total bytes of the filesystem holding the state directory (the outbox):
-    what a "disk nearly full" alert needs before the outbox starts refusing records."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def collect(self) -> Iterator[Metric]:
-        try:
-            du = shutil.disk_usage(self.path)
-        except OSError:
-            return
-        free = GaugeMetricFamily("baygate_state_disk_free_bytes", "Free bytes where the state dir lives")
-        free.add_metric([], du.free)
-        yield free
-        size = GaugeMetricFamily("baygate_state_disk_size_bytes", "Size of the filesystem of the state dir")
-        size.add_metric([], du.total)
-        yield size
-
-
 class LinkCollector:
     """Exports the MQTT link's counters at scrape time (no bookkeeping on the hot path)."""
 
@@ -181,6 +162,7 @@ class LinkCollector:
             ("baygate_mqtt_bad_acks_total", c.bad_acks, "Backend acks refused as malformed"),
             ("baygate_mqtt_unauthenticated_total", c.unauthenticated, "Acks/commands, MAC not verified"),
             ("baygate_commands_refused_total", self.link.commands.refused, "Commands refused (name, args)"),
+            ("baygate_mqtt_oversize_total", c.oversize, "Records over the broker's maximum packet size"),
         ):
             fam = CounterMetricFamily(name.removesuffix("_total"), doc)
             fam.add_metric([], value)
@@ -230,3 +212,37 @@ class OutboxCollector:
         full = GaugeMetricFamily("baygate_outbox_full", "1 while new records are refused (disk full)")
         full.add_metric([], 1.0 if st.full else 0.0)
         yield full
+        rejected = CounterMetricFamily(
+            "baygate_outbox_rejected", "Records the broker would not take, sent as tombstones"
+        )
+        rejected.add_metric([], st.rejected)
+        yield rejected
+
+
+class DiskCollector:
+    """Disk pressure at scrape time: the level the monitor last saw, free space, and
+    what the sink shed or refused because of it (agent.service.disk)."""
+
+    def __init__(self, guard: Any, sink: Any) -> None:
+        self.guard, self.sink = guard, sink
+
+    def collect(self) -> Iterator[Metric]:
+        state = self.guard.state
+        level = GaugeMetricFamily(
+            "baygate_disk_level", "0 ok, 1 low (telemetry shed), 2 critical (scans refused)"
+        )
+        level.add_metric([], int(state.level))
+        yield level
+        free = GaugeMetricFamily(
+            "baygate_disk_free_bytes", "Free space for the outbox (filesystem + its free pages)"
+        )
+        free.add_metric([], state.free_bytes)
+        yield free
+        for name, counts, doc in (
+            ("baygate_records_shed", self.sink.shed, "Records shed under disk pressure"),
+            ("baygate_records_refused", self.sink.refused, "Records refused on a full disk"),
+        ):
+            fam = CounterMetricFamily(name, doc, labels=["kind"])
+            for kind, n in sorted(counts.items()):
+                fam.add_metric([kind], n)
+            yield fam

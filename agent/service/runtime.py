@@ -16,36 +16,49 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from agent import __version__
 from agent.config import Config
-from agent.errors import ConfigError
+from agent.errors import AgentError, ConfigError
 from agent.pipelines.outbox_sink import OutboxSink
 from agent.pipelines.sink import Pipeline, build_record
 from agent.records import utcnow
 from agent.service.api import serve_api
 from agent.service.commands import register_commands
+from agent.service.disk import disk_check, watch_disk
 from agent.service.health import HealthRegistry, Status
-from agent.service.metrics import AgentMetrics, LinkCollector, OutboxCollector, StateDirCollector
+from agent.service.metrics import AgentMetrics, DiskCollector, LinkCollector, OutboxCollector
 from agent.service.reconfigure import Reconfigurer
 from agent.service.remote_config import Answer, RemoteStore
 from agent.service.sdnotify import notify, watchdog_interval_s
+from agent.service.shutdown import SHUTDOWN_BOUND_S, ShutdownDeadline
 from agent.service.watchdog import watchdog
 from sync.auth import decode_key
 from sync.commands import CommandChannel
+from sync.disk import DiskGuard, DiskLimits
 from sync.envelope import agent_topic
 from sync.errors import AuthKeyError
 from sync.link import Link, LinkSettings, StatusInfo, StatusRender
 from sync.mqtt import TlsFiles
 from sync.outbox import Outbox
 
-__all__ = ["Pipeline", "Runtime", "link_settings", "pipelines_from_config", "status_renderer"]
+__all__ = [
+    "Pipeline",
+    "Runtime",
+    "disk_limits",
+    "link_settings",
+    "pipelines_from_config",
+    "status_renderer",
+]
 
 log = logging.getLogger("baygate.runtime")
+
+PipelinesFor = Callable[[Config], list[Pipeline]]
 
 def _key_path(config: Config) -> Path | None:
     key = config.mqtt.key_file
@@ -80,6 +93,16 @@ def link_settings(config: Config, **overrides: Any) -> LinkSettings:
         auth_key=_auth_key(config),
     )
     return replace(settings, **overrides)
+
+
+def disk_limits(config: Config) -> DiskLimits:
+    a = config.agent
+    mb = 1 << 20
+    return DiskLimits(
+        low_bytes=int(a.disk_low_mb * mb),
+        critical_bytes=int(a.disk_critical_mb * mb),
+        reserve_bytes=int(a.disk_reserve_mb * mb),
+    )
 
 
 def _auth_key(config: Config) -> bytes | None:
@@ -158,7 +181,7 @@ class Runtime:
         self.reconfigurer: Reconfigurer | None = None
         if pipelines_for is not None:
             self.reconfigurer = Reconfigurer(
-                config, pipelines_for, self.health, RemoteStore(config.agent.state_dir),
+                config, self._guarding(pipelines_for), self.health, RemoteStore(config.agent.state_dir),
                 on_rollback=self._rolled_back,
             )  # fmt: skip
         self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
@@ -168,23 +191,38 @@ class Runtime:
         self.outbox: Outbox | None = None
         self.link: Link | None = None
         self.sink: OutboxSink | None = None
+        self.guard: DiskGuard | None = None
+        self.on_failure: Callable[[BaseException], object] = lambda exc: None
 
     async def run(self) -> None:
         a = self.config.agent
-        a.state_dir.mkdir(parents=True, exist_ok=True)
+        guard = DiskGuard(a.state_dir, disk_limits(self.config))
+        await asyncio.to_thread(a.state_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(guard.ensure_reserve)  # best effort: not on a full disk
+        self.guard = guard
         rc = self.reconfigurer
         if rc is not None:
             rc.load_kept()
-        async with Outbox(a.state_dir / "outbox.sqlite3") as outbox:
+        async with Outbox(a.state_dir / "outbox.sqlite3", on_full=guard.release) as outbox:
             channel = CommandChannel()
+            sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
+
+            async def on_rejected(seq: int, topic: str, size: int, limit: int) -> None:
+                await sink.alert(
+                    "warning",
+                    "record_rejected",
+                    f"record seq {seq} on {topic} ({size} bytes) is over the broker's maximum packet "
+                    f"size {limit}: kept in the outbox's rejected table, its seq sent as a tombstone",
+                )
+
             link = Link(
                 outbox,
                 link_settings(self.config, **self.link_overrides),
                 status=status_renderer(self.config, lambda: rc.version if rc else None, self.health),
                 commands=channel,
+                on_rejected=on_rejected,
             )
             register_commands(channel, link, rc, authenticated=self.config.mqtt.auth_key is not None)
-            sink = OutboxSink(outbox, shop=a.shop_id, agent=a.agent_id)
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
                 "agent %s/%s running: outbox epoch %s, remote config %s",
@@ -194,46 +232,86 @@ class Runtime:
                 (rc.version if rc else None) or "none",
             )
             self.health.register("link", lambda: self._link_check(link))
+            self.health.register("disk", disk_check(guard, sink), restart_helps=False)
             async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
                 if self.api:
-                    metrics = self.metrics or AgentMetrics(version=__version__)
-                    metrics.up.set(1)
-                    metrics.registry.register(LinkCollector(link))
-                    metrics.registry.register(OutboxCollector(outbox))
-                    metrics.registry.register(StateDirCollector(a.state_dir))
-                    api, ui_cfg = self.config.api, self.config.ui
-                    ui = None
-                    if ui_cfg.enabled:  # the bay screen (agent/ui): fed by every committed record
-                        from agent.ui.app import open_bay_screen
-
-                        ui = await open_bay_screen(
-                            self.config, sink, health=self.health, vehicles=self.vehicles
-                        )
-                        stack.push_async_callback(ui.aclose)
-                        sink.on_commit = ui.screen.on_commit
-                        tg.create_task(ui.screen.run())
-                    ui_at = (ui_cfg.bind or api.bind, api.port if ui_cfg.port is None else ui_cfg.port)
-                    shared = ui is not None and ui_at == (api.bind, api.port)
-                    await stack.enter_async_context(
-                        serve_api(self.health, metrics.registry, api.bind, api.port,
-                                  ui=ui.routes if shared and ui else None,
-                                  before_stop=ui.screen.hub.close if ui else None)
-                    )  # fmt: skip
-                    if ui is not None and not shared:
-                        await stack.enter_async_context(
-                            serve_api(None, None, *ui_at, ui=ui.routes,
-                                      before_stop=ui.screen.hub.close)
-                        )  # fmt: skip
-                tg.create_task(link.run())
-                for p in self.pipelines:
-                    tg.create_task(p(sink))
+                    await self._serve_web(stack, tg, sink, link=link, outbox=outbox, guard=guard)
+                tg.create_task(self._guarded("link", link.run()))
+                tg.create_task(self._guarded("disk monitor", watch_disk(guard, outbox, sink)))
+                for i, p in enumerate(self.pipelines):
+                    tg.create_task(self._guarded(f"pipeline {i}", p(sink)))
                 if rc is not None:
                     rc.start(tg, sink)
                 # The outbox is open and every task started: records are taken from now on.
                 notify("READY=1")
                 interval = watchdog_interval_s()
                 if interval is not None:
-                    tg.create_task(watchdog(self.health, interval))
+                    tg.create_task(self._guarded("watchdog", watchdog(self.health, interval)))
+
+    async def _serve_web(
+        self,
+        stack: contextlib.AsyncExitStack,
+        tg: asyncio.TaskGroup,
+        sink: OutboxSink,
+        *,
+        link: Link,
+        outbox: Outbox,
+        guard: DiskGuard,
+    ) -> None:
+        """/health and /metrics on [api], and the bay screen (on the same server, or
+        on its own when [ui] names another bind/port)."""
+        metrics = self.metrics or AgentMetrics(version=__version__)
+        metrics.up.set(1)
+        metrics.registry.register(LinkCollector(link))
+        metrics.registry.register(OutboxCollector(outbox))
+        metrics.registry.register(DiskCollector(guard, sink))
+        api, ui_cfg = self.config.api, self.config.ui
+        ui = None
+        if ui_cfg.enabled:  # the bay screen (agent/ui): fed by every committed record
+            from agent.ui.app import open_bay_screen
+
+            ui = await open_bay_screen(self.config, sink, health=self.health, vehicles=self.vehicles)
+            stack.push_async_callback(ui.aclose)
+            sink.on_commit = ui.screen.on_commit
+            tg.create_task(self._guarded("bay screen", ui.screen.run()))
+        ui_at = (ui_cfg.bind or api.bind, api.port if ui_cfg.port is None else ui_cfg.port)
+        shared = ui is not None and ui_at == (api.bind, api.port)
+        try:
+            await stack.enter_async_context(
+                serve_api(self.health, metrics.registry, api.bind, api.port,
+                          ui=ui.routes if shared and ui else None,
+                          before_stop=ui.screen.hub.close if ui else None)
+            )  # fmt: skip
+        except OSError as exc:  # e.g. another agent holds the port: one line, exit 1
+            raise _cannot_listen("/health", api.bind, api.port, "api", exc) from None
+        if ui is not None and not shared:
+            try:
+                await stack.enter_async_context(
+                    serve_api(None, None, *ui_at, ui=ui.routes, before_stop=ui.screen.hub.close)
+                )
+            except OSError as exc:
+                raise _cannot_listen("the bay screen", *ui_at, "ui", exc) from None
+
+    def _guarding(self, pipelines_for: PipelinesFor) -> PipelinesFor:
+        """The reconfigurer's pipelines, each run through `_guarded` like the rest."""
+
+        def guarded(config: Config) -> list[Pipeline]:
+            def one(i: int, p: Pipeline) -> Pipeline:
+                return lambda sink: self._guarded(f"pipeline {i}", p(sink))
+
+            return [one(i, p) for i, p in enumerate(pipelines_for(config))]
+
+        return guarded
+
+    async def _guarded(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run one long-lived task; if it fails, say so once and start the bounded
+        shutdown before the TaskGroup cancels the others (which may not all stop)."""
+        try:
+            await coro
+        except Exception as exc:
+            log.error("%s failed: %s: %s", name, type(exc).__name__, exc, exc_info=exc)
+            self.on_failure(exc)
+            raise
 
     async def _rolled_back(self, answer: Answer) -> None:
         # The backend hears of a late rollback through the durable record stream.
@@ -251,16 +329,48 @@ class Runtime:
         return "warn", f"disconnected: {link.last_error or 'connecting'}"
 
 
-def run_until_signalled(runtime: Runtime) -> None:
-    """Run until SIGTERM/SIGINT; a clean stop disconnects with the Last Will."""
+def _cannot_listen(what: str, host: str, port: int, section: str, exc: OSError) -> AgentError:
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return AgentError(f"cannot serve {what} on {host}:{port} ({section}.bind, {section}.port): {reason}")
+
+
+def run_until_signalled(runtime: Runtime, bound_s: float = SHUTDOWN_BOUND_S) -> None:
+    """Run until SIGTERM/SIGINT; a clean stop disconnects with the Last Will. A failed
+    task raises AgentError (one line; the traceback is in the log); either way the
+    process is gone within `bound_s` of the stop starting (`agent.service.shutdown`)."""
+    deadline = ShutdownDeadline(bound_s)
+    runtime.on_failure = lambda exc: deadline.start(f"task failed: {type(exc).__name__}: {exc}")
 
     async def main() -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         assert task is not None
+        # asyncio.to_thread's workers get a name in thread dumps, py-spy and logs.
+        loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="baygate-worker"))
+
+        def on_signal(name: str) -> None:
+            log.info("%s received: stopping (undelivered records stay in the outbox)", name)
+            if not deadline.start(name):
+                deadline.again(name)
+            task.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, on_signal, sig.name)
         with contextlib.suppress(asyncio.CancelledError):
             await runtime.run()
+        log.info("agent stopped")
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except Exception as exc:  # a task failed: the TaskGroup's ExceptionGroup
+        deadline.start("task failed")
+        first = _first_error(exc)
+        raise AgentError(f"stopped: a task failed: {type(first).__name__}: {first}") from None
+    finally:
+        deadline.cancel()
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

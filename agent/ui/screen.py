@@ -113,7 +113,8 @@ class BayScreen:
         while True:
             rec: Envelope | None = None
             with contextlib.suppress(TimeoutError):
-                rec = await asyncio.wait_for(self.intake.get(), self.sweep_s)
+                async with asyncio.timeout(self.sweep_s):  # never wait_for: tests/test_cancellation.py
+                    rec = await self.intake.get()
             if rec is not None:
                 try:
                     await self.apply(rec)

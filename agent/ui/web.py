@@ -172,7 +172,8 @@ class _Handlers:
                     yield _sse(Event("snapshot", which, await self.screen.snapshot(which) | {"record": None}))
                 while True:
                     try:  # (a cancelled Queue.get loses nothing; a cancelled generator would end)
-                        ev = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_S)
+                        async with asyncio.timeout(HEARTBEAT_S):
+                            ev = await sub.queue.get()
                     except TimeoutError:
                         yield b": keep-alive\n\n"
                         continue

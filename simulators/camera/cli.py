@@ -46,14 +46,30 @@ def _csv(choices: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="baygate simulate camera", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="baygate simulate camera",
+        description=__doc__,
+        epilog="examples:\n  baygate simulate camera --out /tmp/scenes --kinds qrcode,vin_plate"
+        " --degradations clean,blur\n  baygate simulate camera --mjpeg 127.0.0.1:8081 --kinds gs1_datamatrix",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", type=Path, help="write a labelled scene set (PNGs + manifest.json) here")
     p.add_argument("--mjpeg", type=_hostport, metavar="HOST:PORT", help="serve an MJPEG stream here")
-    p.add_argument("--kinds", type=_csv(KINDS), default=KINDS, help="comma-separated scene kinds")
-    p.add_argument("--degradations", type=_csv(DEGRADATIONS), default=DEGRADATIONS)
+    p.add_argument(
+        "--kinds",
+        type=_csv(KINDS),
+        default=KINDS,
+        help=f"comma-separated scene kinds (default all): {', '.join(KINDS)}",
+    )
+    p.add_argument(
+        "--degradations",
+        type=_csv(DEGRADATIONS),
+        default=DEGRADATIONS,
+        help=f"comma-separated image degradations (default all): {', '.join(DEGRADATIONS)}",
+    )
     p.add_argument("--per-cell", type=int, default=1, help="scenes per (kind, degradation)")
     p.add_argument("--size", type=_size, default=(1280, 720), help="frame size WIDTHxHEIGHT")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed draws the same scenes")
     p.add_argument("--fps", type=float, default=10.0, help="MJPEG frame rate")
     p.add_argument("--hold", type=int, default=10, help="MJPEG frames per scene")
     p.add_argument("--duration", type=float, default=None, help="stop the MJPEG server after S seconds")

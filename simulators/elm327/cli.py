@@ -19,11 +19,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="baygate simulate elm327",
         description="An ELM327 OBD2 adapter plugged into a simulated car.",
+        epilog="example:\n  baygate simulate elm327 --tcp 127.0.0.1:35000 --profile petrol-can --fault drop",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP (like a Wi-Fi dongle)")
     where.add_argument("--pty", action="store_true", help="open a pseudo-terminal and print its path")
-    p.add_argument("--profile", default="petrol-can", help="vehicle profile name or JSON path")
+    p.add_argument(
+        "--profile", default="petrol-can", help="vehicle profile or JSON path (--list-profiles names them)"
+    )
     p.add_argument("--rtt-ms", type=float, default=0.0, help="link round trip per command (BLE ~30)")
     p.add_argument("--ecu-ms", type=float, default=0.0, help="ECU response latency (typ. 15)")
     p.add_argument(

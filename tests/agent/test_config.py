@@ -61,6 +61,7 @@ def test_a_bad_environment_override_names_the_key() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(example(), environ={"BAYGATE__API__PORT": "ninety"})
     assert info.value.path == "api.port"
+    assert str(info.value).startswith("BAYGATE__API__PORT (api.port): ")
 
 
 def test_secrets_resolve_from_files_and_env_and_never_print(
@@ -124,3 +125,46 @@ def test_cli_exits_2_naming_the_key_without_traceback(
     assert proc.returncode == 2
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _run_cli(cfg: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "env", "secret"),
+    [
+        # a password that is not a string (a TOML number): refused, never echoed
+        (("[mqtt]", "[mqtt]\npassword = 918273645"), {}, "918273645"),
+        (("[mqtt]", "[mqtt]\nkey_file = [\"s3cr3t-key\"]"), {}, "s3cr3t-key"),
+        # credentials inside a URL the config refuses: shown redacted
+        (("", ""), {"BAYGATE__MQTT__URL": "mqtt://bay:hunter2secret@broker/x"}, "hunter2secret"),
+    ],
+)
+def test_config_errors_never_print_a_secret(
+    tmp_path: Path, edit: tuple[str, str], env: dict[str, str], secret: str
+) -> None:
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text(EXAMPLE.read_text().replace(*edit, 1) if edit[0] else EXAMPLE.read_text())
+    proc = _run_cli(cfg, env, "doctor")
+    assert proc.returncode == 2, proc.stderr
+    assert "mqtt." in proc.stderr and "Traceback" not in proc.stderr
+    assert secret not in proc.stderr + proc.stdout
+
+
+def test_a_numeric_password_from_the_environment_is_taken_verbatim() -> None:
+    """`BAYGATE__MQTT__PASSWORD=007` is the password 007: env values are parsed as TOML
+    scalars, which would make it the number 7 (and a pydantic error echoing it)."""
+    data = {"agent": {"shop_id": "s", "agent_id": "a"}}
+    cfg = parse_config(data, {"BAYGATE__MQTT__PASSWORD": "0071234"})
+    assert cfg.mqtt.password is not None and cfg.mqtt.password.reveal() == "0071234"

@@ -28,3 +28,23 @@ async def test_pings_follow_health() -> None:
     with pytest.raises(asyncio.CancelledError):
         await watchdog(health, 15, send=lambda s: sent.append(s) or True, sleep=fake_sleep)
     assert sent == ["WATCHDOG=1", "WATCHDOG=1", "STATUS=unhealthy: outbox", "WATCHDOG=1"]
+
+
+@pytest.mark.anyio
+async def test_a_failing_check_that_a_restart_cannot_fix_keeps_the_pings() -> None:
+    """A full disk fails /health (503) but a restart frees nothing and drops the link
+    that receives the acks which do: the watchdog keeps pinging for it."""
+    health = HealthRegistry(version="t")
+    health.register("disk", lambda: ("fail", "disk critical"), restart_helps=False)
+    sent: list[str] = []
+
+    async def once(_: float) -> None:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await watchdog(health, 15, send=lambda s: sent.append(s) or True, sleep=once)
+    assert health.evaluate()["status"] == "fail" and sent == ["WATCHDOG=1"]
+    health.register("outbox", lambda: ("fail", "broken"))
+    with pytest.raises(asyncio.CancelledError):
+        await watchdog(health, 15, send=lambda s: sent.append(s) or True, sleep=once)
+    assert sent[-1] == "STATUS=unhealthy: outbox"

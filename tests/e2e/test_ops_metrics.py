@@ -165,14 +165,14 @@ def test_every_component_has_its_series(scrape: str) -> None:
     assert value(scrape, "baygate_enrichment_queue_depth") >= 0
     assert value(scrape, "baygate_telemetry_downsampled_total", dongle="sim-dongle") == 0  # link healthy
     assert value(scrape, "baygate_telemetry_pressure") == 0
-    assert value(scrape, "baygate_state_disk_free_bytes") > 0
+    assert value(scrape, "baygate_disk_free_bytes") > 0 and value(scrape, "baygate_disk_level") == 0
     # Scheduled health checks: the NHTSA simulator answers; the shipped manufacturer
     # connectors point at their real hosts, which this machine cannot reach.
     assert value(scrape, "baygate_service_up", service="nhtsa.vpic") == 1.0
     assert value(scrape, "baygate_service_up", service="nhtsa.recalls") == 1.0
     assert value(scrape, "baygate_service_up", service="manufacturer.dell") == 0.0
     labels = {k for fam in text_string_to_metric_families(scrape) for s in fam.samples for k in s.labels}
-    assert labels <= {"dongle", "camera", "host", "state", "stream", "version", "service"}  # from the config
+    assert labels <= {"dongle", "camera", "host", "state", "stream", "version", "service", "kind"}  # bounded
 
 
 def test_health_carries_the_service_checks(agent_run: tuple[str, dict[str, Any]]) -> None:

@@ -26,14 +26,16 @@ def _as_postgres(*cmd: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yield a postgresql:// URL to a fresh, empty server; stop and delete it after."""
+def postgres_server(password: str | None = None) -> Iterator[str]:
+    """Yield a postgresql:// URL to a fresh, empty server; stop and delete it after.
+    With `password`, TCP logins need it (scram-sha-256) and the URL does not carry it."""
     d = Path(tempfile.mkdtemp(prefix="baygate-pg-"))
     if os.geteuid() == 0:
         shutil.chown(d, "postgres", "postgres")
     data, port = d / "data", free_port()
+    auth = ["--auth=trust"] if password is None else ["--auth-local=trust", "--auth-host=scram-sha-256"]
     subprocess.run(
-        _as_postgres(str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"),
+        _as_postgres(str(BIN / "initdb"), "-D", str(data), "-U", "postgres", *auth, "-E", "UTF8"),
         check=True,
         capture_output=True,
         timeout=120,
@@ -46,6 +48,12 @@ def postgres_server() -> Iterator[str]:
         timeout=120,
     )
     try:
+        if password is not None:  # over the Unix socket, where trust still applies
+            import psycopg
+            from psycopg import sql
+
+            with psycopg.connect(host=str(d), port=port, user="postgres", autocommit=True) as con:
+                con.execute(sql.SQL("ALTER USER postgres PASSWORD {}").format(sql.Literal(password)))
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(

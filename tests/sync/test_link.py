@@ -12,14 +12,19 @@ import paho.mqtt.client as paho
 import pytest
 
 from sync.errors import AuthRefusedError, LinkError, TlsError
+from sync.link import Link
 from sync.mqtt import TlsFiles, make_client
+from sync.outbox import Outbox
 from tests.support.broker import Broker
 from tests.support.sync import (
     BASE,
     agent_side,
     ingest,
+    link_settings,
     make_broker,
     render,
+    running,
+    status_render,
     store_records,
     subscriber,
     until,
@@ -246,24 +251,63 @@ async def test_unreachable_broker_is_a_link_error_with_backoff(tmp_path: Path, p
 
 
 @pytest.mark.anyio
-async def test_a_row_over_the_brokers_packet_limit_is_held_and_others_flow(tmp_path: Path) -> None:
+async def test_a_row_over_the_brokers_packet_limit_is_rejected_and_never_stalls_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Mosquitto with `max_packet_size 4096` (announced in CONNACK): the big record
+    is taken out of the flow durably (payload kept, alert callback, counter), its seq
+    reaches the backend as a tombstone, and the backend's ack moves past it."""
     b = make_broker(tmp_path / "m", extra="max_packet_size 4096")
     b.start()
+    reported: list[tuple[int, str, int, int]] = []
+
+    async def on_rejected(seq: int, topic: str, size: int, limit: int) -> None:
+        reported.append((seq, topic, size, limit))
+
+    db = tmp_path / "b.sqlite3"
     try:
-        async with ingest(b.url, tmp_path / "b.sqlite3"), agent_side(tmp_path, b.url) as (ob, link):
+        async with ingest(b.url, db), Outbox(tmp_path / "outbox.sqlite3") as ob:
+            link = Link(ob, link_settings(b.url), status=status_render, on_rejected=on_rejected)
+            async with running(link.run):
+                await link.wait_connected()
+                small1 = await ob.put("scan", SCAN, render("scan"))
+                big = await ob.put("scan", SCAN, render("scan", {"payload": "x" * 8000}))
+                small2 = await ob.put("scan", SCAN, render("scan"))
+                await until(lambda: link.backend_hw >= small2, what="the ack to move past the big row")
+                assert small1 < big < small2
+                assert link.connected and link.counters.oversize == 1
+                assert reported and reported[0][0] == big and reported[0][3] == 4096
+                assert (await ob.stats()).rejected == 1
+                (kept,) = await ob.rejected()
+                assert kept.seq == big and b"x" * 8000 in kept.payload  # nothing silently lost
+                for _ in range(250):  # the delete follows the ack
+                    if big not in await ob.held_seqs():
+                        break
+                    await asyncio.sleep(0.02)
+                assert big not in await ob.held_seqs()  # the tombstone was acked
+        rows = {s: (k, p) for _a, _e, s, k, p in store_records(db)}
+        assert rows[big] == ("scan", None)  # a declared gap at the backend
+        assert rows[small2][1] is not None
+    finally:
+        b.stop()
+
+
+@pytest.mark.anyio
+async def test_the_brokers_receive_maximum_bounds_the_window(tmp_path: Path) -> None:
+    """Mosquitto with `max_inflight_messages 5` announces Receive Maximum 5: with our
+    own window at 100 the link must still keep at most 5 unacked, or the broker
+    refuses the excess (PUBACK 0x97) and they wait for the next connection."""
+    b = make_broker(tmp_path / "m", extra="max_inflight_messages 5")
+    b.start()
+    db = tmp_path / "b.sqlite3"
+    try:
+        async with ingest(b.url, db), agent_side(tmp_path, b.url, inflight=100) as (ob, link):
             await link.wait_connected()
-            small1 = await ob.put("scan", SCAN, render("scan"))
-            big = await ob.put("scan", SCAN, render("scan", {"payload": "x" * 8000}))
-            small2 = await ob.put("scan", SCAN, render("scan"))
-            await until(lambda: link.counters.oversize >= 1, what="oversize noticed")
-            await until(
-                lambda: small2 in {s for _a, _e, s, _k, _p in store_records(tmp_path / "b.sqlite3")},
-                what="later record delivered",
-            )
-            assert link.connected
-            assert big in await ob.held_seqs()  # kept, not lost
-            await until(lambda: link.backend_hw == small1, what="ack up to the gap")
-            assert small2 in await ob.held_seqs()  # above the gap: kept until replayed
+            seqs = [await ob.put("scan", SCAN, render("scan")) for _ in range(300)]
+            await until(lambda: link.backend_hw >= seqs[-1], what="everything acked")
+            assert 1 <= link.counters.peak_inflight <= 5
+            assert link.counters.refused_pubacks == 0
+            assert link.counters.connects == 1
     finally:
         b.stop()
 

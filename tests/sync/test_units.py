@@ -113,6 +113,19 @@ def test_the_rules_accept_a_status_and_both_tombstone_kinds() -> None:
         assert tomb.dropped and tomb.seq == 7
 
 
+def test_a_record_the_broker_rejected_is_a_tombstone_of_its_own_kind() -> None:
+    """An oversized scan goes out as a tombstone with `reason=rejected` (sync/link.py):
+    accepted on any of the agent's kinds, so the high-water mark moves past it; a scan
+    tombstone without that reason, or of a kind the agent has not, is still refused."""
+    user = {"dropped": "1", "epoch": "e", "seq": "9", "reason": "rejected"}
+    tomb = parse_incoming("baygate/v1/s1/a1/scan", b"", user, RULES)
+    assert tomb.dropped and tomb.seq == 9 and tomb.kind == "scan"
+    with pytest.raises(BadMessageError, match="never dropped"):
+        parse_incoming("baygate/v1/s1/a1/scan", b"", {**user, "reason": "shed"}, RULES)
+    with pytest.raises(BadMessageError):
+        parse_incoming("baygate/v1/s1/a1/nonsense", b"", user, RULES)
+
+
 def test_split_topic_rejects_wildcards_and_empty_levels() -> None:
     for bad in ("baygate/v1/+/a/scan", "baygate/v1//a/scan", "baygate/v1/s/a/scan/x"):
         with pytest.raises(BadMessageError):

@@ -1,34 +1,242 @@
 """baygate-release.sh: install, health-gated upgrade, automatic rollback, pruning.
 
-systemd cannot run here, so `systemctl` is a recording stand-in (the lowest layer);
-everything else is real: venvs, pip from a hashed wheelhouse, symlink switches, and a
-real HTTP /health server whose answer depends on which release is current.
+systemd cannot run here, so `systemctl` is a stand-in (the lowest layer) that does what
+systemd would do with the installed unit: it starts the unit's ExecStart (paths moved
+under the test's root) as a process and reports it active while it lives. Everything
+else is real: the wheelhouse is the project's own wheel (`pip wheel --no-deps .`) plus
+the wheels locks/runtime.txt names (`pip wheel --no-deps --require-hashes`, served from
+pip's cache once fetched), venvs built by the script with `--no-index --require-hashes`,
+and the installed `baygate run` serving /health on the port the config names.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import http.server
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
-import threading
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "systemd" / "baygate-release.sh"
+from tests.support.broker import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "systemd" / "baygate-release.sh"
+
+# What systemd does with the unit, for the parts the script relies on. ExecStart's
+# absolute paths are moved under BAYGATE_ROOT; the process runs detached and is
+# "active" while it lives (Type=notify's READY is checked through /health instead).
+FAKE_SYSTEMCTL = r"""#!{python}
+import os, re, signal, subprocess, sys, time
+from pathlib import Path
+root = Path(os.environ["BAYGATE_ROOT"])
+pidfile, logfile = root / "baygate.pid", root / "baygate.log"
+args = [a for a in sys.argv[1:] if a != "--quiet"]
+with open(os.environ["LOG"], "a") as f:
+    f.write(" ".join(sys.argv[1:]) + "\n")
+
+def alive():
+    try:
+        pid = int(pidfile.read_text())
+        state = Path(f"/proc/{{pid}}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if state != "Z" else None
+
+def stop():
+    pid = alive()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not alive():
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+
+def start():
+    unit = (root / "etc/systemd/system/baygate.service").read_text()
+    cmd = re.search(r"^ExecStart=(.*)$", unit, re.M).group(1).split()
+    cmd = [str(root) + a if a.startswith(("/opt/", "/etc/")) else a for a in cmd]
+    with open(logfile, "ab") as log:
+        try:
+            p = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+        except OSError as exc:  # systemd: "Failed to start baygate.service", exit 1
+            print(f"Failed to start baygate.service: {{exc}}", file=sys.stderr)
+            sys.exit(1)
+    pidfile.write_text(str(p.pid))
+
+verb = args[0]
+if verb in ("restart", "start") or args[:2] == ["enable", "--now"]:
+    stop(); start()
+elif verb == "stop":
+    stop()
+elif verb == "is-active":
+    sys.exit(0 if alive() else 3)
+sys.exit(0)
+"""
 
 
-def make_wheel(dest: Path, name: str, version: str) -> Path:
-    """A minimal valid pure-Python wheel (one module)."""
+def _build_project_wheel(tmp: Path, dest: Path, version: str, broken: bool = False) -> None:
+    """The project's wheel at `version`; `broken` makes a release whose agent cannot start
+    (a missing dependency at import), as a bad build would."""
+    src = tmp / f"src-{version}"
+    # Every file of the working tree git would commit: the wheel is built as a release
+    # would be, so a package pyproject.toml forgets to include is missed here too.
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        if name.startswith(("tests/", "bench/")) or not (REPO / name).is_file():
+            continue
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, src / name)
+    py = src / "pyproject.toml"
+    py.write_text(py.read_text().replace('version = "0.1.0"', f'version = "{version}"', 1))
+    init = src / "agent/__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "0.1.0"', f'__version__ = "{version}"'))
+    if broken:
+        run = src / "agent/cli/run.py"
+        run.write_text(
+            run.read_text().replace(
+                "import argparse\n", "import argparse\nimport baygate_missing_dependency  # noqa\n", 1
+            )
+        )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
+         "--no-build-isolation", "-w", str(dest), str(src)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def locked_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("locked")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "--no-deps",
+         "--require-hashes", "-r", str(REPO / "locks/runtime.txt"), "-w", str(d)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return d
+
+
+def real_wheelhouse(tmp: Path, locked: Path, version: str, broken: bool = False) -> Path:
+    wh = tmp / f"wh-{version}"
+    wh.mkdir()
+    for whl in locked.glob("*.whl"):
+        (wh / whl.name).symlink_to(whl)
+    shutil.copy(REPO / "locks/runtime.txt", wh / "requirements.txt")
+    _build_project_wheel(tmp, wh, version, broken)
+    return wh
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    root = tmp_path / "root"
+    root.mkdir()
+    fake = tmp_path / "systemctl"
+    fake.write_text(FAKE_SYSTEMCTL.format(python=sys.executable))
+    fake.chmod(0o755)
+    e = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("BAYGATE__")},
+        "BAYGATE_ROOT": str(root),
+        "SYSTEMCTL": str(fake),
+        "HEALTH_TIMEOUT_S": "40",
+        "KEEP": "2",
+        "PYTHON": sys.executable,
+        "LOG": str(tmp_path / "systemctl.log"),
+    }
+    yield e
+    subprocess.run([str(fake), "stop", "baygate.service"], env=e, check=False)
+
+
+def release(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, check=False, timeout=300
+    )
+
+
+def current(env: dict[str, str]) -> str:
+    return os.readlink(Path(env["BAYGATE_ROOT"]) / "opt/baygate/current")
+
+
+def health_version(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+        return str(json.load(r)["version"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # three real venvs of the locked set: ~1-3 min on a shared 2-core machine
+def test_install_upgrade_failed_upgrade_rollback_with_real_venvs(
+    env: dict[str, str], tmp_path: Path, locked_wheels: Path
+) -> None:
+    root = Path(env["BAYGATE_ROOT"])
+    port = free_port()
+    # The admin's config is kept; the script must find /health on ITS port, not 9310.
+    etc = root / "etc/baygate"
+    etc.mkdir(parents=True)
+    (etc / "agent.toml").write_text(
+        f'[agent]\nshop_id = "shop-rel"\nagent_id = "bay-1"\nstate_dir = "{root}/var/lib/baygate"\n'
+        f'[enrich]\nenabled = false\n[mqtt]\nurl = "mqtt://127.0.0.1:{free_port()}"\n'
+        f"[api]\nport = {port}\n"
+    )
+
+    r = release(env, "install", str(real_wheelhouse(tmp_path, locked_wheels, "1.0.0")))
+    assert r.returncode == 0, r.stdout + r.stderr + (root / "baygate.log").read_text()
+    assert current(env) == "releases/1.0.0"
+    assert health_version(port) == "1.0.0"  # the installed `baygate run` itself answers
+    shebang = (root / "opt/baygate/releases/1.0.0/bin/baygate").read_text().splitlines()[0]
+    assert shebang.startswith(f"#!{root}/opt/baygate/releases/1.0.0/bin/python")
+    assert not list((root / "opt/baygate/releases").glob("*/.incomplete"))
+    assert (etc / "credentials/mqtt-password").exists()
+    assert "shop-rel" in (etc / "agent.toml").read_text()  # not overwritten
+    # The unit's Documentation= names files the release really installed.
+    unit = (root / "etc/systemd/system/baygate.service").read_text()
+    m = re.search(r"^Documentation=(.*)$", unit, flags=re.M)
+    assert m
+    for uri in m.group(1).split():
+        assert uri.startswith("file:/") and (root / uri.removeprefix("file:/")).is_file(), uri
+
+    r = release(env, "upgrade", str(real_wheelhouse(tmp_path, locked_wheels, "1.1.0")))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert current(env) == "releases/1.1.0"
+    assert health_version(port) == "1.1.0"
+
+    # 1.2.0 installs but its agent cannot start: the script must put 1.1.0 back.
+    env["HEALTH_TIMEOUT_S"] = "8"
+    r = release(env, "upgrade", str(real_wheelhouse(tmp_path, locked_wheels, "1.2.0", broken=True)))
+    assert r.returncode == 1
+    assert "rolling back to 1.1.0" in r.stdout
+    assert current(env) == "releases/1.1.0"
+    env["HEALTH_TIMEOUT_S"] = "40"
+    assert health_version(port) == "1.1.0"
+
+    r = release(env, "rollback")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert current(env) == "releases/1.0.0"  # older than current, never the failed 1.2.0
+    assert health_version(port) == "1.0.0"
+    calls = Path(env["LOG"]).read_text().splitlines()
+    assert "enable --now baygate.service" in calls
+
+
+def make_wheel(dest: Path, name: str, version: str, files: dict[str, str] | None = None) -> Path:
+    """A minimal valid pure-Python wheel (one module, plus `files`)."""
     dist = f"{name}-{version}"
     path = dest / f"{name}-{version}-py3-none-any.whl"
     files = {
         f"{name}_mod.py": f"VERSION = {version!r}\n",
+        **(files or {}),
         f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
         f"{dist}.dist-info/WHEEL": (
             "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -46,102 +254,67 @@ def make_wheel(dest: Path, name: str, version: str) -> Path:
     return path
 
 
-def wheelhouse(tmp: Path, version: str) -> Path:
-    wh = tmp / f"wh-{version}"
+def tiny_wheelhouse(tmp: Path, version: str) -> Path:
+    """A wheelhouse of two tiny wheels: for what does not need the agent to run."""
+    wh = tmp / f"tiny-{version}"
     wh.mkdir()
     dep = make_wheel(wh, "baygatedep", "1.0")
     sha = hashlib.sha256(dep.read_bytes()).hexdigest()
     (wh / "requirements.txt").write_text(f"baygatedep==1.0 --hash=sha256:{sha}\n")
-    make_wheel(wh, "baygate", version)
+    shipped = {
+        f"agent/defaults/{p.relative_to(REPO / 'agent/defaults')}": p.read_text()
+        for p in (REPO / "agent/defaults").rglob("*.toml")
+    }
+    make_wheel(wh, "baygate", version, shipped)
     return wh
 
 
-class Health(http.server.BaseHTTPRequestHandler):
-    opt: Path
-    bad_version = ""
-
-    def do_GET(self) -> None:
-        current = os.readlink(self.opt / "current") if (self.opt / "current").is_symlink() else ""
-        status = 503 if current.endswith(self.bad_version) and self.bad_version else 200
-        self.send_response(status)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    root = tmp_path / "root"
-    root.mkdir()
-    log = tmp_path / "systemctl.log"
-    fake = tmp_path / "systemctl"
-    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexit 0\n')
-    fake.chmod(0o755)
-    Health.opt = root / "opt" / "baygate"
-    Health.bad_version = ""
-    srv = http.server.HTTPServer(("127.0.0.1", 0), Health)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield {
-        **os.environ,
-        "BAYGATE_ROOT": str(root),
-        "SYSTEMCTL": str(fake),
-        "HEALTH_URL": f"http://127.0.0.1:{srv.server_address[1]}/health",
-        "HEALTH_TIMEOUT_S": "3",
-        "KEEP": "2",
-        "PYTHON": sys.executable,
-        "LOG": str(log),
-    }
-    srv.shutdown()
-    srv.server_close()
-
-
-def release(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, check=False, timeout=300
-    )
-
-
-def current(env: dict[str, str]) -> str:
-    return os.readlink(Path(env["BAYGATE_ROOT"]) / "opt/baygate/current")
-
-
-def test_install_upgrade_rollback_and_prune(env: dict[str, str], tmp_path: Path) -> None:
-    r = release(env, "install", str(wheelhouse(tmp_path, "1.0.0")))
-    assert r.returncode == 0, r.stderr
-    assert current(env) == "releases/1.0.0"
-    opt = Path(env["BAYGATE_ROOT"]) / "opt/baygate"
-    venv_py = opt / "current/bin/python"
-    out = subprocess.run(
-        [str(venv_py), "-c", "import baygate_mod, baygatedep_mod; print(baygate_mod.VERSION)"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert out.stdout.strip() == "1.0.0"
+def test_install_creates_what_the_unit_needs(env: dict[str, str], tmp_path: Path) -> None:
+    env["HEALTH_TIMEOUT_S"] = "1"  # nothing serves /health here: only the skeleton matters
+    r = release(env, "install", str(tiny_wheelhouse(tmp_path, "1.0.0")))
+    assert r.returncode == 1 and "not healthy" in r.stderr
+    assert "127.0.0.1:9310/health" in r.stderr  # the shipped example's [api] port
+    etc = Path(env["BAYGATE_ROOT"]) / "etc/baygate"
+    assert (etc / "agent.toml").read_text() == (REPO / "agent/defaults/agent.example.toml").read_text()
+    shipped = sorted(p.name for p in (REPO / "agent/defaults/manufacturers").glob("*.toml"))
+    assert sorted(p.name for p in (etc / "manufacturers").glob("*.toml")) == shipped
+    cred = etc / "credentials/mqtt-password"
+    assert cred.read_text() == "" and (cred.stat().st_mode & 0o777) == 0o600
     assert (Path(env["BAYGATE_ROOT"]) / "etc/systemd/system/baygate.service").exists()
 
-    assert release(env, "upgrade", str(wheelhouse(tmp_path, "1.1.0"))).returncode == 0
-    assert current(env) == "releases/1.1.0"
 
-    # 1.2.0 installs fine but never turns healthy: the script must put 1.1.0 back.
-    Health.bad_version = "1.2.0"
-    r = release(env, "upgrade", str(wheelhouse(tmp_path, "1.2.0")))
-    assert r.returncode != 0
-    assert "rolling back to 1.1.0" in r.stdout
-    assert current(env) == "releases/1.1.0"
+def test_the_system_user_is_created_without_a_missing_group(env: dict[str, str], tmp_path: Path) -> None:
+    useradd_log = tmp_path / "useradd.log"
+    fake = tmp_path / "useradd"
+    fake.write_text(f'#!/bin/sh\necho "$@" > {useradd_log}\n')
+    fake.chmod(0o755)
+    bin_dir = tmp_path / "bin"  # `id baygate` must fail and only `video` exist
+    bin_dir.mkdir()
+    (bin_dir / "id").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "getent").write_text('#!/bin/sh\n[ "$2" = video ]\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    env.update(USERADD=str(fake), PATH=f"{bin_dir}:{env['PATH']}", HEALTH_TIMEOUT_S="1")
+    r = release(env, "install", str(tiny_wheelhouse(tmp_path, "1.0.0")))
+    assert "group bluetooth does not exist" in r.stdout
+    args = useradd_log.read_text().split()
+    assert args[args.index("--groups") + 1] == "video" and args[-1] == "baygate"
 
-    Health.bad_version = ""
-    assert release(env, "rollback").returncode == 0
-    assert current(env) in ("releases/1.0.0", "releases/1.2.0")
-    calls = Path(env["LOG"]).read_text().splitlines()
-    assert "enable --now baygate.service" in calls
-    assert calls.count("restart baygate.service") >= 3
+
+def test_an_interrupted_build_is_never_a_release(env: dict[str, str], tmp_path: Path) -> None:
+    opt = Path(env["BAYGATE_ROOT"]) / "opt/baygate/releases/1.0.0"
+    opt.mkdir(parents=True)
+    (opt / ".incomplete").touch()  # a build that lost power half-way
+    r = release(env, "status")
+    assert "kept: 1.0.0" not in r.stdout
+    env["HEALTH_TIMEOUT_S"] = "1"
+    r = release(env, "install", str(tiny_wheelhouse(tmp_path, "1.0.0")))
+    assert "removing an incomplete build of 1.0.0" in r.stderr
+    assert not (opt / ".incomplete").exists() and (opt / "bin/python").exists()
 
 
 def test_a_wheelhouse_with_a_tampered_wheel_is_refused(env: dict[str, str], tmp_path: Path) -> None:
-    wh = wheelhouse(tmp_path, "1.0.0")
+    wh = tiny_wheelhouse(tmp_path, "1.0.0")
     dep = wh / "baygatedep-1.0-py3-none-any.whl"
     with zipfile.ZipFile(dep, "a") as z:
         z.writestr("evil.py", "print('pwned')\n")

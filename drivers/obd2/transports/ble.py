@@ -152,7 +152,8 @@ class BleTransport(Transport):
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.disconnect(), 5.0)
+                async with asyncio.timeout(5.0):
+                    await client.disconnect()
 
     async def write(self, data: bytes) -> None:
         if self._client is None or self._writer is None or self._lost:
@@ -171,7 +172,8 @@ class BleTransport(Transport):
                 raise LinkLost(f"{self.description}: {self._lost}")
             self._rx_event.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._rx_event.wait(), wait_s)
+                async with asyncio.timeout(wait_s):
+                    await self._rx_event.wait()
         data = bytes(self._rx)
         self._rx.clear()
         if not data and self._lost:

@@ -22,9 +22,8 @@ class TcpTransport(Transport):
 
     async def open(self) -> None:
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.connect_timeout
-            )
+            async with asyncio.timeout(self.connect_timeout):
+                self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         except ConnectionRefusedError as exc:
             raise DongleNotFound(f"{self.description}: connection refused") from exc
         except (TimeoutError, OSError) as exc:
@@ -57,7 +56,8 @@ class TcpTransport(Transport):
         if self._reader is None:
             raise LinkLost(f"{self.description}: not connected")
         try:
-            data = await asyncio.wait_for(self._reader.read(4096), wait_s)
+            async with asyncio.timeout(wait_s):
+                data = await self._reader.read(4096)
         except TimeoutError:
             return b""
         except (ConnectionError, OSError) as exc:
