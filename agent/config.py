@@ -245,6 +245,9 @@ class EnrichSection(_Section):
     batch_window_ms: float = Field(20.0, ge=0, le=1000, description="vPIC decode coalescing window")
     manufacturer_rate_per_s: float = Field(2.0, gt=0, description="per manufacturer host")
     queue_retry_max_s: float = Field(600.0, gt=0, description="cap on the durable queue's backoff")
+    probe_every_s: float = Field(
+        300.0, ge=0, description="health check of NHTSA and each manufacturer API, seconds (0: off)"
+    )
 
 
 class MqttSection(_Section):

@@ -36,6 +36,7 @@ SUBCOMMANDS = {
     "demo": "demo",
     "simulate": "simulate",
     "backend": "backend",
+    "fleet": "fleet",
     "broker": "broker",
     "obd": "obd",
     "scan": "scan",

@@ -1,6 +1,6 @@
 """`baygate backend`: run the reference backend ingest (MQTT -> SQLite/PostgreSQL).
 
-    baygate backend [--db URL] [--mqtt URL] [--client-id ID] [--group NAME]
+    baygate backend [--db URL] [--mqtt URL] [--client-id ID] [--group NAME] [--session-expiry S]
                     [--username NAME] [--password-file PATH] [--db-password-file PATH]
                     [--ca-file PEM [--cert-file PEM --key-file PEM]]
     baygate backend --stats [--db URL]
@@ -57,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--client-id", default="baygate-ingest-1", help="distinct per instance")
     parser.add_argument("--group", default="ingest", help="shared-subscription group")
+    parser.add_argument(
+        "--session-expiry",
+        type=int,
+        default=IngestSettings.session_expiry_s,
+        metavar="S",
+        help="how long the broker keeps this worker's session (and deals it its share of records) "
+        "after it goes away; with several workers use a few seconds (docs/scaling.md)",
+    )
     parser.add_argument("--username", default=None, help="broker user name")
     parser.add_argument(
         "--password", default=None, help=f"visible in ps: prefer --password-file or ${MQTT_PASSWORD_ENV}"
@@ -116,6 +124,9 @@ def _tls(args: argparse.Namespace, url: str) -> TlsFiles | None:
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
+    if args.session_expiry < 0:
+        print("baygate backend: --session-expiry must be >= 0", file=sys.stderr)
+        return 2
     try:
         db_password = _secret("--db-password-file", args.db_password_file, DB_PASSWORD_ENV)
         if args.stats:
@@ -135,6 +146,7 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
             db_password=db_password,
             client_id=args.client_id,
             group=args.group,
+            session_expiry_s=args.session_expiry,
             username=args.username,
             password=_secret("--password-file", args.password_file, MQTT_PASSWORD_ENV, args.password),
             tls=_tls(args, url),

@@ -58,6 +58,7 @@ log = logging.getLogger("baygate.scan")
 class StationStats:
     frames: int = 0
     sharp_frames: int = 0
+    decodes: int = 0  # codes decoded in frames, before dedupe
     unchanged_frames: int = 0  # skipped by the change gate (nothing new in view)
     ocr_runs: int = 0
     records: int = 0
@@ -234,6 +235,7 @@ class ScanStation:
             return None
         self.stats.frames += 1
         self.stats.sharp_frames += result.sharp
+        self.stats.decodes += len(result.codes)
         await self.handle(result)
         self._idle = not result.reads and not self._ocr_pending
         if self.ocr is None or any(v.verified for v in result.barcode_vins):

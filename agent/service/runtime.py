@@ -115,11 +115,17 @@ def _auth_key(config: Config) -> bytes | None:
         raise ConfigError("mqtt.auth_key", str(exc)) from None
 
 
-def status_renderer(config: Config, config_version: Callable[[], str | None] = lambda: None) -> StatusRender:
+def status_renderer(
+    config: Config,
+    config_version: Callable[[], str | None] = lambda: None,
+    health: HealthRegistry | None = None,
+) -> StatusRender:
+    """The birth / Last Will body. With `health`, the checks at connect time go along
+    (`dongle:NAME`, `camera:NAME`, `link` ...): what `baygate fleet status` shows per agent."""
     a = config.agent
 
     def render(seq: int, epoch: str, info: StatusInfo) -> bytes:
-        body = {
+        body: dict[str, Any] = {
             "state": info.state,
             "version": __version__,
             "config_version": config_version(),
@@ -127,6 +133,9 @@ def status_renderer(config: Config, config_version: Callable[[], str | None] = l
             "outbox_depth": info.outbox_depth,
             "oldest_pending_s": info.oldest_pending_s,
         }
+        if health is not None:
+            doc = health.evaluate()
+            body["checks"] = {name: res[0]["status"] for name, res in doc["checks"].items()}
         rec = build_record(
             "status", body, shop=a.shop_id, agent=a.agent_id, epoch=epoch, seq=seq, ts=utcnow()
         )
@@ -136,7 +145,11 @@ def status_renderer(config: Config, config_version: Callable[[], str | None] = l
 
 
 def pipelines_from_config(
-    config: Config, health: HealthRegistry | None = None, vehicles: dict[str, Any] | None = None
+    config: Config,
+    health: HealthRegistry | None = None,
+    vehicles: dict[str, Any] | None = None,
+    *,
+    metrics: AgentMetrics | None = None,
 ) -> list[Pipeline]:
     """The pipelines this config asks for: every dongle, camera and the enrichment
     service, run together by `agent.pipelines.wiring.agent_pipeline` (which fills `vehicles`)."""
@@ -144,7 +157,7 @@ def pipelines_from_config(
         return []
     from agent.pipelines.wiring import agent_pipeline  # heavy (OpenCV, bleak): only when needed
 
-    return [agent_pipeline(config, health, vehicles)]
+    return [agent_pipeline(config, health, vehicles, metrics=metrics)]
 
 
 class Runtime:
@@ -157,6 +170,7 @@ class Runtime:
         health: HealthRegistry | None = None,
         api: bool = False,
         vehicles: dict[str, Any] | None = None,
+        metrics: AgentMetrics | None = None,
         **link_overrides: Any,
     ) -> None:
         """`pipelines` run as given; `pipelines_for` builds them from the config instead,
@@ -172,6 +186,7 @@ class Runtime:
             )  # fmt: skip
         self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
         self.vehicles = vehicles if vehicles is not None else {}  # dongle -> session (post-scans)
+        self.metrics = metrics  # the pipelines' parts already in it, when given
         self.link_overrides = link_overrides
         self.outbox: Outbox | None = None
         self.link: Link | None = None
@@ -203,7 +218,7 @@ class Runtime:
             link = Link(
                 outbox,
                 link_settings(self.config, **self.link_overrides),
-                status=status_renderer(self.config, lambda: rc.version if rc else None),
+                status=status_renderer(self.config, lambda: rc.version if rc else None, self.health),
                 commands=channel,
                 on_rejected=on_rejected,
             )
@@ -245,7 +260,7 @@ class Runtime:
     ) -> None:
         """/health and /metrics on [api], and the bay screen (on the same server, or
         on its own when [ui] names another bind/port)."""
-        metrics = AgentMetrics(version=__version__)
+        metrics = self.metrics or AgentMetrics(version=__version__)
         metrics.up.set(1)
         metrics.registry.register(LinkCollector(link))
         metrics.registry.register(OutboxCollector(outbox))
