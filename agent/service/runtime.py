@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.config import Config
@@ -55,6 +55,9 @@ __all__ = [
     "pipelines_from_config",
     "status_renderer",
 ]
+
+if TYPE_CHECKING:  # the bay screen pulls in Starlette: only when [ui] is on
+    from agent.ui.screen import BayScreen
 
 log = logging.getLogger("baygate.runtime")
 
@@ -235,7 +238,9 @@ class Runtime:
             self.health.register("disk", disk_check(guard, sink), restart_helps=False)
             async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
                 if self.api:
-                    await self._serve_web(stack, tg, sink, link=link, outbox=outbox, guard=guard)
+                    screen = await self._serve_web(stack, sink, link=link, outbox=outbox, guard=guard)
+                    if screen is not None:  # only once its server listens
+                        tg.create_task(self._guarded("bay screen", screen.run()))
                 tg.create_task(self._guarded("link", link.run()))
                 tg.create_task(self._guarded("disk monitor", watch_disk(guard, outbox, sink)))
                 for i, p in enumerate(self.pipelines):
@@ -251,15 +256,14 @@ class Runtime:
     async def _serve_web(
         self,
         stack: contextlib.AsyncExitStack,
-        tg: asyncio.TaskGroup,
         sink: OutboxSink,
         *,
         link: Link,
         outbox: Outbox,
         guard: DiskGuard,
-    ) -> None:
+    ) -> BayScreen | None:
         """/health and /metrics on [api], and the bay screen (on the same server, or
-        on its own when [ui] names another bind/port)."""
+        on its own when [ui] names another bind/port); the screen to run, if any."""
         metrics = self.metrics or AgentMetrics(version=__version__)
         metrics.up.set(1)
         metrics.registry.register(LinkCollector(link))
@@ -273,7 +277,6 @@ class Runtime:
             ui = await open_bay_screen(self.config, sink, health=self.health, vehicles=self.vehicles)
             stack.push_async_callback(ui.aclose)
             sink.on_commit = ui.screen.on_commit
-            tg.create_task(self._guarded("bay screen", ui.screen.run()))
         ui_at = (ui_cfg.bind or api.bind, api.port if ui_cfg.port is None else ui_cfg.port)
         shared = ui is not None and ui_at == (api.bind, api.port)
         try:
@@ -291,6 +294,7 @@ class Runtime:
                 )
             except OSError as exc:
                 raise _cannot_listen("the bay screen", *ui_at, "ui", exc) from None
+        return ui.screen if ui is not None else None
 
     def _guarding(self, pipelines_for: PipelinesFor) -> PipelinesFor:
         """The reconfigurer's pipelines, each run through `_guarded` like the rest."""
@@ -365,6 +369,8 @@ def run_until_signalled(runtime: Runtime, bound_s: float = SHUTDOWN_BOUND_S) -> 
     except Exception as exc:  # a task failed: the TaskGroup's ExceptionGroup
         deadline.start("task failed")
         first = _first_error(exc)
+        if isinstance(first, AgentError):  # ours: it already says what is wrong (a
+            raise first from None  # ConfigError keeps its exit 2 and the key it names)
         raise AgentError(f"stopped: a task failed: {type(first).__name__}: {first}") from None
     finally:
         deadline.cancel()
