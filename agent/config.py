@@ -9,6 +9,8 @@ resolved at use, and never printed (`repr` hides them).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import tomllib
@@ -446,5 +448,11 @@ def ensure_state_dir(config: Config) -> Path:
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
+        # A full disk is not a config error: the agent must start on one to receive
+        # the acks that free space (the outbox's reserve covers it; issue 10).
+        if exc.errno == errno.ENOSPC and d.is_dir() and os.access(d, os.W_OK | os.X_OK):
+            with contextlib.suppress(OSError):
+                probe.unlink()
+            return d
         raise ConfigError("agent.state_dir", f"{d} cannot be created or written: {exc.strerror}") from None
     return d
