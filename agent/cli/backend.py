@@ -100,8 +100,9 @@ def format_stats(rows: list[AgentStats], now: float | None = None) -> str:
     return "\n".join(lines)
 
 
-def _secret(option: str, path: Path | None, env: str, given: str | None = None) -> str | None:
-    """A password from its file, else the environment, else the command line."""
+def backend_secret(option: str, path: Path | None, env: str, given: str | None = None) -> str | None:
+    """A password from its file, else the environment, else the command line (every
+    backend-side command: `backend`, `fleet`)."""
     if path is not None:
         f = resolve_credential(path)
         try:
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
         print("baygate backend: --session-expiry must be >= 0", file=sys.stderr)
         return 2
     try:
-        db_password = _secret("--db-password-file", args.db_password_file, DB_PASSWORD_ENV)
+        db_password = backend_secret("--db-password-file", args.db_password_file, DB_PASSWORD_ENV)
         if args.stats:
             # Read what exists: opening a SQLite path would create it (and its directory).
             if "://" not in args.db and not Path(args.db).is_file():
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
             group=args.group,
             session_expiry_s=args.session_expiry,
             username=args.username,
-            password=_secret("--password-file", args.password_file, MQTT_PASSWORD_ENV, args.password),
+            password=backend_secret("--password-file", args.password_file, MQTT_PASSWORD_ENV, args.password),
             tls=_tls(args, url),
             keys_dir=args.keys_dir,
             rules=Rules(kinds=frozenset(KINDS)),
