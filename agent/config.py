@@ -9,6 +9,8 @@ resolved at use, and never printed (`repr` hides them).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import tomllib
@@ -245,6 +247,9 @@ class EnrichSection(_Section):
     batch_window_ms: float = Field(20.0, ge=0, le=1000, description="vPIC decode coalescing window")
     manufacturer_rate_per_s: float = Field(2.0, gt=0, description="per manufacturer host")
     queue_retry_max_s: float = Field(600.0, gt=0, description="cap on the durable queue's backoff")
+    probe_every_s: float = Field(
+        300.0, ge=0, description="health check of NHTSA and each manufacturer API, seconds (0: off)"
+    )
 
 
 class MqttSection(_Section):
@@ -443,5 +448,11 @@ def ensure_state_dir(config: Config) -> Path:
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
+        # A full disk is not a config error: the agent must start on one to receive
+        # the acks that free space (the outbox's reserve covers it; issue 10).
+        if exc.errno == errno.ENOSPC and d.is_dir() and os.access(d, os.W_OK | os.X_OK):
+            with contextlib.suppress(OSError):
+                probe.unlink()
+            return d
         raise ConfigError("agent.state_dir", f"{d} cannot be created or written: {exc.strerror}") from None
     return d

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for `make demo` / `make test` on Debian 12 / 64-bit Raspberry Pi OS.
 #   scripts/bootstrap.sh runtime   system packages the agent needs + .venv from locks/runtime.txt
-#   scripts/bootstrap.sh dev       the same plus test tools (PostgreSQL) + .venv from locks/dev.txt
+#   scripts/bootstrap.sh dev       the same plus test tools (PostgreSQL, promtool) + .venv from locks/dev.txt
 # Fast when already done: it checks before it installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,8 @@ declare -A probe=(
 )
 if [ "$mode" = dev ]; then
   probe[postgresql]=/usr/lib/postgresql
+  # promtool checks and unit-tests the shipped alert rules (tests/e2e/test_ops_metrics.py)
+  probe[prometheus]=/usr/bin/promtool
   # Plain tesseract is the camera benchmark's OCR baseline (pytesseract); the agent's
   # VIN OCR is PP-OCR from the rapidocr wheel and needs no system package.
   probe[tesseract-ocr]=/usr/bin/tesseract

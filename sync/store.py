@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS rejects (
 
 _INSERT = "INSERT INTO records (agent, epoch, seq, shop, kind, payload, dropped, historical, received) "
 _ROW = "(?,?,?,?,?,?,?,?,?)"
+_DDL_LOCK = 0x6261796761746531  # "baygate1": the advisory lock around creating the tables
 _CHUNK = 500  # x 9 parameters: under SQLite's 32,766 and PostgreSQL's 65,535
 
 
@@ -125,6 +126,10 @@ class Store:
         else:
             ddl = _TABLES.format(blob="BLOB", real="REAL", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
         with self._tx():
+            if self.dialect == "postgresql":
+                # CREATE TABLE IF NOT EXISTS is not safe when N workers start together on a
+                # fresh database (one fails on pg_type's unique index): take turns.
+                self._x("SELECT pg_advisory_xact_lock(?)", (_DDL_LOCK,))
             for stmt in ddl.split(";"):
                 self._x(stmt)
 
@@ -284,6 +289,28 @@ class Store:
                 )
             )
         return out
+
+    def fleet_rows(self, alerts_since: float) -> dict[str, list[tuple[Any, ...]]]:
+        """Per-agent rows for the fleet view (sync/fleet.py): presence with its receive
+        time, streams summed over epochs, and alert payloads received since `alerts_since`."""
+        per: dict[tuple[str, str], list[Any]] = {}
+        for st in self.stats():
+            row = per.setdefault((st.shop, st.agent), [None, 0, 0])
+            if st.last_received is not None:
+                row[0] = max(row[0] or 0.0, st.last_received)
+            row[1] += st.count
+            row[2] += st.missing
+        presence = self._x("SELECT shop, agent, state, received FROM agent_presence").fetchall()
+        alerts = self._x(
+            "SELECT shop, agent, payload FROM records WHERE kind='alert' AND received>=? "
+            "ORDER BY received, agent, epoch, seq",
+            (alerts_since,),
+        ).fetchall()
+        return {
+            "streams": [(s, a, *row) for (s, a), row in sorted(per.items())],
+            "presence": [(s, a, st, float(r)) for s, a, st, r in presence],
+            "alerts": [(s, a, bytes(p or b"")) for s, a, p in alerts],
+        }
 
     def records(self, agent: str | None = None) -> list[tuple[str, str, int, str, bytes | None]]:
         """(agent, epoch, seq, kind, payload) in order — for tests, the demo and exports."""

@@ -36,6 +36,7 @@ SUBCOMMANDS = {
     "demo": "demo",
     "simulate": "simulate",
     "backend": "backend",
+    "fleet": "fleet",
     "broker": "broker",
     "obd": "obd",
     "scan": "scan",
@@ -56,6 +57,12 @@ EXAMPLES: dict[str, str] = {
     "backend": "baygate backend --db postgresql://ingest@db/baygate --client-id ingest-1\n"
     "  baygate backend --stats --db baygate-backend.sqlite3",
     "broker": "baygate broker init --dir /etc/mosquitto/baygate",
+    "fleet": "baygate fleet status --mqtt mqtt://broker:1883 --db postgresql://ingest@db/baygate",
+    "fleet status": "baygate fleet status --mqtt mqtt://broker:1883 --json",
+    "fleet config": "baygate fleet config push --agent shop-1/bay-1 --version v7 telemetry.toml",
+    "fleet config push": "baygate fleet config push --group canary.txt --version v7 \\\n"
+    "      --keys-dir /etc/mosquitto/baygate/keys --username baygate-backend \\\n"
+    "      --password-file backend.pw telemetry.toml",
     "broker init": "baygate broker init --dir /etc/mosquitto/baygate --port 8883",
     "broker add-agent": "baygate broker add-agent --dir /etc/mosquitto/baygate shop-001 bay-1",
     "ui": "baygate --config /etc/baygate/agent.toml ui url --bay 1",

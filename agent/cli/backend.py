@@ -1,6 +1,6 @@
 """`baygate backend`: run the reference backend ingest (MQTT -> SQLite/PostgreSQL).
 
-    baygate backend [--db URL] [--mqtt URL] [--client-id ID] [--group NAME]
+    baygate backend [--db URL] [--mqtt URL] [--client-id ID] [--group NAME] [--session-expiry S]
                     [--username NAME] [--password-file PATH] [--db-password-file PATH]
                     [--ca-file PEM [--cert-file PEM --key-file PEM]]
     baygate backend --stats [--db URL]
@@ -57,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--client-id", default="baygate-ingest-1", help="distinct per instance")
     parser.add_argument("--group", default="ingest", help="shared-subscription group")
+    parser.add_argument(
+        "--session-expiry",
+        type=int,
+        default=IngestSettings.session_expiry_s,
+        metavar="S",
+        help="how long the broker keeps this worker's session (and deals it its share of records) "
+        "after it goes away; with several workers use a few seconds (docs/scaling.md)",
+    )
     parser.add_argument("--username", default=None, help="broker user name")
     parser.add_argument(
         "--password", default=None, help=f"visible in ps: prefer --password-file or ${MQTT_PASSWORD_ENV}"
@@ -92,8 +100,9 @@ def format_stats(rows: list[AgentStats], now: float | None = None) -> str:
     return "\n".join(lines)
 
 
-def _secret(option: str, path: Path | None, env: str, given: str | None = None) -> str | None:
-    """A password from its file, else the environment, else the command line."""
+def backend_secret(option: str, path: Path | None, env: str, given: str | None = None) -> str | None:
+    """A password from its file, else the environment, else the command line (every
+    backend-side command: `backend`, `fleet`)."""
     if path is not None:
         f = resolve_credential(path)
         try:
@@ -116,8 +125,11 @@ def _tls(args: argparse.Namespace, url: str) -> TlsFiles | None:
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
+    if args.session_expiry < 0:
+        print("baygate backend: --session-expiry must be >= 0", file=sys.stderr)
+        return 2
     try:
-        db_password = _secret("--db-password-file", args.db_password_file, DB_PASSWORD_ENV)
+        db_password = backend_secret("--db-password-file", args.db_password_file, DB_PASSWORD_ENV)
         if args.stats:
             # Read what exists: opening a SQLite path would create it (and its directory).
             if "://" not in args.db and not Path(args.db).is_file():
@@ -135,8 +147,9 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
             db_password=db_password,
             client_id=args.client_id,
             group=args.group,
+            session_expiry_s=args.session_expiry,
             username=args.username,
-            password=_secret("--password-file", args.password_file, MQTT_PASSWORD_ENV, args.password),
+            password=backend_secret("--password-file", args.password_file, MQTT_PASSWORD_ENV, args.password),
             tls=_tls(args, url),
             keys_dir=args.keys_dir,
             rules=Rules(kinds=frozenset(KINDS)),

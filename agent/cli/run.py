@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, config: Config | None) -> int:
     from agent import __version__
     from agent.service.health import HealthRegistry
+    from agent.service.metrics import AgentMetrics
     from agent.service.runtime import Runtime, pipelines_from_config, run_until_signalled
 
     assert config is not None
@@ -35,13 +36,15 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
             config.enrich.manufacturers_dir,
         )
     health = HealthRegistry(version=__version__)
+    metrics = AgentMetrics(version=__version__)  # the pipelines put their parts in it
     vehicles: dict[str, object] = {}  # filled by the pipelines; the bay screen asks them for post-scans
     runtime = Runtime(
         config,
-        pipelines_for=lambda c: pipelines_from_config(c, health, vehicles),
+        pipelines_for=lambda c: pipelines_from_config(c, health, vehicles, metrics=metrics),
         health=health,
         api=True,
         vehicles=vehicles,
+        metrics=metrics,
     )
     run_until_signalled(runtime)
     return 0

@@ -14,7 +14,7 @@ from agent.config import Config
 
 __all__ = ["HELP", "NEEDS_CONFIG", "SIMULATORS", "add_arguments", "run"]
 
-HELP = "run a simulator: " + ", ".join(["elm327", "camera", "nhtsa", "manufacturer"])
+HELP = "run a simulator: " + ", ".join(["elm327", "camera", "nhtsa", "manufacturer", "fleet"])
 NEEDS_CONFIG = False
 
 # name -> "module:function"; each function takes the remaining argv and returns an exit code.
@@ -23,6 +23,8 @@ SIMULATORS: dict[str, str] = {
     "nhtsa": "simulators.services.cli:nhtsa_main",
     "manufacturer": "simulators.services.cli:manufacturer_main",
     "camera": "simulators.camera.cli:main",
+    # Not a peer simulator: N agents of ours (real outbox and link), simulated readings.
+    "fleet": "agent.demo.fleet:main",
 }
 
 

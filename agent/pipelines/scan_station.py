@@ -58,6 +58,7 @@ log = logging.getLogger("baygate.scan")
 class StationStats:
     frames: int = 0
     sharp_frames: int = 0
+    decodes: int = 0  # codes decoded in frames, before dedupe
     unchanged_frames: int = 0  # skipped by the change gate (nothing new in view)
     ocr_runs: int = 0
     records: int = 0
@@ -116,6 +117,11 @@ def ocr_body(camera: str, vin: VinCheck) -> dict[str, Any]:
         # one text box, check digit verified, the same VIN on >= 2 OCR'd frames.
         "confidence": 0.9 if vin.verified else 0.6,
     }
+
+
+# A niced PP-OCR read takes ~0.3 s idle and a few seconds on a loaded Pi; the agent's
+# shutdown bound is 30 s (agent/service/shutdown.py).
+OCR_DRAIN_S = 10.0
 
 
 def _lower_priority() -> None:
@@ -229,6 +235,7 @@ class ScanStation:
             return None
         self.stats.frames += 1
         self.stats.sharp_frames += result.sharp
+        self.stats.decodes += len(result.codes)
         await self.handle(result)
         self._idle = not result.reads and not self._ocr_pending
         if self.ocr is None or any(v.verified for v in result.barcode_vins):
@@ -246,14 +253,25 @@ class ScanStation:
             self._ocr_task = self._ocr_in_thread(best)
         return result
 
+    async def _drain_ocr(self) -> None:
+        """Let a running OCR read finish before the station ends, within OCR_DRAIN_S:
+        ONNX Runtime's C++ threads still inside a read when the interpreter exits abort
+        the process ("terminate called without an active exception", exit -6)."""
+        task = self._ocr_task
+        if task is None or task.done():
+            return
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            async with asyncio.timeout(OCR_DRAIN_S):
+                await asyncio.shield(task)
+
     def _ocr_in_thread(self, frame: np.ndarray) -> asyncio.Future[list[VinCheck]]:
         """OCR on its own thread, at lower priority: on 2 cores under load, PP-OCR
         (~0.3 s a frame) at the decoder's priority held the live path to 24-25 frames/s;
         niced by 10, 37-42 in the same run (OCR then ran 2 times in 4 s instead of 6-8).
         ONNX Runtime's pool threads are created by the first caller and inherit its
-        niceness. A daemon thread, not an executor's: a niced read under load can take
-        tens of seconds, and shutdown must not wait for it (an executor's workers are
-        joined at interpreter exit: `baygate run` once outlived SIGTERM by 30 s)."""
+        niceness. A daemon thread, not an executor's: the station drains a running read
+        for at most OCR_DRAIN_S when it ends (`_drain_ocr`); past that, shutdown does
+        not wait for it (an executor's workers are joined at interpreter exit)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[list[VinCheck]] = loop.create_future()
 
@@ -298,6 +316,7 @@ class ScanStation:
                 await self._ocr_done()
         finally:
             await asyncio.to_thread(grabber.stop)
+            await self._drain_ocr()
             self.stats.source_error = grabber.health().last_error
             self._grabber = None
             self.stats.seconds = time.monotonic() - start

@@ -21,6 +21,7 @@ from typing import Any
 
 from agent.config import DongleConfig, ObdSection
 from agent.pipelines.sink import RecordRefusedError, RecordSink
+from agent.pipelines.telemetry_pressure import downsample
 from agent.records import utcnow
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.dtc import DTC
@@ -50,7 +51,13 @@ log = logging.getLogger("baygate.vehicle")
 
 
 def vehicle_session_for(
-    dongle: DongleConfig, obd: ObdSection, sink: RecordSink, state_dir: Path, *, ble_backend: Any = None
+    dongle: DongleConfig,
+    obd: ObdSection,
+    sink: RecordSink,
+    state_dir: Path,
+    *,
+    ble_backend: Any = None,
+    pressure: Callable[[], bool] | None = None,
 ) -> VehicleSession:
     """The vehicle session for one configured dongle (what `baygate run` starts per dongle).
 
@@ -68,6 +75,7 @@ def vehicle_session_for(
         store=dongle_store(state_dir),
         command_timeout_s=obd.command_timeout_s,
         transport_factory=lambda: transport_for_url(url, ble_backend=ble_backend),
+        pressure=pressure,
     )
 
 
@@ -180,6 +188,7 @@ class VehicleStats:
     reports: int = 0
     telemetry_records: int = 0
     samples: int = 0
+    downsampled: int = 0  # telemetry samples left out under outbox pressure
     link_losses: int = 0
     refused: int = 0  # vehicle reports refused (disk full)
     shed: int = 0  # telemetry samples shed (disk low)
@@ -205,8 +214,10 @@ class VehicleSession:
         clock: Callable[[], float] = time.monotonic,
         on_state: Callable[[LinkState], None] | None = None,
         backoff: Backoff | None = None,
+        pressure: Callable[[], bool] | None = None,
     ) -> None:
         self.name, self.url, self.sink = name, url, sink
+        self.pressure = pressure  # outbox under pressure: telemetry is sampled down
         # Between connects, whatever ended the last one: a dongle that accepts and
         # drops at once is retried at 0.5, 1, 2 ... 30 s, not ~100 times a second.
         self.backoff = backoff or Backoff(BackoffPolicy(first_s=0.5, cap_s=30.0), clock=clock)
@@ -334,8 +345,13 @@ class VehicleSession:
             raise exc
 
     async def _flush(self, batch: list[dict[str, Any]]) -> None:
+        body: dict[str, Any] = {"dongle": self.name, "vin": self.vin, "samples": batch}
+        if self.pressure is not None and self.pressure():
+            kept = downsample(batch)
+            self.stats.downsampled += len(batch) - len(kept)
+            body.update(samples=kept, sampled_down=True)
         try:
-            await self.sink.emit("telemetry", {"dongle": self.name, "vin": self.vin, "samples": batch})
+            await self.sink.emit("telemetry", body)
         except RecordRefusedError:  # shed under disk pressure: counted by the sink
             self.stats.shed += len(batch)
             return

@@ -18,13 +18,17 @@ from typing import Any
 
 from agent.config import Config
 from agent.enrich.connectors.spec import load_serial_rules
+from agent.enrich.probes import ProbeResult, Probes, probe_targets
 from agent.enrich.service import EnrichmentService
 from agent.pipelines.camera_sources import source_for
+from agent.pipelines.outbox_sink import OutboxSink
 from agent.pipelines.scan_station import ScanStation
 from agent.pipelines.sink import Pipeline, RecordSink
+from agent.pipelines.telemetry_pressure import OutboxPressure
 from agent.pipelines.vehicle import VehicleSession, vehicle_session_for
 from agent.records import Envelope
 from agent.service.health import HealthRegistry, Status
+from agent.service.metrics import AgentMetrics, PipelineParts
 from drivers.camera.ocr import VinOcr
 from drivers.obd2.session import LinkState
 
@@ -78,6 +82,38 @@ def _camera_check(station: ScanStation) -> Callable[[], tuple[Status, str]]:
     return check
 
 
+def _service_check(probes: Probes, name: str) -> Callable[[], tuple[Status, str]]:
+    def check() -> tuple[Status, str]:
+        res = probes.results.get(name)
+        if res is None:
+            return "warn", f"{name}: not probed yet"
+        # A remote service down is "warn": enrichment waits in its durable queue.
+        return ("pass" if res.up else "warn"), f"{name}: {res.detail} in {res.duration_s * 1000:.0f} ms"
+
+    return check
+
+
+def _probes(
+    config: Config, service: EnrichmentService, sink: RecordSink, health: HealthRegistry | None
+) -> Probes:
+    """Scheduled health checks of NHTSA and each manufacturer API: /health checks, and an
+    alert record on each change (service_down / service_up)."""
+
+    async def on_change(name: str, res: ProbeResult) -> None:
+        if res.up:
+            body = {"severity": "info", "code": "service_up", "message": f"{name} answers ({res.detail})"}
+        else:
+            body = {"severity": "warning", "code": "service_down", "message": f"{name} down: {res.detail}"}
+        await sink.emit("alert", body)
+
+    targets = probe_targets(config.enrich, service.registrar.connectors)
+    probes = Probes(targets, every_s=config.enrich.probe_every_s, on_change=on_change)
+    for name in targets:
+        if health is not None:
+            health.register(f"service:{name}", _service_check(probes, name))
+    return probes
+
+
 async def _serve(service: EnrichmentService, feed: EnrichmentFeed) -> None:
     try:
         async with asyncio.TaskGroup() as tg:
@@ -91,22 +127,38 @@ def agent_pipeline(
     config: Config,
     health: HealthRegistry | None = None,
     vehicles: dict[str, VehicleSession] | None = None,
+    *,
+    metrics: AgentMetrics | None = None,
     **vehicle_kw: Any,
 ) -> Pipeline:
     """One pipeline running every configured dongle, camera and the enrichment service
     in its own TaskGroup (owned by the runtime's TaskGroup above it). `vehicles`, when
-    given, is filled with each dongle's session (the bay screen asks them for post-scans)."""
+    given, is filled with each dongle's session (the bay screen asks them for post-scans);
+    with `metrics`, each part is put where the metrics collector reads it at scrape time."""
 
     async def run(sink: RecordSink) -> None:
+        parts = metrics.parts if metrics is not None else PipelineParts()
+        parts.reset()  # a restart after remote configuration starts from the new config
         feed = EnrichmentFeed(sink) if config.enrich.enabled else None
+        parts.feed = feed
         out: RecordSink = feed or sink
         rules = await asyncio.to_thread(load_serial_rules, config.enrich.manufacturers_dir)
         async with asyncio.TaskGroup() as tg:
+            if isinstance(sink, OutboxSink) and config.obd.dongles:
+                # Telemetry is sampled down while the outbox is under pressure.
+                parts.pressure = pressure = OutboxPressure(sink.outbox)
+                tg.create_task(pressure.run())
+                vehicle_kw.setdefault("pressure", pressure)
             if feed is not None:
                 service = await EnrichmentService.open(config.enrich, config.agent.state_dir, sink)
+                parts.enrichment = service
                 tg.create_task(_serve(service, feed))
+                if config.enrich.probe_every_s > 0:
+                    parts.probes = probes = _probes(config, service, sink, health)
+                    tg.create_task(probes.run())
             for dongle in config.obd.dongles:
                 vehicle = vehicle_session_for(dongle, config.obd, out, config.agent.state_dir, **vehicle_kw)
+                parts.vehicles[dongle.name] = vehicle
                 if vehicles is not None:
                     vehicles[dongle.name] = vehicle
                 if health is not None:
@@ -120,6 +172,7 @@ def agent_pipeline(
                     cam.name, out, formats=list(cam.formats), rules=rules, ocr=ocr,
                     dedupe_window_s=cam.dedupe_window_s,
                 )  # fmt: skip
+                parts.stations[cam.name] = station
                 if health is not None:
                     health.register(f"camera:{cam.name}", _camera_check(station))
                 tg.create_task(station.run(source_for(cam)))

@@ -17,7 +17,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from sync.outbox_schema import read_stats
 
-__all__ = ["AgentMetrics", "DiskCollector", "LinkCollector", "OutboxCollector"]
+__all__ = [
+    "AgentMetrics",
+    "DiskCollector",
+    "LinkCollector",
+    "OutboxCollector",
+    "PipelineCollector",
+    "PipelineParts",
+]
+
+BREAKER_STATES = ("CLOSED", "HALF_OPEN", "OPEN")
 
 
 @dataclass
@@ -33,6 +42,107 @@ class AgentMetrics:
         # RSS, CPU seconds, open fds, start time from /proc/self (what a Pi's memory and
         # CPU alerts need); the unit leaves out ProcSubset=pid, which would hide them.
         ProcessCollector(namespace="baygate", registry=self.registry)
+        # The pipelines put their parts here as they start (agent.pipelines.wiring).
+        self.parts = PipelineParts()
+        self.registry.register(PipelineCollector(self.parts))
+
+
+@dataclass
+class PipelineParts:
+    """What the pipeline collector reads at scrape time. Labels are bounded by the
+    config: dongle and camera names, breaker hosts (NHTSA and the connectors' hosts)."""
+
+    vehicles: dict[str, Any] = field(default_factory=dict)  # dongle name -> VehicleSession
+    stations: dict[str, Any] = field(default_factory=dict)  # camera name -> ScanStation
+    feed: Any = None  # EnrichmentFeed: its bounded intake queue
+    enrichment: Any = None  # EnrichmentService: breakers (.resilience.states())
+    pressure: Any = None  # OutboxPressure
+    probes: Any = None  # agent.enrich.probes.Probes: scheduled health checks of remote services
+
+    def reset(self) -> None:
+        self.vehicles.clear()
+        self.stations.clear()
+        self.feed = self.enrichment = self.pressure = self.probes = None
+
+
+def _counter(name: str, doc: str, label: str, values: dict[str, float]) -> Metric:
+    fam = CounterMetricFamily(name.removesuffix("_total"), doc, labels=[label])
+    for key, value in sorted(values.items()):
+        fam.add_metric([key], value)
+    return fam
+
+
+def _gauge(name: str, doc: str, label: str, values: dict[str, float]) -> Metric:
+    fam = GaugeMetricFamily(name, doc, labels=[label])
+    for key, value in sorted(values.items()):
+        fam.add_metric([key], value)
+    return fam
+
+
+class PipelineCollector:
+    """Dongles, cameras, enrichment and telemetry sampling, from the pipelines' own
+    counters at scrape time (nothing added to the hot path). Every family is always
+    present, empty when its part is not configured, so dashboards and alert rules
+    find their names in any agent's scrape."""
+
+    def __init__(self, parts: PipelineParts) -> None:
+        self.parts = parts
+
+    def collect(self) -> Iterator[Metric]:
+        p = self.parts
+        v = {n: s.stats for n, s in list(p.vehicles.items())}
+        yield _counter("baygate_obd_values_total", "PID values read from the vehicle", "dongle",
+                       {n: st.samples for n, st in v.items()})  # fmt: skip
+        yield _counter("baygate_obd_telemetry_records_total", "Telemetry records committed", "dongle",
+                       {n: st.telemetry_records for n, st in v.items()})  # fmt: skip
+        yield _counter("baygate_obd_link_losses_total", "Dongle links lost after connecting", "dongle",
+                       {n: st.link_losses for n, st in v.items()})  # fmt: skip
+        ready = {n: float(s.session.state.value == "ready") for n, s in list(p.vehicles.items())}
+        yield _gauge("baygate_obd_connected", "1 while the dongle's link is ready", "dongle", ready)
+        yield _counter(
+            "baygate_telemetry_downsampled_total",
+            "Telemetry samples left out because the outbox was under pressure",
+            "dongle",
+            {n: st.downsampled for n, st in v.items()},
+        )
+        pressure = GaugeMetricFamily(
+            "baygate_telemetry_pressure", "1 while the outbox is under pressure and telemetry is sampled down"
+        )
+        pressure.add_metric([], 1.0 if p.pressure is not None and p.pressure.active else 0.0)
+        yield pressure
+        c = {n: s.stats for n, s in list(p.stations.items())}
+        yield _counter("baygate_camera_frames_total", "Camera frames processed", "camera",
+                       {n: st.frames for n, st in c.items()})  # fmt: skip
+        yield _counter("baygate_camera_decodes_total", "Codes decoded in frames (before dedupe)", "camera",
+                       {n: st.decodes for n, st in c.items()})  # fmt: skip
+        yield _counter("baygate_camera_scans_total", "Scan records committed", "camera",
+                       {n: st.records for n, st in c.items()})  # fmt: skip
+        up: dict[str, float] = {}
+        for name, station in list(p.stations.items()):
+            h = station.health()
+            up[name] = 1.0 if h is not None and h.state in ("ok", "ended") else 0.0
+        yield _gauge("baygate_camera_up", "1 while the camera delivers frames", "camera", up)
+        depth = GaugeMetricFamily(
+            "baygate_enrichment_queue_depth", "Records waiting for enrichment intake (bounded at 1,000)"
+        )
+        depth.add_metric([], p.feed.queue.qsize() if p.feed is not None else 0)
+        yield depth
+        try:
+            states = p.enrichment.resilience.states() if p.enrichment is not None else {}
+        except RuntimeError:  # a breaker created on the loop while this thread iterated
+            states = {}
+        br = GaugeMetricFamily(
+            "baygate_breaker_state", "1 for the breaker's current state, per host", labels=["host", "state"]
+        )
+        for host, state in sorted(states.items()):
+            for name in BREAKER_STATES:
+                br.add_metric([host, name], 1.0 if str(state) == name else 0.0)
+        yield br
+        results = dict(p.probes.results) if p.probes is not None else {}
+        yield _gauge("baygate_service_up", "1 while the remote service answered its last health check",
+                     "service", {n: float(r.up) for n, r in results.items()})  # fmt: skip
+        yield _gauge("baygate_service_probe_duration_seconds", "Duration of the last health check",
+                     "service", {n: r.duration_s for n, r in results.items()})  # fmt: skip
 
 
 class LinkCollector:

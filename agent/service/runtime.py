@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.config import Config
@@ -55,6 +55,9 @@ __all__ = [
     "pipelines_from_config",
     "status_renderer",
 ]
+
+if TYPE_CHECKING:  # the bay screen pulls in Starlette: only when [ui] is on
+    from agent.ui.screen import BayScreen
 
 log = logging.getLogger("baygate.runtime")
 
@@ -115,11 +118,17 @@ def _auth_key(config: Config) -> bytes | None:
         raise ConfigError("mqtt.auth_key", str(exc)) from None
 
 
-def status_renderer(config: Config, config_version: Callable[[], str | None] = lambda: None) -> StatusRender:
+def status_renderer(
+    config: Config,
+    config_version: Callable[[], str | None] = lambda: None,
+    health: HealthRegistry | None = None,
+) -> StatusRender:
+    """The birth / Last Will body. With `health`, the checks at connect time go along
+    (`dongle:NAME`, `camera:NAME`, `link` ...): what `baygate fleet status` shows per agent."""
     a = config.agent
 
     def render(seq: int, epoch: str, info: StatusInfo) -> bytes:
-        body = {
+        body: dict[str, Any] = {
             "state": info.state,
             "version": __version__,
             "config_version": config_version(),
@@ -127,6 +136,9 @@ def status_renderer(config: Config, config_version: Callable[[], str | None] = l
             "outbox_depth": info.outbox_depth,
             "oldest_pending_s": info.oldest_pending_s,
         }
+        if health is not None:
+            doc = health.evaluate()
+            body["checks"] = {name: res[0]["status"] for name, res in doc["checks"].items()}
         rec = build_record(
             "status", body, shop=a.shop_id, agent=a.agent_id, epoch=epoch, seq=seq, ts=utcnow()
         )
@@ -136,7 +148,11 @@ def status_renderer(config: Config, config_version: Callable[[], str | None] = l
 
 
 def pipelines_from_config(
-    config: Config, health: HealthRegistry | None = None, vehicles: dict[str, Any] | None = None
+    config: Config,
+    health: HealthRegistry | None = None,
+    vehicles: dict[str, Any] | None = None,
+    *,
+    metrics: AgentMetrics | None = None,
 ) -> list[Pipeline]:
     """The pipelines this config asks for: every dongle, camera and the enrichment
     service, run together by `agent.pipelines.wiring.agent_pipeline` (which fills `vehicles`)."""
@@ -144,7 +160,7 @@ def pipelines_from_config(
         return []
     from agent.pipelines.wiring import agent_pipeline  # heavy (OpenCV, bleak): only when needed
 
-    return [agent_pipeline(config, health, vehicles)]
+    return [agent_pipeline(config, health, vehicles, metrics=metrics)]
 
 
 class Runtime:
@@ -157,6 +173,7 @@ class Runtime:
         health: HealthRegistry | None = None,
         api: bool = False,
         vehicles: dict[str, Any] | None = None,
+        metrics: AgentMetrics | None = None,
         **link_overrides: Any,
     ) -> None:
         """`pipelines` run as given; `pipelines_for` builds them from the config instead,
@@ -172,6 +189,7 @@ class Runtime:
             )  # fmt: skip
         self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
         self.vehicles = vehicles if vehicles is not None else {}  # dongle -> session (post-scans)
+        self.metrics = metrics  # the pipelines' parts already in it, when given
         self.link_overrides = link_overrides
         self.outbox: Outbox | None = None
         self.link: Link | None = None
@@ -203,7 +221,7 @@ class Runtime:
             link = Link(
                 outbox,
                 link_settings(self.config, **self.link_overrides),
-                status=status_renderer(self.config, lambda: rc.version if rc else None),
+                status=status_renderer(self.config, lambda: rc.version if rc else None, self.health),
                 commands=channel,
                 on_rejected=on_rejected,
             )
@@ -220,7 +238,9 @@ class Runtime:
             self.health.register("disk", disk_check(guard, sink), restart_helps=False)
             async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as tg:
                 if self.api:
-                    await self._serve_web(stack, tg, sink, link=link, outbox=outbox, guard=guard)
+                    screen = await self._serve_web(stack, sink, link=link, outbox=outbox, guard=guard)
+                    if screen is not None:  # only once its server listens
+                        tg.create_task(self._guarded("bay screen", screen.run()))
                 tg.create_task(self._guarded("link", link.run()))
                 tg.create_task(self._guarded("disk monitor", watch_disk(guard, outbox, sink)))
                 for i, p in enumerate(self.pipelines):
@@ -236,16 +256,15 @@ class Runtime:
     async def _serve_web(
         self,
         stack: contextlib.AsyncExitStack,
-        tg: asyncio.TaskGroup,
         sink: OutboxSink,
         *,
         link: Link,
         outbox: Outbox,
         guard: DiskGuard,
-    ) -> None:
+    ) -> BayScreen | None:
         """/health and /metrics on [api], and the bay screen (on the same server, or
-        on its own when [ui] names another bind/port)."""
-        metrics = AgentMetrics(version=__version__)
+        on its own when [ui] names another bind/port); the screen to run, if any."""
+        metrics = self.metrics or AgentMetrics(version=__version__)
         metrics.up.set(1)
         metrics.registry.register(LinkCollector(link))
         metrics.registry.register(OutboxCollector(outbox))
@@ -258,7 +277,6 @@ class Runtime:
             ui = await open_bay_screen(self.config, sink, health=self.health, vehicles=self.vehicles)
             stack.push_async_callback(ui.aclose)
             sink.on_commit = ui.screen.on_commit
-            tg.create_task(self._guarded("bay screen", ui.screen.run()))
         ui_at = (ui_cfg.bind or api.bind, api.port if ui_cfg.port is None else ui_cfg.port)
         shared = ui is not None and ui_at == (api.bind, api.port)
         try:
@@ -276,6 +294,7 @@ class Runtime:
                 )
             except OSError as exc:
                 raise _cannot_listen("the bay screen", *ui_at, "ui", exc) from None
+        return ui.screen if ui is not None else None
 
     def _guarding(self, pipelines_for: PipelinesFor) -> PipelinesFor:
         """The reconfigurer's pipelines, each run through `_guarded` like the rest."""
@@ -350,6 +369,8 @@ def run_until_signalled(runtime: Runtime, bound_s: float = SHUTDOWN_BOUND_S) -> 
     except Exception as exc:  # a task failed: the TaskGroup's ExceptionGroup
         deadline.start("task failed")
         first = _first_error(exc)
+        if isinstance(first, AgentError):  # ours: it already says what is wrong (a
+            raise first from None  # ConfigError keeps its exit 2 and the key it names)
         raise AgentError(f"stopped: a task failed: {type(first).__name__}: {first}") from None
     finally:
         deadline.cancel()

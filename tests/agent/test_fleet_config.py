@@ -5,6 +5,8 @@ push (any other client) is not obeyed."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from sync.provision import BACKEND_USER
 from sync.requester import Target, request_all
 from tests.conftest import SecureBroker
 from tests.support.sync import running, until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def agent_config(state: Path, sb: SecureBroker, username: str, password: str, key_file: Path) -> Config:
@@ -70,3 +74,40 @@ async def test_a_signed_push_is_answered_and_an_unsigned_one_is_not_obeyed(
         answers = await push("v2", "[obd]\ntelemetry_hz = 5.0\n", None, timeout_s=2.0)
         assert answers[target] is None  # type: ignore[index]
         assert rt.reconfigurer.version == "v1" and rt.reconfigurer.config.obd.telemetry_hz == 2.0
+
+
+@pytest.mark.anyio
+async def test_the_fleet_cli_pushes_and_reports_each_answer(
+    secure_broker: SecureBroker, tmp_path: Path
+) -> None:
+    ident = secure_broker.add_agent("shop-fc", "bay-fc")
+    cfg = agent_config(tmp_path / "state", secure_broker, ident.username, ident.password, ident.key_file)
+    rt = Runtime(cfg, pipelines_for=idle, backoff_min_s=0.05, backoff_max_s=0.5)
+    assert rt.reconfigurer is not None
+    rt.reconfigurer.settle_s, rt.reconfigurer.poll_s = 0.2, 0.05
+    pw = tmp_path / "backend.pw"
+    pw.write_text(secure_broker.backend_password)
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text("[obd]\ntelemetry_hz = 2.0\n")
+    bad.write_text("[obd]\ntelemetry_hz = 500\n")
+
+    def push(version: str, file: Path, *agents: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "agent", "fleet", "config", "push", str(file), "--version", version,
+                "--mqtt", secure_broker.url, "--keys-dir", str(secure_broker.keys_dir),
+                "--username", BACKEND_USER, "--password-file", str(pw), "--timeout", "5"]  # fmt: skip
+        for a in agents:
+            argv += ["--agent", a]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
+
+    async with running(rt.run):
+        await until(lambda: rt.link is not None and rt.link.connected, what="agent up")
+        ok = await asyncio.to_thread(push, "v1", good, "shop-fc/bay-fc")
+        assert ok.returncode == 0 and ok.stdout.strip() == "shop-fc/bay-fc: applied", ok
+        refused = await asyncio.to_thread(push, "v2", bad, "shop-fc/bay-fc", "shop-fc/bay-gone")
+        assert refused.returncode == 1, refused
+        lines = dict(ln.split(": ", 1) for ln in refused.stdout.strip().splitlines())
+        assert lines["shop-fc/bay-fc"].startswith("rejected: obd.telemetry_hz")
+        assert lines["shop-fc/bay-gone"] == "no answer"
+    assert rt.reconfigurer.version == "v1"
+    usage = await asyncio.to_thread(push, "v3", good, "not-an-agent")
+    assert usage.returncode == 2 and "SHOP/AGENT" in usage.stderr and "Traceback" not in usage.stderr

@@ -112,8 +112,13 @@ async def test_shipped_config_decodes_and_asks_recalls_at_the_real_paths(
     by_source = {r["source"]: r for r in recs if r["kind"] == "enrichment" and r["subject"] == report["id"]}
     assert by_source["nhtsa.vpic"]["status"] == "ok", by_source["nhtsa.vpic"]
     assert by_source["nhtsa.recalls"]["status"] == "ok", by_source["nhtsa.recalls"]
-    # Each host was asked only at its own service's real path.
-    assert vpic_paths and all(p.startswith("/api/vehicles/DecodeVin") for p in vpic_paths), vpic_paths
-    assert recalls_paths and all(p.startswith("/recalls/recallsByVehicle") for p in recalls_paths), (
-        recalls_paths
-    )
+    # Each host was asked only at its own service's real paths: decodes and recalls, and
+    # the scheduled health check's one query of each (agent/enrich/probes.py).
+    assert any(p.startswith("/api/vehicles/DecodeVin") for p in vpic_paths), vpic_paths
+    assert set(vpic_paths) - {"/api/vehicles/DecodeWMI/1FT"} and all(
+        p.startswith("/api/vehicles/DecodeVin") or p == "/api/vehicles/DecodeWMI/1FT" for p in vpic_paths
+    ), vpic_paths
+    assert any(p.startswith("/recalls/recallsByVehicle") for p in recalls_paths), recalls_paths
+    assert all(
+        p.startswith("/recalls/recallsByVehicle") or p == "/recalls/campaignNumber" for p in recalls_paths
+    ), recalls_paths
