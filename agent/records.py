@@ -18,10 +18,13 @@ __all__ = [
     "AlertRecord",
     "DTCEntry",
     "DTCSet",
+    "DtcClearRecord",
+    "EcuInfo",
     "EnrichmentRecord",
     "FreezeFrame",
     "Gs1Fields",
     "JobTicketFields",
+    "MonitorTestEntry",
     "PairingFields",
     "PidValue",
     "Readiness",
@@ -194,6 +197,30 @@ class FreezeFrame(_Model):
     values: list[PidValue] = []
 
 
+class MonitorTestEntry(_Model):
+    """One Mode 06 on-board monitor test (SAE J1979): value and limits in `unit`."""
+
+    mid: str = Field(description="OBDMID, 2 hex digits, e.g. A2")
+    tid: str = Field(description="test id, 2 hex digits; 80-FE are the manufacturer's")
+    monitor: str = Field(description="e.g. 'misfire cylinder 1', 'catalyst monitor bank 1'")
+    test: str
+    value: float
+    min: float
+    max: float
+    unit: str | None = None
+    passed: bool
+    ecu: str | None = None
+
+
+class EcuInfo(_Model):
+    """Mode 09 per ECU: its name (PID 0A), calibration IDs (04) and their CVNs (06)."""
+
+    ecu: str
+    name: str | None = None
+    calibration_ids: list[str] = []
+    cvns: list[str] = Field(default_factory=list, description="8 hex digits each, one per calibration ID")
+
+
 class VehicleReportRecord(Envelope):
     kind: Literal["vehicle_report"] = "vehicle_report"
     dongle: str
@@ -205,7 +232,24 @@ class VehicleReportRecord(Envelope):
     readiness: Readiness | None = None
     freeze_frame: FreezeFrame | None = None
     calibration_ids: list[str] = []
+    ecu_info: list[EcuInfo] = []
+    monitor_tests: list[MonitorTestEntry] = Field(
+        default_factory=list, description="Mode 06 results, when the report asked for them"
+    )
     errors: list[str] = Field(default_factory=list, description="what could not be read, and why")
+
+
+class DtcClearRecord(Envelope):
+    """A Mode 04 'clear DTCs' that was asked for: done, or refused and why."""
+
+    kind: Literal["dtc_clear"] = "dtc_clear"
+    dongle: str
+    vin: str | None = None
+    outcome: Literal["cleared", "refused", "failed"]
+    reason: str | None = Field(None, description="why it was refused or failed")
+    before: DTCSet = Field(default_factory=DTCSet, description="the DTCs read just before")
+    after: DTCSet | None = Field(None, description="the DTCs read just after a clear")
+    ecus: list[str] = Field(default_factory=list, description="ECUs that acknowledged the clear")
 
 
 class TelemetryRecord(Envelope):
@@ -326,6 +370,7 @@ Record = Annotated[
     ScanRecord
     | VehicleReportRecord
     | TelemetryRecord
+    | DtcClearRecord
     | EnrichmentRecord
     | RegistrationRecord
     | StatusRecord
@@ -338,6 +383,7 @@ KINDS: dict[str, type[Envelope]] = {
     "scan": ScanRecord,
     "vehicle_report": VehicleReportRecord,
     "telemetry": TelemetryRecord,
+    "dtc_clear": DtcClearRecord,
     "enrichment": EnrichmentRecord,
     "registration": RegistrationRecord,
     "status": StatusRecord,

@@ -71,6 +71,7 @@ EXAMPLES: dict[str, str] = {
     "obd discover": "baygate obd discover --timeout 10 --all",
     "obd read": "baygate obd read --url serial:///dev/ttyUSB0 --json",
     "obd watch": "baygate obd watch --url tcp://192.168.0.10:35000 --pids RPM,SPEED --hz 2 --duration 60",
+    "obd clear": "baygate obd clear --url tcp://192.168.0.10:35000 --confirm",
     "scan": "baygate scan image label.png",
     "scan image": "baygate scan image --formats QRCode,Code128 *.png",
     "scan camera": "baygate scan camera --source /dev/video0 --duration 30",

@@ -1,8 +1,14 @@
-"""`baygate obd`: talk to an OBD2 dongle: discover, read, watch.
+"""`baygate obd`: talk to an OBD2 dongle: discover, read, watch, clear.
 
     baygate obd discover [--timeout S] [--all] [--json]
-    baygate obd read --url URL [--json]
+    baygate obd read --url URL [--monitors] [--json]
     baygate obd watch --url URL --pids RPM,SPEED,... [--hz N] [--duration S] [--json]
+    baygate obd clear --url URL --confirm [--json]
+
+`clear` (Mode 04) erases stored and pending DTCs, freeze frames, Mode 06 results and
+readiness: it needs --confirm and the engine off (RPM 0, ignition on), and prints the
+dtc_clear record it makes (outcome cleared, refused or failed). Exit 0 cleared, 1
+refused or failed, 2 without --confirm.
 
 URL: tcp://host:port, serial:///dev/ttyUSB0[?baud=N], ble://ADDRESS[?layout=fff0] or
 ble://name=NAME. With --json, `read` prints one object; `watch` prints one object per
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import sys
@@ -21,17 +28,21 @@ from typing import Any
 
 from agent.cli.argtypes import number, seconds
 from agent.config import Config
-from agent.pipelines.vehicle import dongle_store, read_report, report_json, sample_json
+from agent.pipelines.sink import MemorySink
+from agent.pipelines.vehicle import clear_body, dongle_store, report_json, sample_json
 from agent.records import utcnow
+from drivers.obd2 import diagnostics as diag
 from drivers.obd2.discovery import discover
-from drivers.obd2.errors import BadURL, DecodeError, OBDError
+from drivers.obd2.errors import BadURL, ClearRefused, DecodeError, OBDError
+from drivers.obd2.modes import clear_dtcs
 from drivers.obd2.pids import BY_NAME, lookup
+from drivers.obd2.report import read_report
 from drivers.obd2.scheduler import MAX_HZ, MIN_HZ, PidScheduler, poll
 from drivers.obd2.session import Session
 from drivers.obd2.store import DongleStore, MemoryStore
 from drivers.obd2.transports import transport_for_url
 
-HELP = "talk to an OBD2 dongle: discover, read, watch"
+HELP = "talk to an OBD2 dongle: discover, read, watch, clear"
 NEEDS_CONFIG = False
 
 
@@ -40,7 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = sub.add_parser("discover", help="scan BLE for OBD dongles")
     d.add_argument("--timeout", type=seconds(600), default=5.0, help="scan seconds (default 5)")
     d.add_argument("--all", action="store_true", help="list every BLE device, not only OBD-looking ones")
-    r = sub.add_parser("read", help="VIN, protocol, ECUs, DTCs, readiness, freeze frame")
+    r = sub.add_parser("read", help="VIN, protocol, ECUs, DTCs, readiness, freeze frame, CVNs")
+    r.add_argument(
+        "--monitors", action="store_true", help="also Mode 06 test results (a request per monitor)"
+    )
+    c = sub.add_parser("clear", help="clear DTCs (Mode 04): needs --confirm and the engine off")
+    c.add_argument("--confirm", action="store_true", help="yes, erase DTCs, freeze frames and readiness")
     w = sub.add_parser("watch", help="stream live PIDs")
     w.add_argument(
         "--pids",
@@ -57,12 +73,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     w.add_argument(
         "--duration", type=seconds(7 * 86400), default=None, help="stop after S seconds (default: Ctrl-C)"
     )
-    for p in (r, w):
+    for p in (r, w, c):
         p.add_argument("--url", required=True, help="tcp://host:port, serial:///dev/X, ble://ADDR")
         p.add_argument(
             "--timeout", type=seconds(60), default=2.0, help="per-command deadline in s (default 2)"
         )
-    for p in (d, r, w):
+    for p in (d, r, w, c):
         p.add_argument("--json", action="store_true", help="machine-readable output")
         # Tests and the demo plug the ELM327 simulator's fake BLE backend in here.
         p.add_argument("--ble-backend", help=argparse.SUPPRESS)
@@ -87,6 +103,12 @@ async def _main(args: argparse.Namespace, config: Config | None) -> int:
     try:
         if args.action == "discover":
             return await _discover(args)
+        if args.action == "clear" and not args.confirm:
+            print(
+                "baygate obd: clear erases DTCs, freeze frames and readiness; add --confirm to do it",
+                file=sys.stderr,
+            )
+            return 2
         store: DongleStore = dongle_store(config.agent.state_dir) if config else MemoryStore()
         transport = transport_for_url(
             args.url, ble_backend=_load(args.ble_backend), ble_scanner_backend=_load(args.ble_scanner_backend)
@@ -101,6 +123,8 @@ async def _main(args: argparse.Namespace, config: Config | None) -> int:
         try:
             if args.action == "read":
                 return await _read(args, session)
+            if args.action == "clear":
+                return await _clear(args, session)
             return await _watch(args, session, pids)
         finally:
             await session.close()
@@ -126,8 +150,39 @@ async def _discover(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _clear(args: argparse.Namespace, session: Session) -> int:
+    """Mode 04 with the DTCs read before and after; the outcome is a dtc_clear record."""
+    vin: str | None = None
+    with contextlib.suppress(OBDError):
+        vin = (await diag.read_vin(session))[0]
+    before = {mode: await diag.read_dtcs(session, mode) for mode in diag.DTC_MODES}
+    sink = MemorySink()
+    try:
+        result = await clear_dtcs(session, confirm=args.confirm)
+    except ClearRefused as exc:
+        await sink.emit("dtc_clear", clear_body(args.url, vin, before, outcome="refused", reason=str(exc)))
+        _print_record(args, sink, f"not cleared: {exc}")
+        return 1
+    after = {mode: await diag.read_dtcs(session, mode) for mode in diag.DTC_MODES}
+    left = [d.code for mode in ("stored", "pending") for d in after[mode]]
+    outcome = "failed" if left else "cleared"
+    reason = f"still reported after the clear: {', '.join(left)}" if left else None
+    body = clear_body(args.url, vin, before, outcome=outcome, reason=reason, after=after, ecus=result.ecus)
+    await sink.emit("dtc_clear", body)
+    cleared = sum(len(v) for m, v in before.items() if m != "permanent")
+    _print_record(args, sink, reason or f"cleared {cleared} DTC(s) on {', '.join(result.ecus)}")
+    return 1 if left else 0
+
+
+def _print_record(args: argparse.Namespace, sink: MemorySink, line: str) -> None:
+    if args.json:
+        print(sink.records[-1].model_dump_json())
+    else:
+        print(line)
+
+
 async def _read(args: argparse.Namespace, session: Session) -> int:
-    rep = await read_report(session)
+    rep = await read_report(session, monitors=args.monitors)
     out = report_json(rep)
     if args.json:
         print(json.dumps(out))
@@ -151,6 +206,15 @@ async def _read(args: argparse.Namespace, session: Session) -> int:
             f"{v['pid']}={v['value']}{' ' + v['unit'] if v['unit'] else ''}" for v in ff["values"]
         )
         print(f"freeze frame {ff['frame']} ({ff['dtc']}): {vals}")
+    for info in rep.ecu_info:
+        cal = ", ".join(f"{c} (CVN {v})" for c, v in zip(info.calibration_ids, info.cvns, strict=False))
+        print(
+            f"ECU {info.ecu}:    {info.name or '-'}; {cal or ', '.join(info.calibration_ids) or 'no CALID'}"
+        )
+    for t in rep.monitor_tests:
+        verdict = "pass" if t.passed else "FAIL"
+        unit = f" {t.unit}" if t.unit else ""
+        print(f"test {verdict}:  {t.monitor}: {t.name}: {t.value:g}{unit} (limits {t.min:g}..{t.max:g})")
     for e in rep.errors:
         print(f"not read:   {e}")
     return 0

@@ -25,9 +25,9 @@ from agent.pipelines.telemetry_pressure import downsample
 from agent.records import utcnow
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.dtc import DTC
-from drivers.obd2.errors import LinkLost, NoData, OBDError
+from drivers.obd2.errors import OBDError
 from drivers.obd2.pids import PID, lookup
-from drivers.obd2.readiness import ReadinessStatus
+from drivers.obd2.report import PROTOCOL_NAMES, VehicleReport, read_report
 from drivers.obd2.scheduler import PidScheduler, Sample, poll
 from drivers.obd2.session import LinkState, Session
 from drivers.obd2.store import DongleMemory, DongleStore, JsonFileStore
@@ -38,6 +38,7 @@ __all__ = [
     "PROTOCOL_NAMES",
     "VehicleReport",
     "VehicleSession",
+    "clear_body",
     "dongle_store",
     "read_report",
     "report_body",
@@ -47,19 +48,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("baygate.vehicle")
-
-PROTOCOL_NAMES = {
-    "1": "SAE J1850 PWM",
-    "2": "SAE J1850 VPW",
-    "3": "ISO 9141-2",
-    "4": "ISO 14230-4 (KWP 5BAUD)",
-    "5": "ISO 14230-4 (KWP FAST)",
-    "6": "ISO 15765-4 (CAN 11/500)",
-    "7": "ISO 15765-4 (CAN 29/500)",
-    "8": "ISO 15765-4 (CAN 11/250)",
-    "9": "ISO 15765-4 (CAN 29/250)",
-    "A": "SAE J1939 (CAN 29/250)",
-}
 
 
 def vehicle_session_for(
@@ -113,59 +101,6 @@ class _CacheOnFullDisk:
             log.warning("%s: dongle memory not saved: %s", dongle, exc.strerror or exc)
 
 
-@dataclass
-class VehicleReport:
-    vin: str | None = None
-    vin_valid: bool = False
-    protocol: str | None = None
-    ecus: list[str] = field(default_factory=list)
-    dtcs: dict[str, list[DTC]] = field(default_factory=dict)
-    readiness: ReadinessStatus | None = None
-    freeze_frame: diag.FreezeFrameData | None = None
-    calibration_ids: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-async def read_report(session: Session) -> VehicleReport:
-    """Everything a technician wants first. A part that fails is noted in `errors`,
-    the rest is still read: a car without Mode 0A support still has a VIN."""
-    rep = VehicleReport(
-        protocol=PROTOCOL_NAMES.get(session.protocol or "", session.protocol), ecus=session.ecus
-    )
-    try:
-        rep.vin, rep.vin_valid = await diag.read_vin(session)
-    except OBDError as exc:
-        _note(rep, "vin", exc)
-    for mode in diag.DTC_MODES:
-        try:
-            rep.dtcs[mode] = await diag.read_dtcs(session, mode)
-        except OBDError as exc:
-            rep.dtcs[mode] = []
-            _note(rep, f"dtcs.{mode}", exc)
-    try:
-        rep.readiness = await diag.read_readiness(session)
-    except OBDError as exc:
-        _note(rep, "readiness", exc)
-    try:
-        rep.freeze_frame = await diag.read_freeze_frame(session)
-    except OBDError as exc:
-        _note(rep, "freeze_frame", exc)
-    try:
-        cal = await diag.read_calibration_ids(session)
-        rep.calibration_ids = [c for ecu in sorted(cal) for c in cal[ecu]]
-    except NoData:
-        pass  # optional; many cars do not answer 0904
-    except OBDError as exc:
-        _note(rep, "calibration_ids", exc)
-    return rep
-
-
-def _note(rep: VehicleReport, what: str, exc: OBDError) -> None:
-    if isinstance(exc, LinkLost):
-        raise exc
-    rep.errors.append(f"{what}: {type(exc).__name__}: {exc}")
-
-
 def _dtc_list(dtcs: list[DTC], with_ecu: bool) -> list[dict[str, Any]]:
     out = []
     for d in dtcs:
@@ -195,6 +130,8 @@ def report_json(rep: VehicleReport) -> dict[str, Any]:
         "dtcs": {mode: _dtc_list(rep.dtcs.get(mode, []), False) for mode in diag.DTC_MODES},
         "readiness": rep.readiness.as_dict() if rep.readiness else None,
         "freeze_frame": _freeze(rep.freeze_frame),
+        "ecu_info": [i.as_dict() for i in rep.ecu_info],
+        "monitor_tests": [t.as_dict() for t in rep.monitor_tests],
     }
 
 
@@ -210,7 +147,33 @@ def report_body(dongle: str, rep: VehicleReport) -> dict[str, Any]:
         "readiness": rep.readiness.as_dict() if rep.readiness else None,
         "freeze_frame": _freeze(rep.freeze_frame),
         "calibration_ids": rep.calibration_ids,
+        "ecu_info": [i.as_dict() for i in rep.ecu_info],
+        "monitor_tests": [t.as_dict() for t in rep.monitor_tests],
         "errors": rep.errors,
+    }
+
+
+def clear_body(
+    dongle: str,
+    vin: str | None,
+    before: Mapping[str, list[DTC]],
+    *,
+    outcome: str,
+    reason: str | None = None,
+    after: Mapping[str, list[DTC]] | None = None,
+    ecus: list[str] | None = None,
+) -> dict[str, Any]:
+    """The body of a dtc_clear record (Mode 04 asked for: cleared, refused or failed)."""
+    return {
+        "dongle": dongle,
+        "vin": vin,
+        "outcome": outcome,
+        "reason": reason,
+        "before": {mode: _dtc_list(list(before.get(mode, [])), True) for mode in diag.DTC_MODES},
+        "after": None
+        if after is None
+        else {mode: _dtc_list(list(after.get(mode, [])), True) for mode in diag.DTC_MODES},
+        "ecus": ecus or [],
     }
 
 
@@ -264,8 +227,15 @@ class VehicleSession:
         self._clock = clock
         self._sleep = sleep
         factory = transport_factory or (lambda: transport_for_url(url))
+        # One backoff for the loop and the session: connect() marks it up, the loop waits.
         self.session = Session(
-            factory, dongle=name, store=store, timeout=command_timeout_s, sleep=sleep, on_state=on_state
+            factory,
+            dongle=name,
+            store=store,
+            timeout=command_timeout_s,
+            sleep=sleep,
+            on_state=on_state,
+            backoff=self.backoff,
         )
         self.stats = VehicleStats()
         self.vin: str | None = None
@@ -277,7 +247,10 @@ class VehicleSession:
         failed_connects, connected_once = 0, False
         while not stop.is_set():
             try:
-                await self.session.reconnect(attempts=1) if connected_once else await self.session.connect()
+                if connected_once:  # this loop waited the backoff already
+                    await self.session.reconnect(attempts=1, wait_first=False)
+                else:
+                    await self.session.connect()
             except OBDError as exc:
                 failed_connects += 1
                 self.stats.errors.append(str(exc))

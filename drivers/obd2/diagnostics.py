@@ -76,9 +76,12 @@ def count_for(session: Session, lengths: list[int]) -> int | None:
     20-byte VIN from one ECU is 3 (first frame + 2 consecutive frames). Legacy buses
     send one line per message. None when unknown or above 15 (one hex digit).
     """
-    if not lengths or Quirk.NO_HEADERS in session.quirks:
+    if not lengths:
+        return None
+    if Quirk.NO_HEADERS in session.quirks and session.responders != 1:
         # Headers off: replies of several ECUs cannot be told apart, so neither can
-        # their number; without the digit the adapter waits out ATST instead.
+        # their number; without the digit the adapter waits out ATST instead. With one
+        # ECU alone on the bus (one 0100 answer) the digit is safe.
         return None
     total = sum(can_frames(n) for n in lengths) if session.is_can else len(lengths)
     return total if 1 <= total <= 15 else None
@@ -142,7 +145,8 @@ async def read_dtcs(session: Session, mode: str) -> list[DTC]:
     # an ECU that does not costs one ATST wait, as without the digit. Legacy ECUs send
     # one line per 3 DTCs, a number we cannot know beforehand.
     headers = Quirk.NO_HEADERS not in session.quirks
-    count = (len(session.supported) or None) if session.is_can and headers else None
+    ecus = len(session.supported) if headers else (1 if session.responders == 1 else 0)
+    count = (ecus or None) if session.is_can else None
     try:
         reply = await request_adaptive(session, service, b"", count)
     except NoData:

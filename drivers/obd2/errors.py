@@ -10,6 +10,7 @@ The tree, so callers can catch at the level they care about:
         UnknownCommand ('?'), BusBusy
       NegativeResponse         an ECU answered `7F <service> <NRC>`
       DecodeError              data arrived but does not decode (wrong length, bad VIN)
+      ClearRefused             Mode 04 not sent: no confirmation, or the engine runs
       TransportError           the link itself
         BadURL, DongleNotFound, ConnectFailed, LinkLost, CommandTimeout
 """
@@ -23,6 +24,7 @@ __all__ = [
     "BusBusy",
     "BusInitError",
     "CanError",
+    "ClearRefused",
     "CommandTimeout",
     "ConnectFailed",
     "DecodeError",
@@ -57,6 +59,11 @@ class Truncated(ProtocolError):
 
 class DecodeError(OBDError):
     """The reply is well formed but its data does not decode (length, range, check digit)."""
+
+
+class ClearRefused(OBDError):
+    """Clearing DTCs (Mode 04) was not done: it was not confirmed, the engine runs
+    (RPM > 0, or RPM cannot be read), or an ECU refused it (`7F 04 22`)."""
 
 
 class PairingError(OBDError):

@@ -8,8 +8,10 @@ Line formats handled (all with or without spaces, i.e. `ATS0` or not):
   (first frame carries the 12-bit length, consecutive frames a 4-bit sequence)
 - CAN, headers off (a clone that refused `ATH1`): `41 0C 1A F8`, or the ELM's own
   multi-line format `014` / `0: 49 02 01 31 44 34` / `1: ...`
-- legacy (ISO 9141-2, KWP2000, J1850), headers on: `48 6B 10 41 0C 1A F8 C4`
+- legacy (ISO 9141-2, KWP2000), headers on: `48 6B 10 41 0C 1A F8 C4`
   (3 header bytes, the source address is the ECU, a trailing checksum byte)
+- SAE J1850 PWM / VPW, headers on: `41 6B 10 41 0C 1A F8 xx` / `48 6B 10 ...`: the same
+  3 header bytes, but the trailing byte is a CRC-8, not a sum
 
 Several ECUs may answer one request; messages are kept per ECU, in arrival order.
 """
@@ -22,15 +24,30 @@ from enum import Enum
 
 from drivers.obd2.errors import ProtocolError, Truncated
 
-__all__ = ["Framing", "Message", "framing_for_protocol", "parse_messages"]
+__all__ = ["PROTOCOL_NAMES", "Framing", "Message", "framing_for_protocol", "guess_protocol", "parse_messages"]
 
 UNKNOWN_ECU = "ECU"
+
+# ELM327 protocol numbers (ATDPN without the "A" of automatic), as ATDP names them.
+PROTOCOL_NAMES = {
+    "1": "SAE J1850 PWM",
+    "2": "SAE J1850 VPW",
+    "3": "ISO 9141-2",
+    "4": "ISO 14230-4 (KWP 5BAUD)",
+    "5": "ISO 14230-4 (KWP FAST)",
+    "6": "ISO 15765-4 (CAN 11/500)",
+    "7": "ISO 15765-4 (CAN 29/500)",
+    "8": "ISO 15765-4 (CAN 11/250)",
+    "9": "ISO 15765-4 (CAN 29/250)",
+    "A": "SAE J1939 (CAN 29/250)",
+}
 
 
 class Framing(Enum):
     CAN11 = "can11"
     CAN29 = "can29"
     LEGACY = "legacy"
+    J1850 = "j1850"
     HEADERLESS_CAN = "headerless_can"
     HEADERLESS = "headerless"
 
@@ -49,7 +66,33 @@ def framing_for_protocol(number: str, headers: bool = True) -> Framing:
         return Framing.CAN11
     if n in "79":
         return Framing.CAN29
+    if n in "12":
+        return Framing.J1850
     return Framing.LEGACY
+
+
+def guess_protocol(lines: list[str]) -> str | None:
+    """An ELM protocol number from reply lines with headers on, for an adapter that
+    answers neither ATDPN nor ATDP: the header's shape tells the framing, which is
+    what parsing needs (250 or 500 kbit/s cannot be told; the 500 kbit/s number is
+    returned, and a wrong guess costs a search on the next connect, nothing more)."""
+    for line in lines:
+        sq = line.replace(" ", "").upper()
+        if not _HEX.match(sq):
+            continue
+        if len(sq) >= 10 and sq.startswith("18DA"):
+            return "7"
+        if len(sq) % 2 == 1 and sq[:2] == "7E":
+            return "6"
+        if sq[2:4] == "6B" and sq[:2] in ("41", "48"):
+            # 48 6B is VPW and ISO 9141-2 alike: the check byte tells (CRC vs sum).
+            raw = bytes.fromhex(sq)
+            if sq[:2] == "41":
+                return "1"
+            return "2" if j1850_crc(raw[:-1]) == raw[-1] else "3"
+        if sq[:1] == "8" and sq[2:4] == "F1":
+            return "5"
+    return None
 
 
 @dataclass(frozen=True)
@@ -151,14 +194,26 @@ def _headerless(lines: list[str]) -> list[Message]:
     return out
 
 
-def _legacy(lines: list[str]) -> list[Message]:
+def j1850_crc(data: bytes) -> int:
+    """SAE J1850 CRC-8: polynomial 0x1D, initial value 0xFF, result inverted
+    (check value: 0x4B for b"123456789")."""
+    crc = 0xFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1D) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc ^ 0xFF
+
+
+def _legacy(lines: list[str], crc: bool = False) -> list[Message]:
     out = []
     for line in lines:
         raw = _hex(line)
         if len(raw) < 5:
             raise ProtocolError(f"legacy frame too short: {line!r}")
-        if sum(raw[:-1]) & 0xFF != raw[-1]:
-            raise ProtocolError(f"legacy frame checksum mismatch: {line!r}")
+        check = j1850_crc(raw[:-1]) if crc else sum(raw[:-1]) & 0xFF
+        if check != raw[-1]:
+            raise ProtocolError(f"legacy frame {'CRC' if crc else 'checksum'} mismatch: {line!r}")
         out.append(Message(f"{raw[2]:02X}", raw[3:-1]))
     return out
 
@@ -168,8 +223,8 @@ def parse_messages(lines: list[str], framing: Framing) -> list[Message]:
     squashed = [ln.replace(" ", "").upper() for ln in lines]
     if framing in (Framing.HEADERLESS, Framing.HEADERLESS_CAN):
         return _headerless(squashed)
-    if framing is Framing.LEGACY:
-        return _legacy(squashed)
+    if framing in (Framing.LEGACY, Framing.J1850):
+        return _legacy(squashed, crc=framing is Framing.J1850)
     width = 3 if framing is Framing.CAN11 else 8
     asm = _Reassembler()
     for line in squashed:

@@ -25,6 +25,9 @@ class DongleMemory:
     quirks: list[str] = field(default_factory=list)
     pids_0100: str = ""  # hex of the 0100 replies, to tell the same car from another
     supported: dict[str, list[int]] = field(default_factory=dict)  # ECU -> Mode 01 PIDs
+    refused: list[str] = field(default_factory=list)  # optional AT commands refused (adapter.py)
+    adapter: str = ""  # "elm327", "stn", "clone" (adapter.identify)
+    responders: int = 0  # ECUs that answered 0100 (the headerless count digit)
 
 
 class DongleStore(Protocol):

@@ -92,3 +92,24 @@ def decode_calibration_ids(messages: list[bytes]) -> list[str]:
             raise DecodeError(f"calibration ID has control characters: {text!r}")
         out.append(text)
     return out
+
+
+def decode_cvns(messages: list[bytes]) -> list[str]:
+    """Calibration verification numbers (4 bytes each, shown as 8 hex digits) from a
+    `0906` reply, in the order of the calibration IDs they check."""
+    data = merge_info(messages, 0x06)
+    if len(data) % 4:
+        raise DecodeError(f"CVNs must be 4-byte items, got {len(data)} bytes")
+    return [data[i : i + 4].hex().upper() for i in range(0, len(data), 4)]
+
+
+def decode_ecu_name(messages: list[bytes]) -> str:
+    """The ECU name (20 ASCII bytes, NUL padded, e.g. `ECM-EngineControl`) from `090A`."""
+    data = merge_info(messages, 0x0A).rstrip(b"\x00")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise DecodeError(f"ECU name is not ASCII: {data.hex()}") from None
+    if len(data) > 20 or not text.isprintable():
+        raise DecodeError(f"ECU name is not 20 printable characters: {text!r}")
+    return text

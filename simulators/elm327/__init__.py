@@ -4,6 +4,7 @@ Served over TCP (`serve_tcp`), a pty (`serve_pty`) and as a fake bleak backend
 (`FakeBluetooth`, `fake_ble_backend`, `fake_scanner_backend`); the sans-IO adapter is `Elm327`.
 """
 
+from .adapters import ADAPTERS, Personality, list_adapters
 from .ble import (
     FakeBleClient,
     FakeBluetooth,
@@ -13,7 +14,7 @@ from .ble import (
     fake_scanner_backend,
 )
 from .engine import Elm327, Quirks
-from .errors import ProfileError, SimulatorError, UnknownFaultError, UnknownProfileError
+from .errors import ProfileError, SimulatorError, UnknownAdapterError, UnknownFaultError, UnknownProfileError
 from .faults import FAULTS, parse_faults
 from .gatt import LAYOUTS, GattLayout
 from .link import Simulation
@@ -23,6 +24,7 @@ from .tcp import TcpServer, serve_tcp
 from .timing import Chunk, Reply, Timing
 
 __all__ = [
+    "ADAPTERS",
     "FAULTS",
     "LAYOUTS",
     "Chunk",
@@ -31,6 +33,7 @@ __all__ = [
     "FakeBluetooth",
     "FakeDongle",
     "GattLayout",
+    "Personality",
     "Profile",
     "ProfileError",
     "PtyServer",
@@ -40,11 +43,13 @@ __all__ = [
     "SimulatorError",
     "TcpServer",
     "Timing",
+    "UnknownAdapterError",
     "UnknownFaultError",
     "UnknownProfileError",
     "demo_dongles",
     "fake_ble_backend",
     "fake_scanner_backend",
+    "list_adapters",
     "list_profiles",
     "load_profile",
     "parse_faults",

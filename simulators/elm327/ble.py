@@ -31,7 +31,6 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import BaseBleakScanner
 from bleak.exc import BleakDeviceNotFoundError, BleakError
 
-from .engine import DEFAULT_VERSION
 from .gatt import MANUFACTURER_NAME, GattLayout, build_services, layout
 from .link import Session, Simulation, Sleep
 from .profile import Profile
@@ -70,7 +69,8 @@ class FakeDongle:
     mtu: int = DEFAULT_MTU
     random_split: bool = False
     seed: int = 0
-    version: str = DEFAULT_VERSION
+    version: str | None = None  # what ATI answers; default: the adapter's banner
+    adapter: str | None = None  # an adapter personality (adapters.py)
     simulation: Simulation | None = field(default=None, repr=False)
 
     @property
@@ -119,6 +119,7 @@ class FakeBluetooth:
                 sleep=self.sleep,
                 seed=dongle.seed,
                 version=dongle.version,
+                adapter=dongle.adapter,
             )
         self.dongles[dongle.address.upper()] = dongle
 
@@ -291,7 +292,8 @@ def fake_ble_backend(
     name: str = "OBDII",
     address: str = "AA:BB:CC:00:00:01",
     seed: int = 0,
-    version: str = DEFAULT_VERSION,
+    version: str | None = None,
+    adapter: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Sleep = asyncio.sleep,
 ) -> type[FakeBleClient]:
@@ -299,6 +301,7 @@ def fake_ble_backend(
     dongle = FakeDongle(
         address, name, layout, profile=profile, faults=faults, rtt_ms=rtt_ms, ecu_ms=ecu_ms,
         timing=timing, mtu=mtu, random_split=random_split, seed=seed, version=version,
+        adapter=adapter,
     )  # fmt: skip
     return FakeBluetooth([dongle], clock=clock, sleep=sleep, any_address=True).client
 

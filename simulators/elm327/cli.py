@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from .adapters import ADAPTERS, adapter, list_adapters
 from .engine import DEFAULT_VERSION
 from .errors import SimulatorError
 from .faults import FAULTS, parse_faults
@@ -38,8 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a fault (repeatable): " + ", ".join(FAULTS),
     )
     p.add_argument("--seed", type=int, default=0, help="seed for random faults")
-    p.add_argument("--adapter-version", default=DEFAULT_VERSION, help="what ATI answers (e.g. 'ELM327 v2.1')")
+    p.add_argument(
+        "--adapter",
+        metavar="NAME",
+        help="adapter personality (what it refuses, how it prints): " + ", ".join(list_adapters()),
+    )
+    p.add_argument(
+        "--adapter-version",
+        default=None,
+        help=f"what ATI answers (e.g. 'ELM327 v2.1'; default: the adapter's, or {DEFAULT_VERSION!r})",
+    )
     p.add_argument("--list-profiles", action="store_true", help="list bundled profiles and exit")
+    p.add_argument("--list-adapters", action="store_true", help="list adapter personalities and exit")
     p.add_argument("--list-faults", action="store_true", help="list fault names and exit")
     return p
 
@@ -62,6 +73,7 @@ async def _run(args: argparse.Namespace) -> None:
         "faults": args.fault,
         "seed": args.seed,
         "version": args.adapter_version,
+        "adapter": args.adapter,
     }
     if args.pty:
         async with serve_pty(**opts) as pty:
@@ -69,7 +81,8 @@ async def _run(args: argparse.Namespace) -> None:
             await asyncio.Event().wait()
     host, port = _split_hostport(args.tcp or "127.0.0.1:35000")
     async with serve_tcp(host, port, **opts) as server:
-        print(f"elm327 simulator ({args.profile}) on {server.url}", flush=True)
+        who = f"{args.profile}, {args.adapter}" if args.adapter else args.profile
+        print(f"elm327 simulator ({who}) on {server.url}", flush=True)
         await asyncio.Event().wait()
 
 
@@ -79,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in list_profiles():
             print(f"{name}: {load_profile(name).description}")
         return 0
+    if args.list_adapters:
+        for name in list_adapters():
+            print(f"{name}: {ADAPTERS[name].description}")
+        return 0
     if args.list_faults:
         for name, (default, text) in FAULTS.items():
             print(f"{name}: {text}" + (f" [default {default:g}]" if default else ""))
@@ -86,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         load_profile(args.profile)
         parse_faults(args.fault)
+        if args.adapter:
+            adapter(args.adapter)
         asyncio.run(_run(args))
     except SimulatorError as exc:
         print(f"elm327 simulator: {exc}", file=sys.stderr)

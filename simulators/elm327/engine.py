@@ -40,6 +40,18 @@ class Quirks:
     no_prompt_after_error: bool = False  # "?", NO DATA, ... end without ">"
     nodata_burst: int = 0  # N > 0: requests 10-N+1..10 of every 10 answer NO DATA
     no_car: bool = False  # ignition off: no ECU on any bus
+    engine_off: bool = False  # ignition on, engine off: RPM and speed 0
+    refuse_clear_running: bool = False  # Mode 04 while the engine runs: 7F 04 22
+    # Adapter personality (adapters.py): what this chip refuses and how it prints.
+    refuses: frozenset[str] = frozenset()  # AT commands (no "AT") answered "?"; "X*" = prefix
+    crlf: bool = False  # lines end CR LF whatever ATL0 says
+    nul_before_prompt: bool = False
+    sti: str = ""  # an STN chip's STI answer; "" = an ELM clone (ST commands: "?")
+    stdi: str = ""
+    count_digit: bool = True  # False: an odd-length request (`010C1`) is not hex: "?"
+
+    def refused(self, command: str) -> bool:
+        return any(command == r or (r.endswith("*") and command.startswith(r[:-1])) for r in self.refuses)
 
 
 @dataclass
@@ -83,7 +95,10 @@ class Elm327:
     ) -> None:
         """`started`: when the car's clock began (live values are functions of
         clock() - started); default now. Pass the same value to every adapter of one car."""
-        self.vehicle = Vehicle(profile)
+        q = quirks or Quirks()
+        self.vehicle = Vehicle(
+            profile, engine_running=not q.engine_off, refuse_clear_running=q.refuse_clear_running
+        )
         self.profile = profile
         self.timing = timing or Timing()
         self.quirks = quirks or Quirks()
@@ -122,20 +137,30 @@ class Elm327:
             return self._reply(cmd, echo, [(0.0, ["?"])])
         self._last = cmd
         if cmd.startswith("AT"):
+            if self.quirks.refused(cmd[2:]):
+                return self._reply(cmd, echo, [(0.0, ["?"])])
             return self._reply(cmd, echo, self._at.run(cmd[2:]))
         if cmd.startswith("ST"):
-            return self._reply(cmd, echo, [(0.0, ["?"])])  # an ELM clone, not an STN chip
+            return self._reply(cmd, echo, [(0.0, [self._stn(cmd)])])
         return self._reply(cmd, echo, self._obd(cmd), obd=True)
+
+    def _stn(self, cmd: str) -> str:
+        """The STN extensions we model: identification only. An ELM clone says "?"."""
+        if cmd == "STI" and self.quirks.sti:
+            return self.quirks.sti
+        if cmd == "STDI" and self.quirks.stdi:
+            return self.quirks.stdi
+        return "?"
 
     # ---- output -------------------------------------------------------------------------
 
     @property
     def eol(self) -> str:
-        return "\r\n" if self.settings.linefeeds else "\r"
+        return "\r\n" if self.settings.linefeeds or self.quirks.crlf else "\r"
 
     @property
     def st_s(self) -> float:
-        return self.settings.st * ST_UNIT_S
+        return self.settings.st * ST_UNIT_S * self.timing.st_scale
 
     def _reply(self, cmd: str, echo: str, groups: list[Group], obd: bool = False) -> Reply:
         """groups: (delay before, lines); the last group's delay is before the prompt."""
@@ -150,7 +175,7 @@ class Elm327:
             chunks.append(Chunk(delay + (0.0 if echo or i else rtt), text.encode()))
         error = any(line in ERROR_WORDS for line in lines)
         if not (error and self.quirks.no_prompt_after_error):
-            chunks.append(Chunk(0.0, PROMPT))
+            chunks.append(Chunk(0.0, (b"\x00" if self.quirks.nul_before_prompt else b"") + PROMPT))
         return Reply(cmd, _coalesce(chunks), obd=obd, error=error)
 
     # ---- OBD requests -------------------------------------------------------------------
@@ -158,6 +183,8 @@ class Elm327:
     def _obd(self, cmd: str) -> list[Group]:
         count = None
         if len(cmd) % 2:
+            if not self.quirks.count_digit:
+                return [(0.0, ["?"])]
             cmd, digit = cmd[:-1], cmd[-1]
             count = int(digit, 16) if digit in "123456789ABCDEF" else None
             if count is None:

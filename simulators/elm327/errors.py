@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["ProfileError", "SimulatorError", "UnknownFaultError", "UnknownProfileError"]
+__all__ = [
+    "ProfileError",
+    "SimulatorError",
+    "UnknownAdapterError",
+    "UnknownFaultError",
+    "UnknownProfileError",
+]
 
 
 class SimulatorError(Exception):
@@ -19,3 +25,7 @@ class UnknownProfileError(SimulatorError):
 
 class UnknownFaultError(SimulatorError):
     """A fault name that the simulator does not implement."""
+
+
+class UnknownAdapterError(SimulatorError):
+    """No adapter personality has that name."""

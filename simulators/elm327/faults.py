@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .adapters import Personality
 from .engine import Quirks
 from .errors import UnknownFaultError
 from .timing import Chunk, Reply
@@ -30,6 +31,8 @@ FAULTS: dict[str, tuple[float, str]] = {
     "h1-not-ok": (0, "ATH1 answers '?' and headers stay off"),
     "stall": (5, "every 5th OBD reply (3rd, 8th, ...) pauses S seconds halfway (default 5)"),
     "nocar": (0, "ignition off: SEARCHING... UNABLE TO CONNECT, or the protocol's bus error"),
+    "engine-off": (0, "ignition on, engine off: RPM and speed 0"),
+    "clear-needs-engine-off": (0, "ECUs refuse Mode 04 (clear DTCs) while the engine runs: 7F 04 22"),
 }
 STALL_PERIOD = 5
 STALL_FIRST = 3
@@ -64,26 +67,38 @@ class FaultSet:
     def __contains__(self, name: str) -> bool:
         return name in self.active
 
-    def quirks(self) -> Quirks:
+    def quirks(self, personality: Personality | None = None) -> Quirks:
+        """The engine's quirks: these faults on top of the adapter personality's own."""
+        p = personality
         return Quirks(
-            echo_sticks="echo" in self,
-            h1_not_ok="h1-not-ok" in self,
+            echo_sticks="echo" in self or bool(p and p.echo_sticks),
+            h1_not_ok="h1-not-ok" in self or bool(p and p.h1_refused),
             no_prompt_after_error="noprompt" in self,
             nodata_burst=int(self.active.get("nodata", 0)),
             no_car="nocar" in self,
+            engine_off="engine-off" in self,
+            refuse_clear_running="clear-needs-engine-off" in self,
+            refuses=p.refuses if p else frozenset(),
+            crlf=bool(p and p.crlf),
+            nul_before_prompt=bool(p and p.nul_before_prompt),
+            sti=p.sti if p else "",
+            stdi=p.stdi if p else "",
+            count_digit=p.count_digit if p else True,
         )
 
-    def shaper(self, seed: int = 0) -> Shaper:
-        return Shaper(self, random.Random(seed))
+    def shaper(self, seed: int = 0, personality: Personality | None = None) -> Shaper:
+        dribble = (personality.dribble_bytes, personality.dribble_ms / 1000) if personality else (0, 0.0)
+        return Shaper(self, random.Random(seed), dribble)
 
 
 class Shaper:
     """Per-connection link faults: turns a reply's chunks into delivery actions."""
 
-    def __init__(self, faults: FaultSet, rng: random.Random) -> None:
+    def __init__(self, faults: FaultSet, rng: random.Random, dribble: tuple[int, float] = (0, 0.0)) -> None:
         self.faults = faults
         self.rng = rng
         self.obd_replies = 0
+        self.dribble = dribble  # (most bytes per piece, seconds between pieces); 0 = off
 
     def shape(self, reply: Reply) -> list[Action]:
         f = self.faults.active
@@ -97,6 +112,8 @@ class Shaper:
             chunks = self._garbage(chunks)
         if "split" in f:
             chunks = self._split(chunks, max(1, int(f["split"])))
+        if self.dribble[0]:
+            chunks = self._split(chunks, self.dribble[0], self.dribble[1])
         if reply.obd and "drop" in f and k == int(f["drop"]):
             return [*_halve(chunks)[0], Close()]
         if reply.obd and "stall" in f and k >= STALL_FIRST and (k - STALL_FIRST) % STALL_PERIOD == 0:
@@ -119,14 +136,15 @@ class Shaper:
         data = data[:pos] + junk + data[pos:]
         return [*chunks[:i], Chunk(chunks[i].delay_s, data), *chunks[i + 1 :]]
 
-    def _split(self, chunks: list[Chunk], most: int) -> list[Chunk]:
+    def _split(self, chunks: list[Chunk], most: int, gap_s: float = 0.0) -> list[Chunk]:
+        """Random pieces of 1..most bytes, each after `gap_s` (a BLE dribble) but the first."""
         out: list[Chunk] = []
         for chunk in chunks:
             data, delay = chunk.data, chunk.delay_s
             while data:
                 n = self.rng.randint(1, most)
                 out.append(Chunk(delay, data[:n]))
-                data, delay = data[n:], 0.0
+                data, delay = data[n:], gap_s
         return out
 
 

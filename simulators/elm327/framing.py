@@ -1,4 +1,5 @@
-"""Bus framing and the adapter's display of it: CAN 11-bit ISO-TP, ISO 9141-2, KWP2000.
+"""Bus framing and the adapter's display of it: CAN 11/29-bit ISO-TP, SAE J1850 PWM and
+VPW, ISO 9141-2, KWP2000.
 
 `can_frames` cuts one message into 8-byte CAN frames (ISO 15765-2 single frame, or
 first frame + consecutive frames with the padding byte the ECU uses). `render_*`
@@ -12,7 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Display", "can_frames", "iso_frame", "kwp_frame", "render_can", "render_legacy"]
+__all__ = [
+    "Display",
+    "can_frames",
+    "iso_frame",
+    "j1850_crc",
+    "j1850_frame",
+    "kwp_frame",
+    "render_can",
+    "render_legacy",
+]
 
 CAN_DATA = 8
 SF_MAX = 7
@@ -51,7 +61,10 @@ def can_frames(message: bytes, padding: int) -> list[bytes]:
 def render_can(can_id: int, message: bytes, display: Display, padding: int) -> list[str]:
     """The lines an ELM327 prints for one CAN message from `can_id`."""
     frames = can_frames(message, padding)
-    header = f"{can_id:03X}" + (" " if display.spaces else "")
+    if can_id > 0x7FF:  # 29-bit: four bytes, printed like data (`18 DA F1 10 `)
+        header = _hex(can_id.to_bytes(4, "big"), display.spaces)
+    else:
+        header = f"{can_id:03X}" + (" " if display.spaces else "")
     if not display.caf:
         # Auto-formatting off: every frame raw, PCI and padding included.
         return [(header if display.headers else "") + _hex(f, display.spaces) for f in frames]
@@ -82,9 +95,30 @@ def kwp_frame(source: int, message: bytes) -> bytes:
     return body + bytes([sum(body) & 0xFF])
 
 
+def j1850_crc(data: bytes) -> int:
+    """SAE J1850's CRC-8: polynomial x^8+x^4+x^3+x^2+1 (0x1D), initial 0xFF, result
+    inverted. Written from the standard's definition for this simulator."""
+    crc = 0xFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1D) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc ^ 0xFF
+
+
+def j1850_frame(protocol: int, source: int, message: bytes) -> bytes:
+    """SAE J1850 reply frame: priority/type byte (41 on PWM, 48 on VPW), 6B (the tester),
+    <source>, data..., CRC-8."""
+    body = bytes([0x41 if protocol == 1 else 0x48, 0x6B, source]) + message
+    return body + bytes([j1850_crc(body)])
+
+
 def render_legacy(protocol: int, source: int, message: bytes, display: Display) -> list[str]:
-    """One ISO 9141-2 (3) or KWP2000 (4, 5) message as the adapter prints it."""
+    """One J1850 (1, 2), ISO 9141-2 (3) or KWP2000 (4, 5) message as the adapter prints it."""
     if display.headers:
-        frame = iso_frame(source, message) if protocol == 3 else kwp_frame(source, message)
+        if protocol in (1, 2):
+            frame = j1850_frame(protocol, source, message)
+        else:
+            frame = iso_frame(source, message) if protocol == 3 else kwp_frame(source, message)
         return [_hex(frame, display.spaces)]
     return [_hex(message, display.spaces)]

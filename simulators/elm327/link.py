@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+from .adapters import Personality
+from .adapters import adapter as _adapter
 from .engine import DEFAULT_VERSION, Elm327
-from .faults import Close, FaultSet, parse_faults
+from .faults import Close, FaultSet, Shaper, parse_faults
 from .profile import Profile, load_profile
 from .timing import Reply, Timing
 
@@ -36,6 +38,7 @@ class SimOptions(TypedDict, total=False):
     sleep: Sleep
     seed: int
     version: str
+    adapter: str | None
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Simulation:
     sleep: Sleep = asyncio.sleep
     seed: int = 0
     version: str = DEFAULT_VERSION
+    personality: Personality | None = None  # adapters.py; None = a plain v1.5 clone
     connections: int = 0
     started: float | None = None  # the car's time origin, set by the first session
 
@@ -68,22 +72,27 @@ class Simulation:
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         seed: int = 0,
-        version: str = DEFAULT_VERSION,
+        version: str | None = None,
+        adapter: str | None = None,
     ) -> Simulation:
+        """`adapter` names a personality (adapters.py); `version` overrides its banner."""
         prof = load_profile(profile) if isinstance(profile, str) else copy.deepcopy(profile)
         if timing is None:
             timing = Timing(rtt_ms=rtt_ms, ecu_ms=ecu_ms)
-        return cls(prof, timing, parse_faults(faults), clock, sleep, seed, version)
+        personality = _adapter(adapter) if adapter else None
+        banner = version or (personality.banner if personality else DEFAULT_VERSION)
+        return cls(prof, timing, parse_faults(faults), clock, sleep, seed, banner, personality)
 
     def session(self) -> Session:
         self.connections += 1
         if self.started is None:
             self.started = self.clock()
         # One car for all connections: its live values keep their time across reconnects.
+        p = self.personality
         engine = Elm327(
-            self.profile, self.timing, self.faults.quirks(), self.clock, self.version, started=self.started
+            self.profile, self.timing, self.faults.quirks(p), self.clock, self.version, started=self.started
         )
-        return Session(engine, self.faults, self.seed + self.connections, self.sleep)
+        return Session(engine, self.faults.shaper(self.seed + self.connections, p), self.sleep)
 
 
 class Session:
@@ -95,9 +104,9 @@ class Session:
     its CR. The adapter notices at the next pause in its reply (a frame boundary).
     """
 
-    def __init__(self, engine: Elm327, faults: FaultSet, seed: int, sleep: Sleep) -> None:
+    def __init__(self, engine: Elm327, shaper: Shaper, sleep: Sleep) -> None:
         self.engine = engine
-        self.shaper = faults.shaper(seed)
+        self.shaper = shaper
         self.sleep = sleep
         self.inbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=INBOX)
         self.closed = False

@@ -20,6 +20,7 @@ __all__ = [
     "PROFILE_DIR",
     "Ecu",
     "FreezeFrame",
+    "MonitorTest",
     "Profile",
     "list_profiles",
     "load_profile",
@@ -28,8 +29,10 @@ __all__ = [
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
-# Protocols a profile may run on (ELM327 numbers): ISO 9141-2, KWP2000 5-baud / fast, CAN 11/500.
-SUPPORTED_PROTOCOLS = (3, 4, 5, 6)
+# Protocols a profile may run on (ELM327 numbers): J1850 PWM / VPW, ISO 9141-2, KWP2000
+# 5-baud / fast, CAN 11/500, 29/500, 11/250, 29/250.
+SUPPORTED_PROTOCOLS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+CAN29 = (7, 9)
 
 SPARK_MONITORS = (
     "catalyst",
@@ -64,6 +67,18 @@ class FreezeFrame:
     values: dict[int, Generator]
 
 
+@dataclass(frozen=True)
+class MonitorTest:
+    """One Mode 06 test result as the ECU stores it: raw 16-bit value and limits."""
+
+    mid: int
+    tid: int
+    uas: int
+    value: int
+    min: int
+    max: int
+
+
 @dataclass
 class Ecu:
     """One responding control unit. DTC lists are mutable: Mode 04 clears them."""
@@ -82,6 +97,9 @@ class Ecu:
     mil: bool | None = None
     reports_vin: bool = False
     calibration_ids: list[str] = field(default_factory=list)
+    cvns: list[str] = field(default_factory=list)  # Mode 09 PID 06, 8 hex digits per CALID
+    ecu_name: str = ""  # Mode 09 PID 0A, e.g. "ECM-EngineControl"
+    monitor_tests: list[MonitorTest] = field(default_factory=list)  # Mode 06 (CAN only)
     negative_unsupported_pids: bool = False
     answers_unsupported_services: bool = False
     latency_ms: float = 0.0  # on top of the timing model's ecu_ms
@@ -100,6 +118,10 @@ class Profile:
     battery_v: Generator
     ecus: list[Ecu]
     can_padding: int = 0x55
+    # What the VIN decodes to (make, model, model year): the NHTSA simulator must agree.
+    make: str = ""
+    model: str = ""
+    year: int = 0
 
 
 def _hexnum(text: Any, where: str, top: int) -> int:
@@ -150,7 +172,34 @@ def _monitors(raw: dict[str, str], ignition: str, where: str) -> dict[str, str]:
     return out
 
 
-def _ecu(raw: dict[str, Any], where: str) -> Ecu:
+def _cvn(text: Any, where: str) -> str:
+    _hexnum(text, where, 0xFFFFFFFF)
+    if len(str(text)) != 8:
+        raise ProfileError(f"{where}: a CVN is 8 hex digits, got {text!r}")
+    return str(text).upper()
+
+
+def _monitor_test(raw: dict[str, Any], where: str) -> MonitorTest:
+    try:
+        return MonitorTest(
+            mid=_hexnum(raw["mid"], f"{where}.mid", 0xFF),
+            tid=_hexnum(raw["tid"], f"{where}.tid", 0xFF),
+            uas=_hexnum(raw["uas"], f"{where}.uas", 0xFF),
+            value=_word(raw["value"], f"{where}.value"),
+            min=_word(raw.get("min", 0), f"{where}.min"),
+            max=_word(raw.get("max", 0xFFFF), f"{where}.max"),
+        )
+    except KeyError as exc:
+        raise ProfileError(f"{where}: missing {exc}") from exc
+
+
+def _word(value: Any, where: str) -> int:
+    if not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise ProfileError(f"{where}: a raw 16-bit value (0-65535), got {value!r}")
+    return value
+
+
+def _ecu(raw: dict[str, Any], where: str, protocol: int = 6) -> Ecu:
     ignition = raw.get("ignition", "spark")
     if ignition not in ("spark", "compression"):
         raise ProfileError(f"{where}.ignition: spark or compression, got {ignition!r}")
@@ -166,7 +215,12 @@ def _ecu(raw: dict[str, Any], where: str) -> Ecu:
     ]
     return Ecu(
         name=str(raw.get("name", "ecu")),
-        can_id=_hexnum(raw.get("can_id", "7E8"), f"{where}.can_id", 0x7FF),
+        # 29-bit: 18 DA F1 <ECU address> (ISO 15765-4 normal fixed addressing).
+        can_id=_hexnum(
+            raw.get("can_id", "18DAF1" + str(raw.get("iso_address", "10")) if protocol in CAN29 else "7E8"),
+            f"{where}.can_id",
+            0x1FFFFFFF if protocol in CAN29 else 0x7FF,
+        ),
         iso_address=_hexnum(raw.get("iso_address", "10"), f"{where}.iso_address", 0xFF),
         ignition=ignition,
         pids=live,
@@ -179,6 +233,12 @@ def _ecu(raw: dict[str, Any], where: str) -> Ecu:
         mil=raw.get("mil"),
         reports_vin=bool(raw.get("reports_vin", False)),
         calibration_ids=[str(c) for c in raw.get("calibration_ids", [])],
+        cvns=[_cvn(c, f"{where}.cvns") for c in raw.get("cvns", [])],
+        ecu_name=str(raw.get("ecu_name", ""))[:20],
+        monitor_tests=[
+            _monitor_test(t, f"{where}.monitor_tests[{i}]")
+            for i, t in enumerate(raw.get("monitor_tests", []))
+        ],
         negative_unsupported_pids=bool(raw.get("negative_unsupported_pids", False)),
         answers_unsupported_services=bool(raw.get("answers_unsupported_services", False)),
         latency_ms=float(raw.get("latency_ms", 0.0)),
@@ -190,11 +250,11 @@ def parse_profile(raw: dict[str, Any], where: str = "profile") -> Profile:
     try:
         protocol = int(str(raw.get("protocol", "6")), 16)
         vin = str(raw["vin"]).upper()
-        ecus = [_ecu(e, f"{where}.ecus[{i}]") for i, e in enumerate(raw["ecus"])]
+        ecus = [_ecu(e, f"{where}.ecus[{i}]", protocol) for i, e in enumerate(raw["ecus"])]
     except (KeyError, TypeError, ValueError) as exc:
         raise ProfileError(f"{where}: missing or malformed field: {exc}") from exc
     if protocol not in SUPPORTED_PROTOCOLS:
-        raise ProfileError(f"{where}.protocol: {protocol:X} not simulated (3, 4, 5 or 6)")
+        raise ProfileError(f"{where}.protocol: {protocol:X} not simulated (1-9)")
     if not vin_is_valid(vin):
         raise ProfileError(f"{where}.vin: {vin!r} fails the ISO 3779 check digit")
     if not ecus:
@@ -207,6 +267,9 @@ def parse_profile(raw: dict[str, Any], where: str = "profile") -> Profile:
         battery_v=parse_generator(raw.get("battery_v", 12.6), f"{where}.battery_v"),
         ecus=ecus,
         can_padding=_hexnum(raw.get("can_padding", "55"), f"{where}.can_padding", 0xFF),
+        make=str(raw.get("make", "")),
+        model=str(raw.get("model", "")),
+        year=int(raw.get("year", 0)),
     )
 
 

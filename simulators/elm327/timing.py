@@ -28,6 +28,8 @@ class Timing:
     bus_init_ms: ISO 9141-2 / KWP 5-baud slow init on the first request (~2.6 s on cars).
     fast_init_ms: KWP2000 fast init (25 ms wake-up pattern + StartCommunication, ~350 ms).
     iso_gap_ms: ISO 9141-2 P2 gap before each further message (25-50 ms; 10.4 kbaud is slow).
+    st_scale: scales the adapter's ATST wait (4 ms units, 200 ms by default); tests that
+        make hundreds of requests without the count digit set it below 1.
     """
 
     rtt_ms: float = 0.0
@@ -38,6 +40,7 @@ class Timing:
     bus_init_ms: float = 2600.0
     fast_init_ms: float = 350.0
     iso_gap_ms: float = 25.0
+    st_scale: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,23 @@ async def test_cli_read_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     async with serve_tcp(profile="petrol-can", timing=FAST) as srv:
         assert await _cli(["read", "--json", "--url", srv.url]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"vin", "protocol", "ecus", "dtcs", "readiness", "freeze_frame"}
+    assert set(out) == {
+        "vin",
+        "protocol",
+        "ecus",
+        "dtcs",
+        "readiness",
+        "freeze_frame",
+        "ecu_info",
+        "monitor_tests",
+    }
+    assert out["monitor_tests"] == []  # Mode 06 only with --monitors
+    assert out["ecu_info"][0] == {
+        "ecu": "7E8",
+        "name": "ECM-EngineControl",
+        "calibration_ids": ["DFC1-14C204-AB", "DFC1-12A650-CD"],
+        "cvns": ["1A2B3C4D", "5E6F7081"],
+    }
     assert set(out["dtcs"]) == {"stored", "pending", "permanent"}
     assert out["dtcs"]["pending"][0] == {
         "code": "P0420",

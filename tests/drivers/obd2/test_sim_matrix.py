@@ -7,16 +7,16 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.pipelines.vehicle import read_report
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.errors import LinkLost, NoData, OBDError
 from drivers.obd2.pids import BY_NAME
+from drivers.obd2.report import read_report
 from drivers.obd2.scheduler import PidScheduler, poll
 from drivers.obd2.session import LinkState, Quirk, Session
 from drivers.obd2.transports import Transport, transport_for_url
 from simulators.elm327 import fake_ble_backend, serve_tcp
 from simulators.elm327.profile import Profile
-from tests.support.obd import FAST, PROFILES, SIX
+from tests.support.obd import FAST, PROFILES, QUICK_BACKOFF, SIX
 
 pytestmark = pytest.mark.anyio
 
@@ -83,12 +83,12 @@ async def test_ble(profile: str, fault: str) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 async def test_drop_then_reconnect(profile: str) -> None:
     async with serve_tcp(profile=profile, timing=FAST, faults=["drop:6"]) as srv:
-        s = Session(lambda: transport_for_url(srv.url), dongle="m")
+        s = Session(lambda: transport_for_url(srv.url), dongle="m", backoff=QUICK_BACKOFF)
         await s.connect()
         with pytest.raises(LinkLost):
             for _ in range(30):
                 await diag.read_pids(s, [BY_NAME["RPM"]])
         assert s.state is LinkState.LOST
-        await s.reconnect(attempts=3, first_delay=0.01)
+        await s.reconnect(attempts=3)
         assert (await diag.read_vin(s))[0] == srv.simulation.profile.vin
         await s.close()

@@ -13,7 +13,7 @@ from drivers.obd2.pids import BY_NAME
 from drivers.obd2.session import LinkState, Session
 from drivers.obd2.transports import BleTransport, transport_for_url
 from simulators.elm327 import FakeBluetooth, FakeDongle, fake_ble_backend, serve_pty
-from tests.support.obd import FAST, PROFILES, SIX
+from tests.support.obd import FAST, PROFILES, QUICK_BACKOFF, SIX
 
 pytestmark = pytest.mark.anyio
 
@@ -91,13 +91,17 @@ async def test_ble_writes_are_chunked_to_the_mtu() -> None:
 
 async def test_ble_drop_fault_is_link_lost_then_reconnect() -> None:
     backend = fake_ble_backend("petrol-can", layout="fff0", timing=FAST, faults=["drop:4"])
-    s = Session(lambda: transport_for_url("ble://AA:BB:CC:00:00:01", ble_backend=backend), dongle="ble")
+    s = Session(
+        lambda: transport_for_url("ble://AA:BB:CC:00:00:01", ble_backend=backend),
+        dongle="ble",
+        backoff=QUICK_BACKOFF,
+    )
     await s.connect()
     with pytest.raises(LinkLost):
         for _ in range(20):
             await diag.read_pids(s, [BY_NAME["RPM"]])
     assert s.state is LinkState.LOST
-    await s.reconnect(attempts=2, first_delay=0.01)
+    await s.reconnect(attempts=2)
     assert (await diag.read_pids(s, [BY_NAME["RPM"]]))[0].pid.name == "RPM"
     await s.close()
 
@@ -141,14 +145,14 @@ async def test_dongle_vanishing_mid_session() -> None:
     factory = lambda: BleTransport(  # noqa: E731
         "AA:BB:CC:00:00:01", backend=env.client, scanner_backend=env.scanner, scan_timeout=0.3
     )
-    s = Session(factory, dongle="ble", timeout=0.5)
+    s = Session(factory, dongle="ble", timeout=0.5, backoff=QUICK_BACKOFF)
     await s.connect()
     env.vanish("AA:BB:CC:00:00:01")
     with pytest.raises(LinkLost):
         for _ in range(5):
             await diag.read_pids(s, [BY_NAME["RPM"]])
     with pytest.raises(ConnectFailed, match="gave up"):
-        await s.reconnect(attempts=2, first_delay=0.01)
+        await s.reconnect(attempts=2)
     await s.close()
 
 

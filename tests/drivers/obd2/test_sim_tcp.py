@@ -11,18 +11,26 @@ import simulators.elm327 as sim_pkg
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.errors import ConnectFailed, DongleNotFound, LinkLost, NoData, OBDError
 from drivers.obd2.pids import BY_NAME
+from drivers.obd2.report import read_report
 from drivers.obd2.session import LinkState, Quirk, Session
 from drivers.obd2.store import MemoryStore
 from drivers.obd2.transports import transport_for_url
+from resilience import BackoffPolicy
 from simulators.elm327 import serve_tcp
 from simulators.elm327.profile import parse_profile
-from tests.support.obd import FAST, PROFILES
+from tests.support.obd import FAST, PROFILES, QUICK_BACKOFF
 
 pytestmark = pytest.mark.anyio
 
 
 def _session(url: str, store: MemoryStore | None = None, timeout: float = 2.0) -> Session:
-    return Session(lambda: transport_for_url(url), dongle="d1", store=store or MemoryStore(), timeout=timeout)
+    return Session(
+        lambda: transport_for_url(url),
+        dongle="d1",
+        store=store or MemoryStore(),
+        timeout=timeout,
+        backoff=QUICK_BACKOFF,
+    )
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -87,9 +95,20 @@ async def test_refused_port_is_dongle_not_found(port: int) -> None:
 async def test_silent_adapter_fails_within_the_deadline() -> None:
     async with serve_tcp(faults=["silent"], timing=FAST) as srv:
         s = _session(srv.url, timeout=0.2)
-        with pytest.raises(ConnectFailed):
+        # The optional ATWS unanswered, then the essential ATZ: the step is named.
+        with pytest.raises(ConnectFailed, match=r"adapter init failed at reset \(ATZ\): no '>' prompt"):
             await s.connect()
         assert s.state is LinkState.LOST
+
+
+@pytest.mark.parametrize("adapter", ["clone-v2.1", "genuine-v1.4b"])
+async def test_an_unreachable_car_is_the_only_init_failure_and_names_the_step(adapter: str) -> None:
+    # Every optional command a clone refuses falls back; only the car itself can fail
+    # connect, and the message says where (ignition off: nothing on any bus).
+    async with serve_tcp(profile="petrol-can", timing=FAST, faults=["nocar"], adapter=adapter) as srv:
+        s = _session(srv.url, timeout=0.5)
+        with pytest.raises(ConnectFailed, match=r"the car did not answer at reach the car \(0100\): UNABLE"):
+            await s.connect()
 
 
 async def test_noprompt_after_no_data_is_accepted() -> None:
@@ -134,7 +153,7 @@ async def test_dropped_link_is_lost_then_reconnects() -> None:
             for _ in range(20):
                 await diag.read_pids(s, [BY_NAME["RPM"]])
         assert s.state is LinkState.LOST
-        await s.reconnect(attempts=3, first_delay=0.01)
+        await s.reconnect(attempts=3)
         assert s.state is LinkState.READY
         assert (await diag.read_pids(s, [BY_NAME["SPEED"]]))[0].pid.name == "SPEED"
         await s.close()
@@ -146,10 +165,53 @@ async def test_reconnect_gives_up_with_a_clear_error(port: int) -> None:
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    s = Session(lambda: transport_for_url(f"tcp://127.0.0.1:{port}"), dongle="d1", sleep=fake_sleep)
+    policy = BackoffPolicy(first_s=0.5, cap_s=3.0, jitter=0.0)
+    s = Session(
+        lambda: transport_for_url(f"tcp://127.0.0.1:{port}"), dongle="d1", sleep=fake_sleep, backoff=policy
+    )
     with pytest.raises(ConnectFailed, match="gave up after 4"):
-        await s.reconnect(attempts=4, first_delay=0.5)
-    assert slept == [0.5, 1.0, 2.0]
+        await s.reconnect(attempts=4)
+    # Every attempt waits, the first one too (the link just ended); capped at 3 s.
+    assert slept == [0.5, 1.0, 2.0, 3.0]
+
+
+async def test_connect_and_drop_is_retried_no_faster_than_the_policy() -> None:
+    """issue 12: a dongle that accepts the connection and drops it mid-read was retried
+    ~100 times a second (3,982 "link lost" lines in 19 s). Every reconnect now waits the
+    backoff first, which grows until a connection stays up healthy_after_s. Fake clock:
+    sleeping advances it."""
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    policy = BackoffPolicy(first_s=0.5, cap_s=30.0, jitter=0.5, healthy_after_s=30.0)
+    async with serve_tcp(profile="petrol-can", timing=FAST, faults=["drop:6"]) as srv:
+        s = Session(
+            lambda: transport_for_url(srv.url),
+            dongle="d1",
+            sleep=fake_sleep,
+            backoff=policy,
+            clock=lambda: now[0],
+        )
+        await s.connect()
+        for _ in range(11):
+            with pytest.raises(LinkLost):
+                await read_report(s)
+            await s.reconnect(attempts=1)
+        # A connection that stayed up healthy_after_s resets the backoff: short again.
+        now[0] += 31.0
+        with pytest.raises(LinkLost):
+            await read_report(s)
+        await s.reconnect(attempts=1)
+        await s.close()
+    assert len(slept) == 12
+    for n, delay in enumerate(slept[:11], start=1):
+        ceiling = min(30.0, 0.5 * 2 ** (n - 1))
+        assert ceiling / 2 <= delay <= ceiling  # 'equal jitter': never under half the ceiling
+    assert 0.25 <= slept[11] <= 0.5
 
 
 @pytest.mark.parametrize("warm", [False, True])

@@ -82,7 +82,7 @@ async def test_random_split_notifications_reassemble() -> None:
             for line in reply.decode().split("\r")
             if ":" in line
         )
-        assert "WVGZZZ5N9BW123457" in vin
+        assert "WVGBV7AX8BW123457" in vin
 
 
 async def test_oversized_write_without_response_is_rejected() -> None:

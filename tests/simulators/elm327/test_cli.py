@@ -21,10 +21,17 @@ def test_list_profiles_and_faults(capsys: pytest.CaptureFixture[str]) -> None:
     assert {line.split(":")[0] for line in out.splitlines()} >= {"petrol-can", "diesel-can", "iso9141-legacy"}
     assert main(["--list-faults"]) == 0
     assert "h1-not-ok" in capsys.readouterr().out
+    assert main(["--list-adapters"]) == 0
+    names = {line.split(":")[0] for line in capsys.readouterr().out.splitlines()}
+    assert names == {
+        *("genuine-v1.4b", "genuine-v1.2", "clone-v1.5", "clone-v2.1", "echo-stuck", "headers-refused"),
+        *("ble-dribble", "crlf-nul", "stn2120"),
+    }
 
 
 @pytest.mark.parametrize(
-    "argv", [["--profile", "no-such-car"], ["--fault", "meteor"], ["--tcp", "localhost"]]
+    "argv",
+    [["--profile", "no-such-car"], ["--fault", "meteor"], ["--tcp", "localhost"], ["--adapter", "elm999"]],
 )
 def test_bad_options_exit_2_with_a_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2

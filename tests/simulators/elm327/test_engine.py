@@ -185,8 +185,19 @@ def test_dtc_lists_with_can_count_byte() -> None:
     assert text(elm, "0A") == "7E8 04 4A 01 03 01 \r7E9 02 4A 00 \r\r>"
 
 
+def test_clear_codes_is_refused_while_the_engine_runs() -> None:
+    elm = adapter(quirks=Quirks(refuse_clear_running=True))
+    for cmd in ("ATE0", "ATSP6", "ATH1"):
+        ask(elm, cmd)
+    assert text(elm, "04") == "7E8 03 7F 04 22 \r7E9 03 7F 04 22 \r\r>"  # conditionsNotCorrect
+    assert text(elm, "03") == "7E8 06 43 02 03 01 01 33 \r7E9 02 43 00 \r\r>"  # untouched
+
+
 def test_clear_codes_keeps_permanent_ones_and_turns_mil_off() -> None:
-    elm = quiet("petrol-can", "ATSP6", "ATSH7E0")
+    elm = adapter(quirks=Quirks(engine_off=True))  # ignition on, engine off
+    for cmd in ("ATE0", "ATSP6", "ATSH7E0"):
+        ask(elm, cmd)
+    assert text(elm, "010C") == "41 0C 00 00 \r\r>"  # 0 rpm
     assert text(elm, "0101").startswith("41 01 82")  # MIL on, 2 DTCs
     assert text(elm, "04") == "44 \r\r>"
     assert text(elm, "03") == "43 00 \r\r>"

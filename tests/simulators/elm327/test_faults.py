@@ -153,6 +153,8 @@ def test_fault_names_and_parameters_are_checked() -> None:
         "h1-not-ok",
         "stall",
         "nocar",
+        "engine-off",
+        "clear-needs-engine-off",
     }
     faults = parse_faults(["split", "nodata:5", "echo"])
     assert faults.active == {"split": 7, "nodata": 5, "echo": 0}

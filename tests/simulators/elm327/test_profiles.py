@@ -17,7 +17,8 @@ def test_bundled_profiles_cover_can_petrol_diesel_and_legacy() -> None:
     names = list_profiles()
     assert {"petrol-can", "diesel-can", "iso9141-legacy", "kwp-fast"} <= set(names)
     profiles = [load_profile(n) for n in names]
-    assert {p.protocol for p in profiles} == {3, 5, 6}
+    # J1850 PWM, VPW, ISO 9141-2, KWP fast, CAN 11/500, CAN 29/250 (issue 14 item 3)
+    assert {p.protocol for p in profiles} == {1, 2, 3, 5, 6, 9}
     assert {e.ignition for p in profiles for e in p.ecus} == {"spark", "compression"}
     assert all(vin_is_valid(p.vin) for p in profiles)
     # python-OBD (#275/#276) corrupts VINs starting or ending with 0/1/2: keep one such VIN.
@@ -38,7 +39,12 @@ def test_bitmaps_match_the_pids_each_ecu_answers(name: str) -> None:
                 elm.feed(f"ATSH{ecu.can_id - 8:03X}\r".encode())
             (reply,) = elm.feed(f"01{base:02X}\r".encode())
             line = next(ln for ln in reply.data.decode().split("\r") if "41" in ln)
-            data = bytes.fromhex(line[3:])[-4:] if profile.protocol == 6 else bytes.fromhex(line)[-5:-1]
+            if profile.protocol == 6:
+                data = bytes.fromhex(line[3:])[-4:]
+            elif profile.protocol == 9:  # 29-bit header: 4 bytes, no check byte
+                data = bytes.fromhex(line)[-4:]
+            else:
+                data = bytes.fromhex(line)[-5:-1]
             bits = int.from_bytes(data, "big")
             claimed |= {base + i for i in range(1, 33) if bits & (1 << (32 - i))}
             if not bits & 1:
@@ -114,7 +120,7 @@ def test_custom_profile_file_loads(tmp_path: Path) -> None:
     ("patch", "needle"),
     [
         ({"vin": "1HGCM82643A004352"}, "check digit"),
-        ({"protocol": "1"}, "not simulated"),
+        ({"protocol": "A"}, "not simulated"),
         ({"ecus": [{"pids": {"99": 1}}]}, "no encoder"),
         ({"ecus": [{"dtcs": {"stored": ["Q0301"]}}]}, "not a DTC"),
         ({"ecus": [{"readiness": {"warp_drive": "complete"}}]}, "monitor"),

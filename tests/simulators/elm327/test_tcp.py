@@ -66,7 +66,7 @@ async def test_count_digit_short_circuits_the_st_wait_on_the_injected_clock() ->
 
 
 async def test_clear_codes_is_remembered_by_the_car_across_connections() -> None:
-    async with serve_tcp(profile="petrol-can", **instant()) as server:
+    async with serve_tcp(profile="petrol-can", faults=["engine-off"], **instant()) as server:
         c = await RawClient.connect(server.port)
         for cmd in ("ATE0", "ATSP6", "ATSH7E0"):
             await c.ask(cmd)
