@@ -10,6 +10,7 @@ from bleak import BleakScanner
 from bleak.exc import BleakError
 
 from drivers.obd2.errors import TransportError
+from drivers.obd2.transports.ble import scan_failure
 from drivers.obd2.transports.gatt import layout_for_service
 
 __all__ = ["Candidate", "discover"]
@@ -36,7 +37,7 @@ async def discover(seconds: float = 5.0, *, backend: Any = None, everything: boo
     try:
         found = await BleakScanner.discover(seconds, return_adv=True, **kwargs)
     except (BleakError, OSError) as exc:
-        raise TransportError(f"BLE scan failed: {exc}") from exc
+        raise TransportError(scan_failure(exc)) from exc
     out = []
     for address, (device, adv) in found.items():
         name = adv.local_name or device.name

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from agent.records import DtcClearRecord, parse_record
 from simulators.elm327 import serve_tcp
 from tests.support.obd import FAST
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.anyio
 
@@ -77,3 +82,18 @@ async def test_read_with_monitors_prints_named_results() -> None:
         "misfire cylinder 6",
         "catalyst monitor bank 2",
     }
+
+
+@pytest.mark.parametrize(
+    "argv", [["obd", "discover", "--timeout", "1"], ["obd", "read", "--url", "ble://AA:BB:CC:DD:EE:FF"]]
+)
+def test_without_bluez_ble_says_what_to_start(argv: list[str], tmp_path: Path) -> None:
+    # A Pi (or CI box) without the system D-Bus or BlueZ: one line naming what to start.
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path}/no-system-bus"}
+    r = subprocess.run(
+        [sys.executable, "-m", "agent", *argv],
+        capture_output=True, text=True, timeout=60, env=env, cwd=ROOT, check=False,
+    )
+    assert r.returncode == 1, r
+    assert "BlueZ is not reachable over D-Bus" in r.stderr and "systemctl start dbus bluetooth" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

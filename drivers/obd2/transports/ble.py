@@ -32,6 +32,23 @@ from drivers.obd2.transports.gatt import CharInfo, pick_characteristics
 
 __all__ = ["BleTransport"]
 
+_NO_BLUEZ = (
+    "BlueZ is not reachable over D-Bus: start it (sudo systemctl start dbus bluetooth), "
+    "check the adapter (bluetoothctl show), or use a tcp:// or serial:// dongle"
+)
+
+
+def scan_failure(exc: BaseException) -> str:
+    """What a failed BLE scan means for the operator. Without BlueZ, bleak's D-Bus
+    connect fails with a bare "[Errno 2] No such file or directory" (the system bus
+    socket) or a ServiceUnknown for org.bluez: say what to start instead."""
+    text = str(exc)
+    no_bus = isinstance(exc, FileNotFoundError | ConnectionRefusedError)
+    if no_bus or "org.bluez" in text or "ServiceUnknown" in text:
+        return f"{_NO_BLUEZ} ({type(exc).__name__}: {text})"
+    return f"BLE scan failed: {text}"
+
+
 # 20 bytes: the ATT payload of the default 23-byte MTU, safe on every BlueZ version.
 DEFAULT_CHUNK = 20
 # A full reply is < 1 KiB (see elm327.MAX_REPLY_BYTES for the hard limit).
@@ -78,7 +95,7 @@ class BleTransport(Transport):
                 assert self.name is not None
                 dev = await BleakScanner.find_device_by_name(self.name, self.scan_timeout, **kwargs)
         except (BleakError, OSError) as exc:
-            raise ConnectFailed(f"{self.description}: BLE scan failed: {exc}") from exc
+            raise ConnectFailed(f"{self.description}: {scan_failure(exc)}") from exc
         if dev is None:
             raise DongleNotFound(f"{self.description}: not seen in a {self.scan_timeout:.0f} s BLE scan")
         return dev
