@@ -275,7 +275,11 @@ def bench_fps(frames: int, scanner: FrameScanner) -> dict[str, float]:
     # A fresh engine made in the station's OCR thread, as in the agent: ONNX Runtime's
     # pool threads then inherit that thread's lower priority.
     station = ScanStation("bench", MemorySink(), ocr=VinOcr())
-    station._ocr_pool().submit(station.scanner.read_vins, scenes[-1]).result()
+
+    async def warm_up() -> None:
+        await station._ocr_in_thread(scenes[-1])
+
+    asyncio.run(warm_up())
     feed = [scenes[i % len(scenes)] for i in range(frames)]
     stats = asyncio.run(station.run(IteratorSource(feed)))
     return {
