@@ -81,7 +81,7 @@ from sync.mqtt import (
     properties,
 )
 from sync.outbox import Outbox
-from sync.outbox_schema import TOMB_REJECTED, Row
+from sync.outbox_schema import TOMB_REJECTED, OutboxStats, Row
 from sync.paho_loop import PahoLoop
 
 __all__ = ["Link", "LinkCounters", "LinkSettings", "OnRejected", "StatusInfo", "StatusRender"]
@@ -149,6 +149,8 @@ class Link:
         self._retry_floor: int | None = None
         self._birth: tuple[int, bytes] | None = None
         self._birth_seq = 0  # held birth: session, Last Will
+        self._live_session = 0  # the session of the connection that is up
+        self._gone_said_at = -float("inf")  # the last status saying which rows are gone
         self.inbound = Inbound(outbox, settings, self.counters, self.commands, self._rewind_to)
 
     # --- public ------------------------------------------------------------------------
@@ -172,8 +174,28 @@ class Link:
         await self._up.wait()
 
     async def replay(self, from_seq: int) -> int:
-        """Resend held rows from `from_seq` (gap repair), bounded: sync/replay.py."""
+        """Resend held rows from `from_seq` (gap repair), bounded: sync/replay.py.
+        Rows asked for that are gone (a backend acked them, so they were deleted) cannot
+        come again; a backend asking for them lost them (a database restored from an
+        older backup, or a new one) and would wait for ever, acking nothing after them.
+        A status record saying which rows are gone (`acked_through`) goes out instead,
+        at most once per replay window."""
+        now = self._clock()
+        due = now - self._gone_said_at >= self.settings.replay_window_s
+        if self._status is not None and self.connected and due:
+            st = await self.outbox.stats()
+            if from_seq <= st.acked_through:
+                self._gone_said_at = now
+                await self._say_gone(self._status, st)
         return await self.inbound.replay(from_seq)
+
+    async def _say_gone(self, render: StatusRender, st: OutboxStats) -> None:
+        """A status record (same session: still online) with `acked_through`."""
+        info = StatusInfo("online", self._live_session, st.depth, st.oldest_pending_age_s, st.acked_through)
+        with contextlib.suppress(OutboxFullError):  # the birth said it too; next request
+            await self.outbox.put(
+                "status", self.status_topic, lambda seq, epoch: render(seq, epoch, info), retain=True
+            )
 
     @property
     def backend_hw(self) -> int:
@@ -254,6 +276,7 @@ class Link:
 
     async def _online(self, client: Any, session: int) -> None:
         self.connected, self.last_error = True, None
+        self._live_session = session
         self._connected_at = self._clock()
         self.counters.connects += 1
         self._inflight.clear()
@@ -307,7 +330,7 @@ class Link:
         """Commit the held birth; return the Last Will: the same record, state offline."""
         assert self._status is not None
         st = await self.outbox.stats()
-        online = StatusInfo("online", session, st.depth, st.oldest_pending_age_s)
+        online = StatusInfo("online", session, st.depth, st.oldest_pending_age_s, st.acked_through)
         will: list[bytes] = []
         render = self._status
 

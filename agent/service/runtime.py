@@ -135,6 +135,7 @@ def status_renderer(
             "session": info.session,
             "outbox_depth": info.outbox_depth,
             "oldest_pending_s": info.oldest_pending_s,
+            "acked_through": info.acked_through,
         }
         if health is not None:
             doc = health.evaluate()
