@@ -5,9 +5,9 @@ BlueZ, so a user without a Pi or a dongle can try the real BLE path: discovery, 
 `ble://` transport (scan by name or address, GATT layout choice, notification
 reassembly), the session and the vehicle pipeline all run as they would on the radio.
 Five dongles advertise (one per GATT layout; `OBDLink CX` hides its service); each is
-in its own car, or every one in PROFILE. The link is a BLE link's: 30 ms a round trip,
-the ECU 15 ms (`baygate simulate elm327 --help`: "BLE ~30", "typ. 15"), notifications
-cut at random points.
+in its own car, or every one in PROFILE. The link is a BLE link's (`BLE_RTT_MS`,
+`BLE_ECU_MS`: 30 ms a round trip, the ECU 15 ms, as in `make demo`), notifications cut
+at random points.
 
 Only the CLI wires the simulator in: drivers never import simulators
 (tests/test_import_rule.py); they take the backends as `ble_backend=` and
@@ -19,12 +19,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from simulators.elm327 import FakeBluetooth, SimulatorError, demo_dongles, list_profiles, load_profile
+from simulators.elm327 import (
+    BLE_ECU_MS,
+    BLE_RTT_MS,
+    FakeBluetooth,
+    SimulatorError,
+    demo_dongles,
+    list_profiles,
+    load_profile,
+)
 
 __all__ = ["add_option", "backends"]
-
-RTT_MS = 30.0  # a BLE connection interval or two per command
-ECU_MS = 15.0  # a typical ECU's answer time
 
 
 def _profile(text: str) -> str:
@@ -56,5 +61,6 @@ def backends(args: argparse.Namespace) -> dict[str, Any]:
     profile: str | None = getattr(args, "simulated_ble", None)
     if profile is None:
         return {}
-    radio = FakeBluetooth(demo_dongles(profile or None, rtt_ms=RTT_MS, ecu_ms=ECU_MS, random_split=True))
+    dongles = demo_dongles(profile or None, rtt_ms=BLE_RTT_MS, ecu_ms=BLE_ECU_MS, random_split=True)
+    radio = FakeBluetooth(dongles)
     return {"ble_backend": radio.client, "ble_scanner_backend": radio.scanner}

@@ -39,6 +39,8 @@ from .timing import Timing
 
 __all__ = [
     "ATT_OVERHEAD",
+    "BLE_ECU_MS",
+    "BLE_RTT_MS",
     "FakeBleClient",
     "FakeBluetooth",
     "FakeDongle",
@@ -49,6 +51,10 @@ __all__ = [
 
 ATT_OVERHEAD = 3  # ATT opcode + handle: payload per packet = MTU - 3
 DEFAULT_MTU = 23  # the BLE 4.0 minimum, what older BlueZ reports
+# A BLE dongle's own cost per command (the demo and `--simulated-ble`): ~30 ms a round
+# trip (a connection interval or two), a typical ECU answering in 15 ms.
+BLE_RTT_MS = 30.0
+BLE_ECU_MS = 15.0
 log = logging.getLogger("baygate.sim.elm327.ble")
 
 
