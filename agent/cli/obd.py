@@ -11,8 +11,9 @@ dtc_clear record it makes (outcome cleared, refused or failed). Exit 0 cleared, 
 refused or failed, 2 without --confirm.
 
 URL: tcp://host:port, serial:///dev/ttyUSB0[?baud=N], ble://ADDRESS[?layout=fff0] or
-ble://name=NAME. With --json, `read` prints one object; `watch` prints one object per
-reading and a final {"summary": {"values_per_s": ...}}.
+ble://name=NAME. --simulated-ble [PROFILE] puts the ELM327 simulator's fake radio under
+`discover` and ble:// URLs (agent/cli/simulated_ble.py). With --json, `read` prints one
+object; `watch` prints one object per reading and a final {"summary": {"values_per_s": ...}}.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import sys
 import time
 from typing import Any
 
+from agent.cli import simulated_ble
 from agent.cli.argtypes import number, seconds
 from agent.config import Config
 from agent.pipelines.sink import MemorySink
@@ -80,16 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     for p in (d, r, w, c):
         p.add_argument("--json", action="store_true", help="machine-readable output")
-        # Tests and the demo plug the ELM327 simulator's fake BLE backend in here.
-        p.add_argument("--ble-backend", help=argparse.SUPPRESS)
-        p.add_argument("--ble-scanner-backend", help=argparse.SUPPRESS)
-
-
-def _load(spec: str | None) -> Any:
-    if not spec:
-        return None
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
+        simulated_ble.add_option(p)
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
@@ -110,9 +102,7 @@ async def _main(args: argparse.Namespace, config: Config | None) -> int:
             )
             return 2
         store: DongleStore = dongle_store(config.agent.state_dir) if config else MemoryStore()
-        transport = transport_for_url(
-            args.url, ble_backend=_load(args.ble_backend), ble_scanner_backend=_load(args.ble_scanner_backend)
-        )
+        transport = transport_for_url(args.url, **simulated_ble.backends(args))
         session = Session(transport, dongle=args.url, store=store, timeout=args.timeout)
         if args.action == "watch":
             pids = [lookup(p) for p in args.pids.split(",") if p.strip()]
@@ -137,7 +127,8 @@ async def _main(args: argparse.Namespace, config: Config | None) -> int:
 
 
 async def _discover(args: argparse.Namespace) -> int:
-    found = await discover(args.timeout, backend=_load(args.ble_scanner_backend), everything=args.all)
+    radio = simulated_ble.backends(args)
+    found = await discover(args.timeout, backend=radio.get("ble_scanner_backend"), everything=args.all)
     if args.json:
         for c in found:
             print(json.dumps({"name": c.name, "address": c.address, "rssi": c.rssi, "layout": c.layout}))

@@ -57,11 +57,13 @@ def vehicle_session_for(
     state_dir: Path,
     *,
     ble_backend: Any = None,
+    ble_scanner_backend: Any = None,
     pressure: Callable[[], bool] | None = None,
 ) -> VehicleSession:
     """The vehicle session for one configured dongle (what `baygate run` starts per dongle).
 
     `dongle.profile` names the GATT layout of a BLE dongle (fff0, ffe0, 18f0, e781, nus).
+    The bleak backends replace BlueZ for `ble://` URLs (`run --simulated-ble`).
     """
     url = dongle.url
     if dongle.profile and url.startswith("ble://") and "layout=" not in url:
@@ -74,7 +76,9 @@ def vehicle_session_for(
         hz=obd.telemetry_hz,
         store=dongle_store(state_dir),
         command_timeout_s=obd.command_timeout_s,
-        transport_factory=lambda: transport_for_url(url, ble_backend=ble_backend),
+        transport_factory=lambda: transport_for_url(
+            url, ble_backend=ble_backend, ble_scanner_backend=ble_scanner_backend
+        ),
         pressure=pressure,
     )
 

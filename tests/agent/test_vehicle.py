@@ -171,14 +171,7 @@ async def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], port:
 
 
 async def test_cli_discover_with_fake_scanner(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = [
-        "discover",
-        "--json",
-        "--timeout",
-        "0.3",
-        "--ble-scanner-backend",
-        "tests.support.obd:DEMO_SCANNER",
-    ]
+    argv = ["discover", "--json", "--timeout", "0.3", "--simulated-ble"]
     assert await _cli(argv) == 0
     found = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
     assert {f["layout"] for f in found} >= {"fff0", "ffe0", "nus"}
