@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +48,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("baygate.vehicle")
+
+# What went wrong, newest last: a dongle left unplugged is retried every 30 s (the
+# backoff's cap), 2,880 errors a day that a list kept for as long as the agent ran.
+MAX_ERRORS = 100
 
 # A clear is ~8 OBD requests (3 DTC reads, RPM, 04, 3 DTC reads): well under 1 s on CAN
 # over Wi-Fi, ~3 s over BLE with a slow ISO 9141 car (bench/obd.py's ~0.3 s a request).
@@ -162,7 +167,13 @@ class VehicleStats:
     link_losses: int = 0
     refused: int = 0  # vehicle reports refused (disk full)
     shed: int = 0  # telemetry samples shed (disk low)
-    errors: list[str] = field(default_factory=list)
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))  # the newest
+    errors_dropped: int = 0  # older errors let go of
+
+    def error(self, message: str) -> None:
+        if len(self.errors) == self.errors.maxlen:
+            self.errors_dropped += 1
+        self.errors.append(message)
 
 
 class VehicleSession:
@@ -223,7 +234,7 @@ class VehicleSession:
                     await self.session.connect()
             except OBDError as exc:
                 failed_connects += 1
-                self.stats.errors.append(str(exc))
+                self.stats.error(str(exc))
                 if failed_connects >= max_connect_attempts:
                     return
                 delay = self.backoff.next_delay()
@@ -239,7 +250,7 @@ class VehicleSession:
             except OBDError as exc:
                 lost = exc
                 self.stats.link_losses += 1
-                self.stats.errors.append(str(exc))
+                self.stats.error(str(exc))
             finally:
                 await self.session.transport.close()
             if not stop.is_set():  # lost, or ended by itself: either way, not healthy
