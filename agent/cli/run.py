@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from agent.config import Config, ensure_state_dir
+from agent.config import Config
+from agent.state_dir import ensure_state_dir
 
 __all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "run"]
 
