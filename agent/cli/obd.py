@@ -29,13 +29,13 @@ from typing import Any
 from agent.cli import simulated_ble
 from agent.cli.argtypes import number, seconds
 from agent.config import Config
+from agent.pipelines.dtc_clear import clear_and_check
 from agent.pipelines.sink import MemorySink
-from agent.pipelines.vehicle import clear_body, dongle_store, report_json, sample_json
+from agent.pipelines.vehicle import dongle_store, report_json, sample_json
 from agent.records import utcnow
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.discovery import discover
-from drivers.obd2.errors import BadURL, ClearRefused, DecodeError, OBDError
-from drivers.obd2.modes import clear_dtcs
+from drivers.obd2.errors import BadURL, DecodeError, OBDError
 from drivers.obd2.pids import BY_NAME, lookup
 from drivers.obd2.report import read_report
 from drivers.obd2.scheduler import MAX_HZ, MIN_HZ, PidScheduler, poll
@@ -146,23 +146,14 @@ async def _clear(args: argparse.Namespace, session: Session) -> int:
     vin: str | None = None
     with contextlib.suppress(OBDError):
         vin = (await diag.read_vin(session))[0]
-    before = {mode: await diag.read_dtcs(session, mode) for mode in diag.DTC_MODES}
+    done = await clear_and_check(session, confirm=args.confirm)
     sink = MemorySink()
-    try:
-        result = await clear_dtcs(session, confirm=args.confirm)
-    except ClearRefused as exc:
-        await sink.emit("dtc_clear", clear_body(args.url, vin, before, outcome="refused", reason=str(exc)))
-        _print_record(args, sink, f"not cleared: {exc}")
-        return 1
-    after = {mode: await diag.read_dtcs(session, mode) for mode in diag.DTC_MODES}
-    left = [d.code for mode in ("stored", "pending") for d in after[mode]]
-    outcome = "failed" if left else "cleared"
-    reason = f"still reported after the clear: {', '.join(left)}" if left else None
-    body = clear_body(args.url, vin, before, outcome=outcome, reason=reason, after=after, ecus=result.ecus)
-    await sink.emit("dtc_clear", body)
-    cleared = sum(len(v) for m, v in before.items() if m != "permanent")
-    _print_record(args, sink, reason or f"cleared {cleared} DTC(s) on {', '.join(result.ecus)}")
-    return 1 if left else 0
+    await sink.emit("dtc_clear", done.body(args.url, vin))
+    if done.outcome == "refused":
+        _print_record(args, sink, f"not cleared: {done.reason}")
+    else:
+        _print_record(args, sink, done.reason or f"cleared {done.cleared} DTC(s) on {', '.join(done.ecus)}")
+    return 0 if done.outcome == "cleared" else 1
 
 
 def _print_record(args: argparse.Namespace, sink: MemorySink, line: str) -> None:

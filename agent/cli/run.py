@@ -6,7 +6,8 @@ import argparse
 import logging
 
 from agent.cli import simulated_ble
-from agent.config import Config, ensure_state_dir
+from agent.config import Config
+from agent.state_dir import ensure_state_dir
 
 __all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "run"]
 

@@ -62,7 +62,7 @@ async def step(ctx: DemoContext) -> None:
     if report is None:
         stop.set()
         await task
-        raise RuntimeError(f"no vehicle report from the simulated dongle: {vs.stats.errors}")
+        raise RuntimeError(f"no vehicle report from the simulated dongle: {list(vs.stats.errors)}")
     took = time.monotonic() - t0
     streaming = time.monotonic()
     samples_before = vs.stats.samples
