@@ -279,17 +279,24 @@ def main(argv: list[str] | None = None) -> int:
             for log in sorted((tmp / "logs").glob("*.log")):
                 print(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}", file=sys.stderr)
             raise
-        caption = (f"Rendered by scripts/render_dashboard.py: a real Prometheus scraping {n} simulated "
-                   f"agents (baygate run) every 1 s for {args.minutes:g} min; the panels and queries are "
-                   "ops/grafana/baygate-fleet.json's, the drawing is the script's (Grafana cannot be "
-                   "installed on the build machine).")  # fmt: skip
+        empty = [p.title for p, r in zip(panels, results, strict=True) if not any(r)]
+        caption = (
+            f"Rendered by scripts/render_dashboard.py: a real Prometheus scraping {n} simulated agents "
+            f"(baygate run; one dongle dropping its link, one camera unreachable, one NHTSA unreachable) "
+            f"every 1 s for {args.minutes:g} min. Panels and queries: ops/grafana/baygate-fleet.json; "
+            "the drawing is the script's, as Grafana cannot be installed on the build machine. "
+            + (
+                f"No data in: {', '.join(empty)} (nothing in this fleet produced those series)."
+                if empty
+                else ""
+            )
+        )
         page = tmp / "dashboard.html"
         page.write_text(render_html(title, panels, results, width=WIDTH, t0=t0, t1=t1, caption=caption))
         if args.keep:
             shutil.copy(page, args.keep)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         screenshot(page, args.out)
-    empty = [p.title for p, r in zip(panels, results, strict=True) if not any(r)]
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB); panels with no data: {empty or 'none'}")
     return 0
 
