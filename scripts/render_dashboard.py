@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "fleet-dashboard.png")
     ap.add_argument("--keep", type=Path, default=None, help="also keep the HTML page here")
     args = ap.parse_args(argv)
+    # SIGTERM's default kills without unwinding: the finally blocks that stop the fleet
+    # would not run, and its processes (own sessions) would outlive us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     title, panels = load_panels(DASHBOARD)
     with tempfile.TemporaryDirectory(prefix="baygate-dash-") as d:
         tmp = Path(d)
