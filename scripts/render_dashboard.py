@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,11 +108,11 @@ class Processes:
                 proc.wait()
 
 
-def wait_until(what: str, limit_s: float, check: object) -> None:
+def wait_until(what: str, limit_s: float, check: Callable[[], bool]) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError, OSError):
-            if check():  # type: ignore[operator]
+            if check():
                 return
         time.sleep(0.25)
     raise RuntimeError(f"timed out after {limit_s:.0f} s waiting for {what}")
