@@ -81,9 +81,14 @@ async def test_pipeline_records_reach_the_backend_valid_and_commands_answer(
         reply, _ = await cmd("replay", json.dumps({"epoch": ob.epoch, "from_seq": 1}).encode())  # type: ignore[misc]
         assert reply == {"ok": True, "result": {"requeued": 0, "from_seq": 1}}  # all acked and deleted
         assert link.connected
+        # ... so the agent says what is gone (docs/records.md, Replay): a status record
+        # with acked_through, which the backend stores and acks like any record.
+        await until(lambda: ob.last_seq == 5 and link.backend_hw == 5, what="the acked_through status")
     recs = [parse_record(p) for a, _e, _s, _k, p in store_records(db) if p and a == "bay-r"]
     kinds = sorted(r.kind for r in recs)  # type: ignore[attr-defined]
-    assert kinds == ["scan", "scan", "scan", "status"]
+    assert kinds == ["scan", "scan", "scan", "status", "status"]
+    said = [r for r in recs if r.kind == "status" and r.seq == 5]  # type: ignore[attr-defined]
+    assert [(r.state, r.acked_through) for r in said] == [("online", 4)]  # type: ignore[attr-defined]
     assert [r.fields["id"] for r in recs if r.kind == "scan"] == ["J000000", "J000001", "J000002"]  # type: ignore[attr-defined]
 
 
