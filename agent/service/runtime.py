@@ -37,6 +37,7 @@ from agent.service.reconfigure import Reconfigurer
 from agent.service.remote_config import Answer, RemoteStore
 from agent.service.sdnotify import notify, watchdog_interval_s
 from agent.service.shutdown import SHUTDOWN_BOUND_S, ShutdownDeadline
+from agent.service.upgrade import Upgrader
 from agent.service.watchdog import watchdog
 from sync.auth import decode_key
 from sync.commands import CommandChannel
@@ -62,6 +63,7 @@ if TYPE_CHECKING:  # the bay screen pulls in Starlette: only when [ui] is on
 log = logging.getLogger("baygate.runtime")
 
 PipelinesFor = Callable[[Config], list[Pipeline]]
+
 
 def _key_path(config: Config) -> Path | None:
     key = config.mqtt.key_file
@@ -187,6 +189,8 @@ class Runtime:
                 config, self._guarding(pipelines_for), self.health, RemoteStore(config.agent.state_dir),
                 on_rollback=self._rolled_back,
             )  # fmt: skip
+        # Stages backend-ordered releases for the privileged upgrade unit (signed commands only).
+        self.upgrader = Upgrader(config.agent.state_dir, __version__)
         self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
         self.vehicles = vehicles if vehicles is not None else {}  # dongle -> session (post-scans)
         self.metrics = metrics  # the pipelines' parts already in it, when given
@@ -225,7 +229,9 @@ class Runtime:
                 commands=channel,
                 on_rejected=on_rejected,
             )
-            register_commands(channel, link, rc, authenticated=self.config.mqtt.auth_key is not None)
+            register_commands(
+                channel, link, rc, authenticated=self.config.mqtt.auth_key is not None, upgrader=self.upgrader
+            )
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
                 "agent %s/%s running: outbox epoch %s, remote config %s",
@@ -243,6 +249,7 @@ class Runtime:
                         tg.create_task(self._guarded("bay screen", screen.run()))
                 tg.create_task(self._guarded("link", link.run()))
                 tg.create_task(self._guarded("disk monitor", watch_disk(guard, outbox, sink)))
+                tg.create_task(self._guarded("upgrader", self.upgrader.run()))
                 for i, p in enumerate(self.pipelines):
                     tg.create_task(self._guarded(f"pipeline {i}", p(sink)))
                 if rc is not None:
