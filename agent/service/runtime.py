@@ -190,7 +190,9 @@ class Runtime:
                 on_rollback=self._rolled_back,
             )  # fmt: skip
         # Stages backend-ordered releases for the privileged upgrade unit (signed commands only).
-        self.upgrader = Upgrader(config.agent.state_dir, __version__)
+        self.upgrader = Upgrader(
+            config.agent.state_dir, __version__, min_free_bytes=disk_limits(config).low_bytes
+        )
         self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
         self.vehicles = vehicles if vehicles is not None else {}  # dongle -> session (post-scans)
         self.metrics = metrics  # the pipelines' parts already in it, when given

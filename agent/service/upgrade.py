@@ -93,11 +93,13 @@ class Upgrader:
         *,
         max_bytes: int = MAX_WHEELHOUSE_BYTES,
         fetch_timeout_s: float = 30.0,
+        min_free_bytes: int = 0,
     ) -> None:
         self.dir = state_dir / "upgrades"
         self.running = running
         self.max_bytes = max_bytes
         self.fetch_timeout_s = fetch_timeout_s
+        self.min_free_bytes = min_free_bytes
         self._queue: asyncio.Queue[Order] = asyncio.Queue(1)
         self._staging: Order | None = None
 
@@ -156,7 +158,8 @@ class Upgrader:
         for leftover in (tar, wh):  # an earlier attempt cut short (power, kill -9)
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
         try:
-            fetch(o.url, tar, sha256=o.sha256, max_bytes=self.max_bytes, timeout_s=self.fetch_timeout_s)
+            fetch(o.url, tar, sha256=o.sha256, max_bytes=self.max_bytes, timeout_s=self.fetch_timeout_s,
+                  min_free_bytes=self.min_free_bytes)  # fmt: skip
             unpack(tar, wh, max_bytes=self.max_bytes)
             tar.unlink()
             check_wheelhouse(wh, o.version)

@@ -7,7 +7,10 @@ so a refused order leaves nothing staged:
 - `fetch`: http(s):// or file:// only; streamed in 1 MiB chunks into a temp file, with
   a size cap checked against Content-Length before reading and against the bytes read
   while reading (a server may lie or send none); the sha256 of the bytes must be the
-  ordered one, or the file is removed.
+  ordered one, or the file is removed. The state dir also holds the outbox: staging
+  (the tarball, then as much again unpacked) must leave `min_free_bytes` free, or the
+  order is refused before a byte is written (the agent passes its disk_low threshold,
+  below which telemetry is shed).
 - `unpack`: a wheelhouse is flat (requirements.txt and wheels), so only regular files
   with plain names are accepted: an absolute path, `..`, a directory, a link or a
   device is refused before anything is written; the sizes the headers declare are
@@ -49,7 +52,9 @@ _MEMBER = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+-]{0,199}$")
 MAX_MEMBERS = 1_000  # the locked runtime set is ~60 wheels
 
 
-def fetch(url: str, dest: Path, *, sha256: str, max_bytes: int, timeout_s: float = 30.0) -> int:
+def fetch(
+    url: str, dest: Path, *, sha256: str, max_bytes: int, timeout_s: float = 30.0, min_free_bytes: int = 0
+) -> int:
     """Download `url` to `dest` (verified); the number of bytes. UpgradeError otherwise."""
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https", "file"):
@@ -61,8 +66,16 @@ def fetch(url: str, dest: Path, *, sha256: str, max_bytes: int, timeout_s: float
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as r, open(tmp, "wb") as out:
             declared = r.headers.get("Content-Length")
-            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                raise UpgradeError(f"{shown} is {int(declared)} bytes, over the cap of {max_bytes}")
+            known = int(declared) if declared is not None and declared.isdigit() else None
+            if known is not None and known > max_bytes:
+                raise UpgradeError(f"{shown} is {known} bytes, over the cap of {max_bytes}")
+            need = 2 * (known if known is not None else max_bytes) + min_free_bytes
+            free = shutil.disk_usage(dest.parent).free
+            if free < need:
+                raise UpgradeError(
+                    f"not enough room under {dest.parent}: {free >> 20} MiB free, staging needs "
+                    f"{need >> 20} MiB (twice the tarball, and agent.disk_low_mb left for the outbox)"
+                )
             while chunk := r.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:

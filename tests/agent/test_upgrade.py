@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -62,6 +63,15 @@ def test_an_oversized_download_is_refused_and_nothing_staged(tmp_path: Path, no_
     ):
         up.stage(Order("0123456789abcdef", "1.1.0", f"{s.base}/wh.tar", sha256_of(data)))
     assert staged_nothing(up, "1.1.0")
+
+
+def test_an_order_that_would_eat_the_outboxs_room_is_refused_before_writing(tmp_path: Path) -> None:
+    data = tar_wheelhouse(tiny_stage(tmp_path, "1.1.0"), tmp_path / "wh.tar")
+    free = shutil.disk_usage(tmp_path).free
+    up = Upgrader(tmp_path / "state", "1.0.0", min_free_bytes=free)  # nothing may be used
+    with serve(Served({"/wh.tar": data})) as s, pytest.raises(UpgradeError, match="not enough room under"):
+        up.stage(Order("0123456789abcdef", "1.1.0", f"{s.base}/wh.tar", sha256_of(data)))
+    assert staged_nothing(up, "1.1.0") and not list(up.dir.glob("*.part"))
 
 
 def test_unknown_schemes_and_missing_files_are_refused(tmp_path: Path) -> None:
