@@ -6,7 +6,8 @@ it cannot install a release, and it must not: the install restarts it. It only s
 1. `order` (the signed `upgrade` command) validates the version, answers `accepted`
    with an id at once (a download of a few hundred MB outlives any command timeout) and
    queues the order for `run`; a second order while one is staged or pending is `busy`;
-   the version already running is `current`.
+   the version already running is `current`; an older release number is `rejected`
+   (a replayed old order cannot downgrade a Pi).
 2. `run` (a task in the runtime's TaskGroup) fetches, verifies and unpacks the tarball
    in a worker thread (`upgrade_stage.py`) into `<state_dir>/upgrades/VERSION/`, then
    writes `<state_dir>/upgrades/request` atomically (temp file, fsync, rename): `{"id",
@@ -59,6 +60,12 @@ class Order:
     version: str
     url: str
     sha256: str
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """The leading release numbers (`1.10.2` of `1.10.2rc1+pi`), compared as numbers."""
+    m = re.match(r"[0-9]+(?:\.[0-9]+)*", version)
+    return tuple(int(x) for x in m.group(0).split(".")) if m else ()
 
 
 def write_json(path: Path, body: dict[str, Any]) -> None:
@@ -118,6 +125,11 @@ class Upgrader:
             return {"status": "rejected", "version": version, "error": why}
         if version == self.running:
             return {"status": "current", "version": version}
+        if _release(version) < _release(self.running):
+            # A captured order replayed later must not bring back an old (perhaps
+            # vulnerable) release; going back is `baygate-release.sh rollback` on the Pi.
+            why = f"{version} is older than the running {self.running}: downgrades are refused"
+            return {"status": "rejected", "version": version, "error": why}
         pending = self._pending()
         if self._staging is not None or pending is not None:
             busy = self._staging.version if self._staging else pending

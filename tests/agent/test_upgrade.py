@@ -180,6 +180,9 @@ async def test_orders_are_answered_at_once_and_a_refusal_is_reported(tmp_path: P
     up = Upgrader(tmp_path / "state", "1.0.0")
     assert up.order("1.0.0", tar.as_uri(), sha256_of(data))["status"] == "current"
     assert up.order("../1", tar.as_uri(), sha256_of(data))["status"] == "rejected"
+    old = up.order("0.9.12", tar.as_uri(), sha256_of(data))  # a replayed, once-signed old order
+    assert old["status"] == "rejected" and "downgrades are refused" in old["error"]
+    assert Upgrader(tmp_path / "s2", "1.9.0").order("1.10.0", tar.as_uri(), "0" * 64)["status"] == "accepted"
     bad = up.order("1.1.0", tar.as_uri(), "0" * 64)
     assert bad["status"] == "accepted" and len(bad["id"]) == 16
     assert up.order("1.1.0", tar.as_uri(), sha256_of(data))["status"] == "busy"  # one at a time
