@@ -191,7 +191,10 @@ class Runtime:
             )  # fmt: skip
         # Stages backend-ordered releases for the privileged upgrade unit (signed commands only).
         self.upgrader = Upgrader(
-            config.agent.state_dir, __version__, min_free_bytes=disk_limits(config).low_bytes
+            config.agent.state_dir,
+            __version__,
+            min_free_bytes=disk_limits(config).low_bytes,
+            on_result=self._upgrade_result,
         )
         self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
         self.vehicles = vehicles if vehicles is not None else {}  # dongle -> session (post-scans)
@@ -333,6 +336,19 @@ class Runtime:
                 "severity": "warning", "code": "config_rolled_back",
                 "message": f"remote config {answer.version} rolled back: {answer.error}",
             })  # fmt: skip
+
+    async def _upgrade_result(self, result: dict[str, Any]) -> None:
+        # Durable: the backend hears the outcome even if no `fleet upgrade` is waiting.
+        if self.sink is None:
+            return
+        version, status = result.get("version"), result.get("status")
+        if status == "ok":
+            alert = ("info", "upgrade_ok", f"upgraded {result.get('from')} -> {version}")
+        else:
+            lines = [ln for ln in str(result.get("detail") or "").splitlines() if ln.strip()]
+            why = lines[-1][:300] if lines else "no detail"
+            alert = ("warning", "upgrade_failed", f"upgrade to {version} {status}: {why}")
+        await self.sink.emit("alert", dict(zip(("severity", "code", "message"), alert, strict=True)))
 
     @staticmethod
     def _link_check(link: Link) -> tuple[Status, str]:

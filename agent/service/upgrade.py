@@ -33,6 +33,7 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,12 +102,21 @@ class Upgrader:
         max_bytes: int = MAX_WHEELHOUSE_BYTES,
         fetch_timeout_s: float = 30.0,
         min_free_bytes: int = 0,
+        on_result: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        poll_s: float = 30.0,
     ) -> None:
+        """`on_result` hears each result once (kept across restarts in announced.json):
+        the runtime turns it into an alert record, so the backend learns the outcome
+        through the durable stream even when no CLI is waiting. `poll_s`: how often
+        result.json is looked at while the agent runs (a failed build does not restart
+        it; 30 s of a small stat)."""
         self.dir = state_dir / "upgrades"
         self.running = running
         self.max_bytes = max_bytes
         self.fetch_timeout_s = fetch_timeout_s
         self.min_free_bytes = min_free_bytes
+        self._on_result = on_result
+        self.poll_s = poll_s
         self._queue: asyncio.Queue[Order] = asyncio.Queue(1)
         self._staging: Order | None = None
 
@@ -152,7 +162,12 @@ class Upgrader:
     async def run(self) -> None:
         """Stage each accepted order, one at a time, forever."""
         while True:
-            o = await self._queue.get()
+            await self.announce()
+            try:
+                async with asyncio.timeout(self.poll_s):
+                    o = await self._queue.get()
+            except TimeoutError:
+                continue
             try:
                 await asyncio.to_thread(self.stage, o)
                 log.info("upgrade %s to %s staged: %s written", o.id, o.version, self.request_path)
@@ -161,6 +176,21 @@ class Upgrader:
                 await asyncio.to_thread(self._refused, o, str(exc))
             finally:
                 self._staging = None
+
+    async def announce(self) -> None:
+        """Hand a result not yet announced to `on_result`, once."""
+        if self._on_result is None:
+            return
+        result = await asyncio.to_thread(read_result, self.result_path)
+        rid = (result or {}).get("id")
+        if result is None or not isinstance(rid, str):
+            return
+        marker = self.dir / "announced.json"
+        seen = await asyncio.to_thread(read_result, marker)
+        if seen is not None and seen.get("id") == rid:
+            return
+        await self._on_result(result)
+        await asyncio.to_thread(write_json, marker, {"id": rid})
 
     def stage(self, o: Order) -> None:
         """Blocking: fetch, verify, unpack, check, then the request. UpgradeError leaves

@@ -7,7 +7,9 @@ script) is tests/systemd/test_upgrade_e2e.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -39,6 +41,12 @@ def agent_config(state: Path, sb: SecureBroker, shop: str, agent: str, *, signed
     return parse_config(
         {"agent": {"shop_id": shop, "agent_id": agent, "state_dir": str(state)}, "mqtt": mqtt}, environ={}
     )
+
+
+def alert_codes(state: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(state / "outbox.sqlite3")) as con:
+        rows = con.execute("SELECT payload FROM rows WHERE topic LIKE '%/alert'").fetchall()
+    return [json.loads(r[0])["code"] for r in rows]
 
 
 def idle(_: Config) -> list[Pipeline]:
@@ -196,6 +204,8 @@ async def test_the_fleet_cli_stops_the_rollout_when_the_canary_refuses(
                 fleet_upgrade, "--url", f"{s.base}/wh.tar", "--sha256", "0" * 64,
                 "--canary", "shop-up/canary", "--agent", "shop-up/other",
             )  # fmt: skip
+            # The outcome also goes out as a durable alert record (fleet status shows it).
+            await until(lambda: "upgrade_failed" in alert_codes(tmp_path / "canary"), what="alert record")
     assert r.returncode == 1, r
     lines = r.stdout.strip().splitlines()
     assert lines[0].startswith("shop-up/canary: refused: sha256 of"), r.stdout

@@ -9,11 +9,12 @@ import json
 import shutil
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.errors import UpgradeError
-from agent.service.upgrade import Order, Upgrader
+from agent.service.upgrade import Order, Upgrader, write_json
 from agent.service.upgrade_stage import fetch, unpack
 from tests.support.sync import running, until
 from tests.support.upgrade import Served, serve, sha256_of, tar_wheelhouse, tiny_stage
@@ -177,7 +178,12 @@ def test_a_wheelhouse_of_another_version_is_refused(tmp_path: Path) -> None:
 async def test_orders_are_answered_at_once_and_a_refusal_is_reported(tmp_path: Path) -> None:
     tar = tmp_path / "wh.tar"
     data = tar_wheelhouse(tiny_stage(tmp_path, "1.1.0"), tar)
-    up = Upgrader(tmp_path / "state", "1.0.0")
+    heard: list[dict[str, Any]] = []
+
+    async def on_result(result: dict[str, Any]) -> None:
+        heard.append(result)
+
+    up = Upgrader(tmp_path / "state", "1.0.0", on_result=on_result, poll_s=0.05)
     assert up.order("1.0.0", tar.as_uri(), sha256_of(data))["status"] == "current"
     assert up.order("../1", tar.as_uri(), sha256_of(data))["status"] == "rejected"
     old = up.order("0.9.12", tar.as_uri(), sha256_of(data))  # a replayed, once-signed old order
@@ -195,3 +201,13 @@ async def test_orders_are_answered_at_once_and_a_refusal_is_reported(tmp_path: P
         assert good["status"] == "accepted"
         await until(lambda: up.report()["pending"] == "1.1.0", what="request written")
         assert up.order("1.1.0", tar.as_uri(), sha256_of(data))["status"] == "busy"  # until the unit takes it
+    assert [h["id"] for h in heard] == [bad["id"]]  # announced once
+
+    # What root's unit writes while the agent runs (a failed build does not restart it),
+    # and what a restarted agent finds: each announced once, never again after a restart.
+    write_json(up.result_path, {"id": "feedfeedfeedfeed", "version": "1.1.0", "status": "failed"})
+    async with running(up.run):
+        await until(lambda: len(heard) == 2, what="root's result announced")
+    again = Upgrader(tmp_path / "state", "1.0.0", on_result=on_result, poll_s=0.05)
+    await again.announce()  # what its run() does first
+    assert [h["id"] for h in heard] == [bad["id"], "feedfeedfeedfeed"]
