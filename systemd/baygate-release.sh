@@ -259,7 +259,8 @@ cmd_apply_request() {
   local up="$1/upgrades" fields id ver prev status log
   [ -f "$up/request" ] || { say "no upgrade request in $up"; return 0; }
   mv -f "$up/request" "$up/request.taken"  # taken: the path unit must not start us again
-  fields=$(request_fields "$up/request.taken") || die "unreadable upgrade request in $up"
+  # request.taken is "under way" for the agent (it accepts no other order): never leave it.
+  fields=$(request_fields "$up/request.taken") || { rm -f "$up/request.taken"; die "unreadable upgrade request in $up"; }
   read -r id ver <<<"$fields"
   prev=$(current)
   log=$(mktemp)

@@ -225,6 +225,10 @@ class Upgrader:
             log.warning("cannot write %s: %s", self.result_path, exc)
 
     def _pending(self) -> str | None:
-        """The version of a request written and not yet taken by the privileged unit."""
-        body = read_result(self.request_path)
-        return str(body.get("version", "?")) if body is not None else None
+        """The version of a request written and not yet done: waiting for the privileged
+        unit (`request`) or being installed by it (`request.taken`, removed at the end)."""
+        for path in (self.request_path, self.dir / "request.taken"):
+            body = read_result(path)
+            if body is not None:
+                return str(body.get("version", "?"))
+        return None

@@ -202,6 +202,9 @@ async def test_orders_are_answered_at_once_and_a_refusal_is_reported(tmp_path: P
         await until(lambda: up.report()["pending"] == "1.1.0", what="request written")
         assert up.order("1.1.0", tar.as_uri(), sha256_of(data))["status"] == "busy"  # until the unit takes it
     assert [h["id"] for h in heard] == [bad["id"]]  # announced once
+    up.request_path.rename(up.dir / "request.taken")  # the unit took it and is installing
+    assert up.order("1.1.0", tar.as_uri(), sha256_of(data))["status"] == "busy"
+    (up.dir / "request.taken").unlink()  # done
 
     # What root's unit writes while the agent runs (a failed build does not restart it),
     # and what a restarted agent finds: each announced once, never again after a restart.

@@ -187,6 +187,7 @@ def test_a_request_naming_a_path_is_refused_and_nothing_runs(env: dict[str, str]
     r = release(env, "apply-request", str(state))
     assert r.returncode == 1 and "unreadable upgrade request" in r.stderr
     assert not (up / "result.json").exists() and not (up / "request").exists()  # taken: no retrigger
+    assert not (up / "request.taken").exists()  # or the agent would stay "busy" for good
     assert not Path(env["LOG"]).exists()  # systemctl never called
 
 
