@@ -10,12 +10,12 @@ demo:
 
 test:
 	@scripts/bootstrap.sh dev
-	@$(PY) -m ruff check agent drivers sync simulators resilience untrusted tests bench
+	@$(PY) -m ruff check agent drivers sync simulators resilience untrusted tests bench scripts
 	@$(PY) -m mypy
 	@$(PY) -m pytest -q
 
 lint:
-	@$(PY) -m ruff check agent drivers sync simulators resilience untrusted tests bench
+	@$(PY) -m ruff check agent drivers sync simulators resilience untrusted tests bench scripts
 
 typecheck:
 	@$(PY) -m mypy

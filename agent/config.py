@@ -3,26 +3,24 @@
 Loaded from `--config PATH`, else `/etc/baygate/agent.toml`. Unknown keys are errors,
 and every error names the dotted key path and what was expected, so `load_config`
 raises `ConfigError` and the CLI exits 2 with one line, never a traceback.
-Secrets are `Secret` values: given inline or as `file:/path` / `env:NAME` references,
-resolved at use, and never printed (`repr` hides them).
+Secrets are `Secret` values (agent/secret.py): given inline or as `file:/path` /
+`env:NAME` references, resolved at use, and never printed (`repr` hides them). Making
+the state dir and proving it writable is agent/state_dir.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -30,6 +28,7 @@ from pydantic import (
 )
 
 from agent.errors import ConfigError
+from agent.secret import Secret, SecretStr, to_secret
 from sync.redact import redact
 
 __all__ = [
@@ -47,9 +46,7 @@ __all__ = [
     "MqttSection",
     "NhtsaSection",
     "ObdSection",
-    "Secret",
     "UiSection",
-    "ensure_state_dir",
     "load_config",
     "merge_tables",
 ]
@@ -63,67 +60,6 @@ EXAMPLE_CONFIG = _DEFAULTS / "agent.example.toml"
 SHIPPED_MANUFACTURERS = _DEFAULTS / "manufacturers"
 ENV_PREFIX = "BAYGATE__"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # safe as one MQTT topic level
-
-
-class Secret:
-    """A secret given inline, as `file:/path` or as `env:NAME`. Never shown in logs."""
-
-    __slots__ = ("_key", "_ref")
-
-    def __init__(self, ref: str, key: str = "") -> None:
-        self._ref = ref
-        self._key = key  # the dotted config key, so an unreadable secret names it
-
-    def reveal(self) -> str:
-        """The secret's value, read now (files are re-read so rotation works)."""
-        if self._ref.startswith("file:"):
-            path = Path(self._ref[5:])
-            creds = os.environ.get("CREDENTIALS_DIRECTORY")
-            if not path.is_absolute() and creds:
-                path = Path(creds) / path  # systemd LoadCredential=
-            try:
-                return path.read_text().strip()
-            except OSError as exc:
-                raise ConfigError(self._key, f"secret file {path} cannot be read: {exc.strerror}") from None
-            except UnicodeDecodeError:
-                raise ConfigError(self._key, f"secret file {path} is not UTF-8 text") from None
-        if self._ref.startswith("env:"):
-            name = self._ref[4:]
-            if name not in os.environ:
-                raise ConfigError(self._key, f"secret environment variable {name} is not set")
-            return os.environ[name]
-        return self._ref
-
-    @property
-    def reference(self) -> str:
-        """Where the secret comes from, safe to show (`file:...`, `env:...` or `inline`)."""
-        return self._ref if self._ref.startswith(("file:", "env:")) else "inline"
-
-    def __repr__(self) -> str:
-        return f"Secret({self.reference!r})"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._ref == self._ref
-
-    def __hash__(self) -> int:
-        return hash(self._ref)
-
-
-def _to_secret(v: Any, key: str = "") -> Secret:
-    if isinstance(v, Secret):
-        return v
-    if not isinstance(v, str) or not v:
-        raise ValueError("expected a non-empty string (inline, 'file:/path' or 'env:NAME')")
-    return Secret(v, key)
-
-
-SecretStr = Annotated[
-    Secret,
-    Field(json_schema_extra={"type": "string"}),
-    PlainSerializer(lambda s: s.reference, return_type=str),
-]
 
 
 class _Section(BaseModel):
@@ -279,7 +215,7 @@ class MqttSection(_Section):
     @field_validator("password", "key_file", "auth_key", mode="before")
     @classmethod
     def _secret(cls, v: Any, info: ValidationInfo) -> Secret | None:
-        return None if v is None else _to_secret(v, f"mqtt.{info.field_name}")
+        return None if v is None else to_secret(v, f"mqtt.{info.field_name}")
 
 
 class ApiSection(_Section):
@@ -436,23 +372,3 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{path} is not valid TOML: {exc}") from None
     return parse_config(data, environ)
-
-
-def ensure_state_dir(config: Config) -> Path:
-    """Create `agent.state_dir` and prove it writable, or raise ConfigError naming the key
-    (run and doctor share this: what doctor passes, run can open)."""
-    d = config.agent.state_dir
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        probe = d / ".baygate-probe"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        # A full disk is not a config error: the agent must start on one to receive
-        # the acks that free space (the outbox's reserve covers it; issue 10).
-        if exc.errno == errno.ENOSPC and d.is_dir() and os.access(d, os.W_OK | os.X_OK):
-            with contextlib.suppress(OSError):
-                probe.unlink()
-            return d
-        raise ConfigError("agent.state_dir", f"{d} cannot be created or written: {exc.strerror}") from None
-    return d

@@ -356,6 +356,12 @@ class StatusRecord(Envelope):
     session: int = Field(ge=0, description="connection counter: pairs a birth with its Last Will")
     outbox_depth: int = Field(0, ge=0)
     oldest_pending_s: float | None = None
+    acked_through: int | None = Field(
+        None,
+        ge=0,
+        description="every seq of this epoch up to this one was acked by a backend and is no longer "
+        "held by the agent (a backend store that lacks them moves its high-water mark past them)",
+    )
     checks: dict[str, str] = Field(default_factory=dict, description="health check -> pass|warn|fail")
 
 

@@ -68,6 +68,9 @@ class Incoming:
     ts: float | None  # the record's own timestamp (epoch seconds), for lag
     state: str | None = None  # status records: online/offline
     session: int | None = None  # status records: connection counter
+    # status records: every seq <= this was acked by a backend and deleted by the
+    # agent; below its own seq (validated), else None
+    acked_through: int | None = None
 
 
 def agent_topic(shop: str, agent: str) -> str:
@@ -180,18 +183,23 @@ def parse_incoming(
     if not isinstance(epoch, str) or not _EPOCH.match(epoch):
         raise BadMessageError(f"record on {topic} has no valid epoch")
     state, session = body.get("state"), body.get("session")
+    seq = _int_seq(body.get("seq"))
+    acked_through: int | None = None
     if kind == "status":
         if state not in ("online", "offline"):
             raise BadMessageError(f"status on {topic} has no valid state")
         try:
             session = bounded_int(session, lo=0, hi=2**63 - 1, what="session")
+            if body.get("acked_through") is not None:
+                # The birth is committed after every row it speaks of: below its seq.
+                acked_through = bounded_int(body["acked_through"], lo=0, hi=seq - 1, what="acked_through")
         except UntrustedInputError as exc:
             raise BadMessageError(f"status on {topic}: {exc}") from None
     return Incoming(
         shop,
         agent,
         epoch,
-        _int_seq(body.get("seq")),
+        seq,
         kind,
         payload,
         False,
@@ -199,4 +207,5 @@ def parse_incoming(
         _ts(body.get("ts")),
         state if kind == "status" and isinstance(state, str) else None,
         session if kind == "status" and isinstance(session, int) and not isinstance(session, bool) else None,
+        acked_through,
     )

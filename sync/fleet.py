@@ -44,13 +44,13 @@ STATUS_FILTER = f"{TOPIC_ROOT}/+/+/status"
 
 # An alert code stays active until its resolving code arrives from the same agent.
 # Info alerts (demo_start, breaker_closed ...) are never active themselves.
-ALERT_RESOLVED_BY: dict[str, str] = {
-    "breaker_closed": "breaker_open",
-    "disk_ok": "disk_full",
-    "camera_up": "camera_down",
-    "dongle_found": "dongle_lost",
-    "service_up": "service_down",
-    "upgrade_ok": "upgrade_failed",  # agent/service/runtime.py: a later upgrade succeeded
+ALERT_RESOLVED_BY: dict[str, tuple[str, ...]] = {
+    "breaker_closed": ("breaker_open",),
+    "disk_ok": ("disk_full", "disk_low"),  # the disk monitor's levels: ok < low < critical
+    "camera_up": ("camera_down",),
+    "dongle_found": ("dongle_lost",),
+    "service_up": ("service_down",),
+    "upgrade_ok": ("upgrade_failed",),  # agent/service/runtime.py: a later upgrade succeeded
 }
 _MAX_CHECKS = 64  # a status is small; more checks than this is not ours
 
@@ -150,8 +150,7 @@ def active_alerts(alerts: Sequence[tuple[str, str]]) -> list[str]:
     for code, severity in alerts:
         resolved = ALERT_RESOLVED_BY.get(code)
         if resolved is not None:
-            if resolved in active:
-                active.remove(resolved)
+            active = [c for c in active if c not in resolved]
         elif severity != "info" and code not in active:
             active.append(code)
     return active

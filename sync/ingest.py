@@ -118,6 +118,7 @@ class IngestCounters:
     replay_replies: dict[str, int] = field(default_factory=dict)
     connects: int = 0
     unauthenticated: int = 0  # records without a valid MAC from their agent's key
+    skipped: int = 0  # seqs agents no longer hold, acked by a backend this store lacks
     qos0_dropped: int = 0
 
 
@@ -302,6 +303,13 @@ class Ingest:
         c.inserted += result.inserted
         c.duplicates += result.duplicates
         c.rejected += result.rejected
+        for shop, agent, epoch, n in result.skipped:
+            c.skipped += n
+            log.warning(
+                "%s/%s epoch %s: %d records were acked by a backend before this database had them "
+                "and are no longer held by the agent; the high-water mark moves past them",
+                shop, agent, epoch, n,
+            )  # fmt: skip
         for st in result.streams:
             self._advanced(client, st)
 

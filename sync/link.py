@@ -29,12 +29,8 @@ logged once per burst. An ack deletes only rows the broker has PUBACKed: a row t
 was pending when its ack came is deleted after its PUBACK. Replays are coalesced and
 bounded (sync/replay.py).
 
-Status: before each connection the link commits an "online" birth row (retained,
-held back until CONNACK) and sets as Last Will the same record with state "offline"
-(same id and seq). Both carry the session counter, so the backend pairs a death
-with its birth; the record store keeps the birth once (same id), and the backend's
-presence table takes the latest state of every status message, duplicates included.
-A birth whose connection never came up becomes a tombstone, so its seq is not a gap.
+Status: a held "online" birth row and the same record as Last Will, "offline", before
+each connection (sync/link_status.py). The broker's limits: sync/link_limits.py.
 
 paho runs its network loop in its own thread; every callback is bridged into asyncio
 with `loop.call_soon_threadsafe`, and PUBACK waiters are keyed by message id.
@@ -48,8 +44,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -64,6 +59,7 @@ from sync.commands import CommandChannel, Reply, encode_reply
 from sync.envelope import AgentTopics
 from sync.errors import LinkError, OutboxFullError, SyncError
 from sync.link_inbound import Inbound
+from sync.link_limits import BrokerLimits, OnRejected
 from sync.link_settings import (
     LinkCounters,
     LinkSettings,
@@ -71,6 +67,7 @@ from sync.link_settings import (
     StatusRender,
     reconnect_forever,
 )
+from sync.link_status import hold_birth, put_status, set_will
 from sync.mqtt import (
     PackedProperties,
     connack_error,
@@ -91,14 +88,6 @@ log = logging.getLogger("baygate.sync.link")
 _NO_SUBSCRIBERS = 0x10  # PUBACK reason: accepted but no subscriber, i.e. dropped
 _RETRY_S = 1.0
 _READ_AHEAD = 500
-# PUBLISH = fixed header (1) + remaining length (<= 4) + topic length (2) + topic
-# + packet id (2) + properties (length varint included in `pack()`) + payload.
-_FIXED_OVERHEAD = 1 + 4 + 2 + 2
-_NO_PROPERTIES = 1  # an empty property block is its length byte
-_MAX_WINDOW = 65_535  # MQTT 5 Receive Maximum when the CONNACK does not say
-
-# (seq, topic, payload size, broker limit): the broker will not take this record.
-OnRejected = Callable[[int, str, int, int], Awaitable[None]]
 
 
 class Link:
@@ -121,7 +110,6 @@ class Link:
         self.connected = False
         self.last_error: SyncError | None = None
         self._status = status
-        self._on_rejected = on_rejected
         self._key = settings.auth_key
         self._rng = rng
         self._clock = clock
@@ -144,12 +132,13 @@ class Link:
         self._acked_event = asyncio.Event()
         self._rewind: int | None = None
         self._connected_at = 0.0
-        self._max_packet: int | None = None  # CONNACK Maximum Packet Size
-        self._window = settings.inflight  # min(ours, CONNACK Receive Maximum)
         self._retry_floor: int | None = None
         self._birth: tuple[int, bytes] | None = None
         self._birth_seq = 0  # held birth: session, Last Will
+        self._live_session = 0  # the session of the connection that is up
+        self._gone_said_at = -float("inf")  # the last status saying which rows are gone
         self.inbound = Inbound(outbox, settings, self.counters, self.commands, self._rewind_to)
+        self.limits = BrokerLimits(outbox, self.counters, settings.inflight, self._rewind_to, on_rejected)
 
     # --- public ------------------------------------------------------------------------
 
@@ -172,14 +161,26 @@ class Link:
         await self._up.wait()
 
     async def replay(self, from_seq: int) -> int:
-        """Resend held rows from `from_seq` (gap repair), bounded: sync/replay.py."""
+        """Resend held rows from `from_seq` (gap repair), bounded: sync/replay.py.
+        Rows asked for that are gone (a backend acked them, so they were deleted) cannot
+        come again; a backend asking for them lost them (a database restored from an
+        older backup, or a new one) and would wait for ever, acking nothing after them.
+        A status record saying which rows are gone (`acked_through`) goes out instead,
+        at most once per replay window."""
+        now = self._clock()
+        due = now - self._gone_said_at >= self.settings.replay_window_s
+        if self._status is not None and self.connected and due:
+            st = await self.outbox.stats()
+            if from_seq <= st.acked_through:
+                self._gone_said_at = now
+                with contextlib.suppress(OutboxFullError):  # the birth said it too
+                    await put_status(self.outbox, self.status_topic, self._status, self._live_session, st)
         return await self.inbound.replay(from_seq)
 
     @property
     def backend_hw(self) -> int:
         """The backend's committed high-water mark, from its last authentic ack."""
         return self.inbound.backend_hw
-
 
     # --- connection --------------------------------------------------------------------
 
@@ -194,7 +195,10 @@ class Link:
         if self._status and self._birth is None:  # reused across failed attempts
             try:
                 session = await self.outbox.next_counter("session")
-                self._birth = (session, await self._hold_birth(session))
+                self._birth_seq, held = await hold_birth(
+                    self.outbox, self.status_topic, self._status, session
+                )
+                self._birth = (session, held)
             except OutboxFullError as exc:
                 # Even the disk reserve is gone. Connect anyway, without a birth and
                 # Last Will: the acks this connection receives are what frees space.
@@ -205,12 +209,7 @@ class Link:
         # a third of the link's CPU at 100 in flight, 13.8k vs 11.2k msg/s without it).
         client = make_client(s.client_id, username=s.username, password=s.password, tls=s.tls, inflight=0)
         if will is not None:
-            # The Last Will is a record like any other: signed, or the backend refuses it
-            wprops = None
-            if self._key is not None:
-                mac = sign(self._key, self.status_topic, will)
-                wprops = properties(PacketTypes.WILLMESSAGE, UserProperty=[(MAC_PROPERTY, mac)])
-            client.will_set(self.status_topic, will, qos=1, retain=True, properties=wprops)
+            set_will(client, self.status_topic, will, self._key)
         client.on_connect = self._cb_connect
         client.on_disconnect = self._cb_disconnect
         client.on_publish = self._cb_publish
@@ -246,14 +245,11 @@ class Link:
             raise LinkError(f"no CONNACK from {ep.host}:{ep.port} within {s.connect_timeout_s}s") from None
         if reason.is_failure:
             raise connack_error(reason)
-        # MQTT 5 limits the broker announces: a PUBLISH over Maximum Packet Size is a
-        # protocol error (Mosquitto drops the connection), and more unacked QoS 1
-        # publishes than its Receive Maximum are refused (PUBACK 0x97, quota exceeded).
-        self._max_packet = getattr(props, "MaximumPacketSize", None)
-        self._window = min(s.inflight, int(getattr(props, "ReceiveMaximum", _MAX_WINDOW)))
+        self.limits.from_connack(props)  # Maximum Packet Size, Receive Maximum
 
     async def _online(self, client: Any, session: int) -> None:
         self.connected, self.last_error = True, None
+        self._live_session = session
         self._connected_at = self._clock()
         self.counters.connects += 1
         self._inflight.clear()
@@ -273,7 +269,7 @@ class Link:
     async def _serve(self, client: Any) -> None:
         tasks = [
             asyncio.create_task(self._sender(client)),
-            asyncio.create_task(self._housekeeping()),
+            asyncio.create_task(self.inbound.housekeeping()),
             asyncio.create_task(self._lost.wait()),
         ]
         try:
@@ -303,21 +299,6 @@ class Link:
         self._inflight.clear()
         self._room.set()
 
-    async def _hold_birth(self, session: int) -> bytes:
-        """Commit the held birth; return the Last Will: the same record, state offline."""
-        assert self._status is not None
-        st = await self.outbox.stats()
-        online = StatusInfo("online", session, st.depth, st.oldest_pending_age_s)
-        will: list[bytes] = []
-        render = self._status
-
-        def rendered(seq: int, epoch: str) -> bytes:
-            will.append(render(seq, epoch, replace(online, state="offline")))
-            return render(seq, epoch, online)
-
-        self._birth_seq = await self.outbox.hold("status", self.status_topic, rendered, retain=True)
-        return will[-1]
-
     # --- sending -----------------------------------------------------------------------
 
     def _rewind_to(self, cursor: int) -> None:
@@ -331,7 +312,7 @@ class Link:
             if self._rewind is not None:
                 cursor, self._rewind = min(cursor, self._rewind), None
                 buf.clear()
-            room = self._window - len(self._inflight)
+            room = self.limits.window - len(self._inflight)
             if room <= 0:
                 self._room.clear()
                 await self._room.wait()
@@ -352,44 +333,15 @@ class Link:
             while buf and room > 0 and self._client is client and self._rewind is None:
                 row = buf.popleft()
                 historical, props = self._properties(row)
-                if self._max_packet and self._packet_size(row, props) > self._max_packet:
-                    await self._reject(row, self._max_packet)
-                    cursor = row.seq  # rewound by _reject when it became a tombstone
+                if self.limits.too_big(row, props):
+                    await self.limits.reject(row)
+                    cursor = row.seq  # rewound by reject() when it became a tombstone
                     continue
                 self._publish(client, row, props)
                 self.counters.historical += historical
                 cursor = row.seq
                 room -= 1
                 self.counters.peak_inflight = max(self.counters.peak_inflight, len(self._inflight))
-
-    @staticmethod
-    def _packet_size(row: Row, props: Properties | None) -> int:
-        packed = _NO_PROPERTIES if props is None else len(props.pack())  # type: ignore[no-untyped-call]
-        return _FIXED_OVERHEAD + len(row.topic.encode()) + packed + len(row.payload)
-
-    async def _reject(self, row: Row, limit: int) -> None:
-        """The broker will never take this row: resending it would stall everything
-        behind it for good (the backend's high-water mark stops at its seq). It leaves
-        the flow durably: payload kept in the outbox's `rejected` table, the seq sent
-        as a tombstone (`dropped=1`, `reason=rejected`), counted, and reported."""
-        size = len(row.payload)
-        self.counters.oversize += 1
-        log.error(
-            "row %d on %s (%d bytes) exceeds the broker's maximum packet size %d: rejected, "
-            "its seq goes out as a tombstone and the payload stays in the outbox's rejected table",
-            row.seq,
-            row.topic,
-            size,
-            limit,
-        )
-        if not await self.outbox.reject(row.seq, f"over the broker's maximum packet size {limit}"):
-            return
-        self._rewind_to(row.seq - 1)
-        if self._on_rejected is not None:
-            try:
-                await self._on_rejected(row.seq, row.topic, size, limit)
-            except Exception:  # a failed report must not stop delivery
-                log.exception("reporting rejected row %d failed", row.seq)
 
     def _properties(self, row: Row) -> tuple[bool, Properties | None]:
         historical = (row.created < self._connected_at and row.seq != self._birth_seq) or row.attempts > 0
@@ -422,24 +374,6 @@ class Link:
                 # PUBACK lost with its connection) go now; the rest wait for an ack.
                 await self.outbox.mark_sent(batch, committed_through=self.backend_hw)
                 self.counters.broker_acks += len(batch)
-
-    async def _housekeeping(self) -> None:
-        s = self.settings
-        period = min(5.0, (s.ack_retention_s or s.ack_timeout_s) / 2) or 0.5
-        while True:
-            await asyncio.sleep(period)
-            if s.ack_retention_s is not None:
-                await self.outbox.delete_acked_before(s.ack_retention_s)
-                continue
-            low = await self.outbox.requeue_stale(s.ack_timeout_s)
-            if low is not None:
-                self.counters.ack_timeouts += 1
-                log.info(
-                    "backend has not acked rows from seq %d for %.0fs: sending them again",
-                    low,
-                    s.ack_timeout_s,
-                )
-                self._rewind_to(low - 1)
 
     # --- incoming ----------------------------------------------------------------------
 

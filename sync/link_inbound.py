@@ -1,4 +1,5 @@
-"""What arrives for the agent on its link: backend acks and remote commands.
+"""What arrives for the agent on its link: backend acks and remote commands; and what
+happens to rows the broker took when the backend's ack does not come (`housekeeping`).
 
 Both are untrusted until proven: with an `auth_key`, a message whose MAC (sync/auth.py)
 does not verify is counted (`unauthenticated`), logged once per burst and dropped
@@ -41,6 +42,7 @@ class Inbound:
         rewind: Callable[[int], None],
     ) -> None:
         self.outbox = outbox
+        self.settings = settings
         self.counters = counters
         self.commands = commands
         self.backend_hw = 0
@@ -95,6 +97,27 @@ class Inbound:
             self.backend_hw = seq
             self.counters.backend_acks += 1
             await ob.delete_through(seq)
+
+    async def housekeeping(self) -> None:
+        """While connected: rows the broker took but the backend has not acked within
+        `ack_timeout_s` are sent again; with `ack_retention_s` (a backend that never
+        acks), rows the broker took that long ago are deleted instead."""
+        s = self.settings
+        period = min(5.0, (s.ack_retention_s or s.ack_timeout_s) / 2) or 0.5
+        while True:
+            await asyncio.sleep(period)
+            if s.ack_retention_s is not None:
+                await self.outbox.delete_acked_before(s.ack_retention_s)
+                continue
+            low = await self.outbox.requeue_stale(s.ack_timeout_s)
+            if low is not None:
+                self.counters.ack_timeouts += 1
+                log.info(
+                    "backend has not acked rows from seq %d for %.0fs: sending them again",
+                    low,
+                    s.ack_timeout_s,
+                )
+                self._rewind(low - 1)
 
     async def replay(self, from_seq: int) -> int:
         """Send again every row still held from `from_seq` on (backend gap repair).

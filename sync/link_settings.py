@@ -21,6 +21,10 @@ class StatusInfo:
     session: int
     outbox_depth: int
     oldest_pending_s: float | None
+    # Every seq up to this one was acked by a backend and is no longer held: a
+    # backend whose store lacks them (a restored or new database) cannot get them back
+    # and moves its high-water mark past them instead of asking forever.
+    acked_through: int | None = None
 
 
 StatusRender = Callable[[int, str, StatusInfo], bytes]

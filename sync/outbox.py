@@ -31,13 +31,13 @@ import contextlib
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sync.errors import OutboxClosedError, OutboxError, OutboxFullError, PayloadTooLargeError
-from sync.outbox_commit import GroupCommitter
+from sync.outbox_delivery import Deliveries
 from sync.outbox_schema import (
     HELD,
     PENDING,
@@ -68,10 +68,9 @@ _INSERT_CHUNK = 500  # x 7 parameters, far below SQLite's 32,766
 def _insert_sql(rows: int) -> str:
     return _INSERT + ",".join(["(?,?,?,?,?,?,?)"] * rows)
 
-_MARK_SENT = "UPDATE rows SET state=?, acked_at=?, attempts=attempts+1 WHERE state=0 AND "
 
 
-class Outbox(GroupCommitter):
+class Outbox(Deliveries):
     """One SQLite outbox. Use as `async with Outbox(path) as ob:` or open()/close()."""
 
     def __init__(
@@ -218,9 +217,6 @@ class Outbox(GroupCommitter):
     def _on_rollback(self) -> None:
         self._next_seq = self._start_seq
 
-    def _invalidate_tail(self) -> None:
-        self._after_commit(lambda: self.tail.invalidate(self.last_seq))
-
     def _enforce_caps(self, con: sqlite3.Connection) -> None:
         # Only a put to a stream grows its live count: skip the COUNT for the others.
         for stream in self.droppable & self._streams_put:
@@ -293,90 +289,6 @@ class Outbox(GroupCommitter):
             self.changed.set()
         return seq
 
-    async def release_held(self) -> int:
-        """Turn every held row into a pending one (after the session it guarded ended)."""
-        n = await self._update("UPDATE rows SET state=? WHERE state=?", (PENDING, HELD), revives=True)
-        if n:
-            self.changed.set()
-        return n
-
-    async def drop_held(self) -> int:
-        """Turn every held row into a tombstone (a birth whose connection never came up):
-        its seq is still delivered, as a declared gap, so the backend does not wait for it."""
-        n = await self._update(
-            "UPDATE rows SET state=?, payload=NULL, dropped=1 WHERE state=?", (PENDING, HELD), revives=True
-        )
-        if n:
-            self.changed.set()
-        return n
-
-    async def mark_sent(self, seqs: Iterable[int], *, committed_through: int = 0) -> int:
-        """The broker acknowledged these rows (PUBACK). Those at or below
-        `committed_through` (the backend's high-water mark: a resend, or a PUBACK that
-        came after the backend's ack) are deleted instead; deleting first also frees
-        the pages the update needs on a full outbox."""
-        acked = sorted(set(seqs))
-        if not acked:
-            return 0
-        now = self.clock()
-        done = [s for s in acked if s <= committed_through]
-        rest = acked[len(done) :]
-        if rest and rest[-1] - rest[0] + 1 == len(rest):
-            # PUBACKs come in order, so a burst is usually one unbroken run of seqs:
-            # one ranged UPDATE instead of one per row. Only when unbroken, or a row
-            # held back in between (oversize) would be marked too.
-            sql = _MARK_SENT + "seq BETWEEN ? AND ?"
-            params: list[tuple[Any, ...]] = [(SENT, now, rest[0], rest[-1])]
-        else:
-            sql = _MARK_SENT + "seq=?"
-            params = [(SENT, now, s) for s in rest]
-
-        def op(con: sqlite3.Connection) -> int:
-            n = 0
-            if done:
-                con.execute("UPDATE meta SET value=? WHERE key='next_seq'", (str(self._next_seq),))
-                gone = [(s, PENDING) for s in done]
-                n += con.executemany("DELETE FROM rows WHERE seq=? AND state=?", gone).rowcount
-            if params:
-                n += con.executemany(sql, params).rowcount
-            self._after_commit(functools.partial(self.tail.discard, acked))
-            return int(n)
-
-        n: int = await self._submit(op)
-        if done:
-            self._full = False
-        return n
-
-    async def delete_through(self, seq: int) -> int:
-        """The backend committed everything up to `seq`: the rows the broker took
-        (SENT) go. A row that was never PUBACKed is kept whatever an ack says: only a
-        row the broker took can have reached the backend (issue 10: a forged ack
-        deleted 23 rows that never left the Pi). The link deletes such rows once their
-        PUBACK arrives (`Link._ack_writer`)."""
-
-        def op(con: sqlite3.Connection) -> int:
-            return self._delete(con, "seq<=? AND state=?", (seq, SENT))
-
-        n: int = await self._submit(op)
-        if n:
-            self._full = False
-        return n
-
-    async def delete_acked_before(self, age_s: float) -> int:
-        """Retention mode: delete rows the broker acked more than `age_s` ago."""
-        cutoff = self.clock() - age_s
-        n: int = await self._submit(
-            lambda con: self._delete(con, "state=? AND acked_at<=?", (SENT, cutoff))
-        )
-        if n:
-            self._full = False
-        return n
-
-    def _delete(self, con: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> int:
-        # The newest row may go: keep the next seq where the open() can find it.
-        con.execute("UPDATE meta SET value=? WHERE key='next_seq'", (str(self._next_seq),))
-        return int(con.execute("DELETE FROM rows WHERE " + where, params).rowcount)
-
     async def reject(self, seq: int, reason: str) -> bool:
         """Take a row the broker will not take out of the flow (`reject_row`): its seq
         goes out as a tombstone, its payload is kept in the `rejected` table."""
@@ -414,33 +326,6 @@ class Outbox(GroupCommitter):
 
         return await self._read(read)
 
-    async def requeue(self, from_seq: int = 0) -> int:
-        """Make broker-acked rows with seq >= from_seq pending again (resend / replay)."""
-        n = await self._update(
-            "UPDATE rows SET state=? WHERE state=? AND seq>=?", (PENDING, SENT, from_seq), revives=True
-        )
-        self.changed.set()
-        return n
-
-    async def requeue_stale(self, age_s: float) -> int | None:
-        """Make rows the broker acked more than `age_s` ago pending again (the backend
-        never confirmed them); return the lowest such seq, or None."""
-        cutoff = self.clock() - age_s
-
-        def op(con: sqlite3.Connection) -> int | None:
-            (low,) = con.execute(
-                "SELECT MIN(seq) FROM rows WHERE state=? AND acked_at<=?", (SENT, cutoff)
-            ).fetchone()
-            con.execute("UPDATE rows SET state=? WHERE state=? AND acked_at<=?", (PENDING, SENT, cutoff))
-            if low is not None:
-                self._invalidate_tail()
-            return None if low is None else int(low)
-
-        low: int | None = await self._submit(op)
-        if low is not None:
-            self.changed.set()
-        return low
-
     async def next_counter(self, name: str) -> int:
         """Increment and return a persistent counter (the link's session number)."""
         key = f"counter:{name}"
@@ -449,18 +334,6 @@ class Outbox(GroupCommitter):
             con.execute("INSERT OR IGNORE INTO meta VALUES (?, '0')", (key,))
             con.execute("UPDATE meta SET value=CAST(value AS INTEGER)+1 WHERE key=?", (key,))
             return int(con.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()[0])
-
-        n: int = await self._submit(op)
-        return n
-
-    async def _update(self, sql: str, params: tuple[Any, ...], *, revives: bool = False) -> int:
-        """One statement; `revives` when it can make rows pending that were not."""
-
-        def op(con: sqlite3.Connection) -> int:
-            n = int(con.execute(sql, params).rowcount)
-            if revives and n:
-                self._invalidate_tail()
-            return n
 
         n: int = await self._submit(op)
         return n

@@ -114,6 +114,14 @@ class OutboxStats:
     dropped: dict[str, int] = field(default_factory=dict)
     full: bool = False
     rejected: int = 0  # rows the broker would not take, turned into tombstones
+    lowest_held: int | None = None  # the lowest seq still in the outbox (any state)
+
+    @property
+    def acked_through(self) -> int:
+        """Every seq up to this one has left the outbox. Rows leave only on a backend's
+        ack (or, in retention mode, long after the broker took them): a backend that
+        lacks them lost them, and cannot get them from this agent again."""
+        return self.last_seq if self.lowest_held is None else self.lowest_held - 1
 
 
 def connect_writer(path: Path) -> sqlite3.Connection:
@@ -206,6 +214,7 @@ def read_stats(con: sqlite3.Connection, *, epoch: str, last_seq: int, now: float
     meta = con.execute("SELECT key, value FROM meta WHERE key LIKE 'dropped:%'")
     dropped = {str(k)[8:]: int(v) for k, v in meta}
     rejected = con.execute("SELECT value FROM meta WHERE key='rejected'").fetchone()
+    (lowest,) = con.execute("SELECT MIN(seq) FROM rows").fetchone()
     return OutboxStats(
         epoch=epoch,
         last_seq=last_seq,
@@ -218,4 +227,5 @@ def read_stats(con: sqlite3.Connection, *, epoch: str, last_seq: int, now: float
         dropped=dropped,
         full=full,
         rejected=int(rejected[0]) if rejected else 0,
+        lowest_held=None if lowest is None else int(lowest),
     )

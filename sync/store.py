@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,9 @@ class BatchResult:
     duplicates: int
     rejected: int
     streams: list[StreamState]
+    # (shop, agent, epoch, seqs): seqs an agent no longer holds, acked by a backend
+    # whose records this store does not have; the high-water mark moved past them
+    skipped: list[tuple[str, str, str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -162,9 +165,12 @@ class Store:
                 else:
                     dups += 1
                     dup_by[key] = dup_by.get(key, 0) + 1
+            skipped: list[tuple[str, str, str, int]] = []
             for r in records:
                 if r.state is not None and r.session is not None:
                     self._presence(r, now)
+                if r.acked_through is not None and (n := self._skip_acked(r)):
+                    skipped.append((r.shop, r.agent, r.epoch, n))
             for rej in rejects[-self.max_rejects :]:
                 self._x(
                     "INSERT INTO rejects (topic, payload, reason, received) VALUES (?,?,?,?)",
@@ -178,7 +184,7 @@ class Store:
                 self._advance(key, new_recs, dup_by.get(key, 0), records, now)
                 for key, new_recs in sorted(touched.items())
             ]
-        return BatchResult(inserted, dups, len(rejects), states)
+        return BatchResult(inserted, dups, len(rejects), states, skipped)
 
     def _insert(self, records: Sequence[Incoming], now: float) -> set[tuple[str, str, int]]:
         """Insert if absent, a few hundred rows per statement; the keys actually stored.
@@ -208,6 +214,30 @@ class Store:
             "OR (excluded.session = agent_presence.session AND excluded.state = 'offline')",
             (r.shop, r.agent, r.epoch, r.seq, r.session, r.state, now),
         )
+
+    def _skip_acked(self, r: Incoming) -> int:
+        """A birth says every seq up to `acked_through` was acked by a backend and is
+        gone from the agent. A store without them (restored from an older backup, or a
+        new database) would wait for them for ever and ack nothing after them, and the
+        agent's outbox would grow until its disk is full. Move the high-water mark past
+        them; returns how many of them this store never received."""
+        assert r.acked_through is not None
+        self._x(
+            "INSERT INTO streams (agent, epoch, shop) VALUES (?,?,?) ON CONFLICT DO NOTHING",
+            (r.agent, r.epoch, r.shop),
+        )
+        (hw,) = self._x(
+            "SELECT hw FROM streams WHERE agent=? AND epoch=?" + self._lock, (r.agent, r.epoch)
+        ).fetchone()
+        hw = int(hw)
+        if r.acked_through <= hw:
+            return 0
+        (have,) = self._x(
+            "SELECT COUNT(*) FROM records WHERE agent=? AND epoch=? AND seq>? AND seq<=?",
+            (r.agent, r.epoch, hw, r.acked_through),
+        ).fetchone()
+        self._x("UPDATE streams SET hw=? WHERE agent=? AND epoch=?", (r.acked_through, r.agent, r.epoch))
+        return r.acked_through - hw - int(have)
 
     def presence(self) -> dict[tuple[str, str], tuple[str, int]]:
         """(shop, agent) -> (state, session)."""

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Leaf packages: one concept each that several packages need (docs/design.md "one concept,
 # one place"). They import nothing of ours, so anyone but a simulator may import them.
 LEAVES = ("resilience", "untrusted")
-OURS = ("agent", "drivers", "sync", "simulators", "tests", "bench", *LEAVES)
+OURS = ("agent", "drivers", "sync", "simulators", "tests", "bench", "scripts", *LEAVES)
 
 
 def allowed_prefixes(module_path: Path, root: Path) -> tuple[str, ...] | None:

@@ -51,7 +51,9 @@ log = logging.getLogger("baygate.cli")
 
 # One example per command, shown at the end of its --help (simulators carry their own).
 EXAMPLES: dict[str, str] = {
-    "run": "baygate --config /etc/baygate/agent.toml run",
+    "run": "baygate --config /etc/baygate/agent.toml run\n"
+    "  BAYGATE__AGENT__STATE_DIR=/tmp/bg baygate --config config/agent.example.toml run --simulated-ble\n"
+    "      # no radio: its ble://name=OBDII dongle is the ELM327 simulator's",
     "demo": "baygate demo --keep",
     "simulate": "baygate simulate nhtsa --port 8082\n  baygate simulate camera --help",
     "backend": "baygate backend --db postgresql://ingest@db/baygate --client-id ingest-1\n"
@@ -70,9 +72,12 @@ EXAMPLES: dict[str, str] = {
     "broker add-agent": "baygate broker add-agent --dir /etc/mosquitto/baygate shop-001 bay-1",
     "ui": "baygate --config /etc/baygate/agent.toml ui url --bay 1",
     "ui url": "baygate --config /etc/baygate/agent.toml ui url --bay 1 --read-only",
-    "obd": "baygate obd read --url tcp://192.168.0.10:35000",
-    "obd discover": "baygate obd discover --timeout 10 --all",
-    "obd read": "baygate obd read --url serial:///dev/ttyUSB0 --json",
+    "obd": "baygate obd read --url tcp://192.168.0.10:35000\n"
+    "  baygate obd read --simulated-ble --url ble://name=OBDII   # no radio: the simulator's dongles",
+    "obd discover": "baygate obd discover --timeout 10 --all\n"
+    "  baygate obd discover --simulated-ble   # no radio: the ELM327 simulator's BLE dongles",
+    "obd read": "baygate obd read --url serial:///dev/ttyUSB0 --json\n"
+    "  baygate obd read --url ble://name=OBDII --simulated-ble petrol-can   # no radio, a petrol car",
     "obd watch": "baygate obd watch --url tcp://192.168.0.10:35000 --pids RPM,SPEED --hz 2 --duration 60",
     "obd clear": "baygate obd clear --url tcp://192.168.0.10:35000 --confirm",
     "scan": "baygate scan image label.png",

@@ -11,8 +11,9 @@ dtc_clear record it makes (outcome cleared, refused or failed). Exit 0 cleared, 
 refused or failed, 2 without --confirm.
 
 URL: tcp://host:port, serial:///dev/ttyUSB0[?baud=N], ble://ADDRESS[?layout=fff0] or
-ble://name=NAME. With --json, `read` prints one object; `watch` prints one object per
-reading and a final {"summary": {"values_per_s": ...}}.
+ble://name=NAME. --simulated-ble [PROFILE] puts the ELM327 simulator's fake radio under
+`discover` and ble:// URLs (agent/cli/simulated_ble.py). With --json, `read` prints one
+object; `watch` prints one object per reading and a final {"summary": {"values_per_s": ...}}.
 """
 
 from __future__ import annotations
@@ -20,21 +21,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import sys
 import time
 from typing import Any
 
+from agent.cli import simulated_ble
 from agent.cli.argtypes import number, seconds
 from agent.config import Config
+from agent.pipelines.dtc_clear import clear_and_check
 from agent.pipelines.sink import MemorySink
-from agent.pipelines.vehicle import clear_body, dongle_store, report_json, sample_json
+from agent.pipelines.vehicle import dongle_store, report_json, sample_json
 from agent.records import utcnow
 from drivers.obd2 import diagnostics as diag
 from drivers.obd2.discovery import discover
-from drivers.obd2.errors import BadURL, ClearRefused, DecodeError, OBDError
-from drivers.obd2.modes import clear_dtcs
+from drivers.obd2.errors import BadURL, DecodeError, OBDError
 from drivers.obd2.pids import BY_NAME, lookup
 from drivers.obd2.report import read_report
 from drivers.obd2.scheduler import MAX_HZ, MIN_HZ, PidScheduler, poll
@@ -80,16 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
     for p in (d, r, w, c):
         p.add_argument("--json", action="store_true", help="machine-readable output")
-        # Tests and the demo plug the ELM327 simulator's fake BLE backend in here.
-        p.add_argument("--ble-backend", help=argparse.SUPPRESS)
-        p.add_argument("--ble-scanner-backend", help=argparse.SUPPRESS)
-
-
-def _load(spec: str | None) -> Any:
-    if not spec:
-        return None
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
+        simulated_ble.add_option(p)
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
@@ -110,9 +102,7 @@ async def _main(args: argparse.Namespace, config: Config | None) -> int:
             )
             return 2
         store: DongleStore = dongle_store(config.agent.state_dir) if config else MemoryStore()
-        transport = transport_for_url(
-            args.url, ble_backend=_load(args.ble_backend), ble_scanner_backend=_load(args.ble_scanner_backend)
-        )
+        transport = transport_for_url(args.url, **simulated_ble.backends(args))
         session = Session(transport, dongle=args.url, store=store, timeout=args.timeout)
         if args.action == "watch":
             pids = [lookup(p) for p in args.pids.split(",") if p.strip()]
@@ -137,7 +127,8 @@ async def _main(args: argparse.Namespace, config: Config | None) -> int:
 
 
 async def _discover(args: argparse.Namespace) -> int:
-    found = await discover(args.timeout, backend=_load(args.ble_scanner_backend), everything=args.all)
+    radio = simulated_ble.backends(args)
+    found = await discover(args.timeout, backend=radio.get("ble_scanner_backend"), everything=args.all)
     if args.json:
         for c in found:
             print(json.dumps({"name": c.name, "address": c.address, "rssi": c.rssi, "layout": c.layout}))
@@ -155,23 +146,14 @@ async def _clear(args: argparse.Namespace, session: Session) -> int:
     vin: str | None = None
     with contextlib.suppress(OBDError):
         vin = (await diag.read_vin(session))[0]
-    before = {mode: await diag.read_dtcs(session, mode) for mode in diag.DTC_MODES}
+    done = await clear_and_check(session, confirm=args.confirm)
     sink = MemorySink()
-    try:
-        result = await clear_dtcs(session, confirm=args.confirm)
-    except ClearRefused as exc:
-        await sink.emit("dtc_clear", clear_body(args.url, vin, before, outcome="refused", reason=str(exc)))
-        _print_record(args, sink, f"not cleared: {exc}")
-        return 1
-    after = {mode: await diag.read_dtcs(session, mode) for mode in diag.DTC_MODES}
-    left = [d.code for mode in ("stored", "pending") for d in after[mode]]
-    outcome = "failed" if left else "cleared"
-    reason = f"still reported after the clear: {', '.join(left)}" if left else None
-    body = clear_body(args.url, vin, before, outcome=outcome, reason=reason, after=after, ecus=result.ecus)
-    await sink.emit("dtc_clear", body)
-    cleared = sum(len(v) for m, v in before.items() if m != "permanent")
-    _print_record(args, sink, reason or f"cleared {cleared} DTC(s) on {', '.join(result.ecus)}")
-    return 1 if left else 0
+    await sink.emit("dtc_clear", done.body(args.url, vin))
+    if done.outcome == "refused":
+        _print_record(args, sink, f"not cleared: {done.reason}")
+    else:
+        _print_record(args, sink, done.reason or f"cleared {done.cleared} DTC(s) on {', '.join(done.ecus)}")
+    return 0 if done.outcome == "cleared" else 1
 
 
 def _print_record(args: argparse.Namespace, sink: MemorySink, line: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from agent.config import Config, ensure_state_dir
+from agent.cli import simulated_ble
+from agent.config import Config
+from agent.state_dir import ensure_state_dir
 
 __all__ = ["HELP", "NEEDS_CONFIG", "add_arguments", "run"]
 
@@ -16,7 +18,8 @@ log = logging.getLogger("baygate.run")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # everything comes from the config file
+    # Everything else comes from the config file; this is for trying the agent without a radio.
+    simulated_ble.add_option(parser)
 
 
 def run(args: argparse.Namespace, config: Config | None) -> int:
@@ -38,9 +41,13 @@ def run(args: argparse.Namespace, config: Config | None) -> int:
     health = HealthRegistry(version=__version__)
     metrics = AgentMetrics(version=__version__)  # the pipelines put their parts in it
     vehicles: dict[str, object] = {}  # filled by the pipelines; the bay screen asks them for post-scans
+    # One fake radio for the whole run: a remote reconfiguration finds the same cars.
+    radio = simulated_ble.backends(args)
+    if radio:
+        log.warning("--simulated-ble: ble:// dongles are the ELM327 simulator's, not a radio's")
     runtime = Runtime(
         config,
-        pipelines_for=lambda c: pipelines_from_config(c, health, vehicles, metrics=metrics),
+        pipelines_for=lambda c: pipelines_from_config(c, health, vehicles, metrics=metrics, **radio),
         health=health,
         api=True,
         vehicles=vehicles,

@@ -1,7 +1,9 @@
-"""Demo step: a simulated BLE OBD dongle in a car -> vehicle report -> live telemetry.
+"""Demo step: a BLE scan -> a simulated OBD dongle in a car -> vehicle report -> telemetry.
 
-The ELM327 simulator runs as a fake bleak backend with the BLE timing model (30 ms
-round trip, 15 ms ECU, notifications split at random points); our real BLE transport,
+The ELM327 simulator's fake radio (the neighbourhood `baygate obd ... --simulated-ble`
+uses: five dongles, the BLE timing model of 30 ms a round trip, 15 ms ECU, notifications
+split at random points) stands in for BlueZ. Our real discovery picks the strongest
+dongle as a technician would, and our BLE transport (scan by address, then connect),
 session and vehicle pipeline run above it and emit through ctx.sink.
 """
 
@@ -13,33 +15,41 @@ from typing import TYPE_CHECKING
 
 from agent.pipelines.vehicle import VehicleSession
 from agent.records import TelemetryRecord, VehicleReportRecord
+from drivers.obd2.discovery import discover
 from drivers.obd2.store import MemoryStore
-from drivers.obd2.transports import BleTransport
-from simulators.elm327 import fake_ble_backend
+from drivers.obd2.transports import transport_for_url
+from simulators.elm327 import BLE_ECU_MS, BLE_RTT_MS, FakeBluetooth, demo_dongles
 
 if TYPE_CHECKING:  # agent.demo.runner lists this step: a runtime import would be circular
     from agent.demo.runner import DemoContext
 
 __all__ = ["step"]
 
-ADDRESS = "AA:BB:CC:00:00:01"
+SCAN_S = 0.5  # the fake radio advertises every 100 ms
 PIDS = ["RPM", "SPEED", "COOLANT_TEMP", "ENGINE_LOAD", "THROTTLE_POS", "MAF"]
 STREAM_S = 2.0
 
 
 async def step(ctx: DemoContext) -> None:
-    backend = fake_ble_backend(
-        "petrol-can", layout="fff0", rtt_ms=30, ecu_ms=15, random_split=True, name="OBDII", address=ADDRESS
-    )
-    ctx.services["obd.ble"] = f"ble://{ADDRESS}"
+    radio = FakeBluetooth(demo_dongles(rtt_ms=BLE_RTT_MS, ecu_ms=BLE_ECU_MS, random_split=True))
+    found = await discover(SCAN_S, backend=radio.scanner)
+    if not found:
+        raise RuntimeError("the BLE scan saw none of the simulated dongles")
+    best = found[0]  # strongest first: the one in this bay
+    names = ", ".join(f"{c.name} {c.rssi} dBm" for c in found)
+    ctx.say(f"BLE scan ({SCAN_S:g} s, the simulator's radio): {len(found)} OBD dongles: {names}")
+    url = best.url
+    ctx.services["obd.ble"] = url
     vs = VehicleSession(
         "demo-dongle",
-        f"ble://{ADDRESS}",
+        url,
         ctx.sink,
         pids=PIDS,
         hz=None,  # as fast as the link allows, to show the figure
         store=MemoryStore(),
-        transport_factory=lambda: BleTransport(ADDRESS, backend=backend, layout="fff0"),
+        transport_factory=lambda: transport_for_url(
+            url, ble_backend=radio.client, ble_scanner_backend=radio.scanner
+        ),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(vs.run(stop=stop, max_connect_attempts=3))
@@ -52,7 +62,7 @@ async def step(ctx: DemoContext) -> None:
     if report is None:
         stop.set()
         await task
-        raise RuntimeError(f"no vehicle report from the simulated dongle: {vs.stats.errors}")
+        raise RuntimeError(f"no vehicle report from the simulated dongle: {list(vs.stats.errors)}")
     took = time.monotonic() - t0
     streaming = time.monotonic()
     samples_before = vs.stats.samples
@@ -61,7 +71,7 @@ async def step(ctx: DemoContext) -> None:
     async with asyncio.timeout(10):
         await task
     rate = (vs.stats.samples - samples_before) / (time.monotonic() - streaming)
-    ctx.say(f"dongle ble://{ADDRESS} (fake BlueZ, GATT fff0, split notifications): report in {took:.2f} s")
+    ctx.say(f"dongle {url} ({best.name}, split notifications): report in {took:.2f} s")
     ctx.say(f"VIN {report.vin} (check digit {'ok' if report.vin_valid else 'WRONG'}), {report.protocol}")
     for mode, dtcs in report.dtcs.items():
         listed = ", ".join(f"{d.code} {d.description or ''}".strip() for d in dtcs)
@@ -81,6 +91,9 @@ async def step(ctx: DemoContext) -> None:
     ctx.say(f"live values: {', '.join(shown) or 'none yet'}")
     if not reports or rate <= 0:
         raise RuntimeError("the vehicle session emitted no report or no telemetry")
+    ctx.say(
+        "try it: baygate obd discover --simulated-ble; baygate obd read --simulated-ble --url ble://name=OBDII"
+    )
 
 
 def _value(v: object) -> str:

@@ -1,25 +1,16 @@
-"""The enrichment state database: one SQLite file in the state dir, used off the event loop.
+"""The enrichment state database: one SQLite file in the state dir, used off the event loop
+(agent/threaded_sqlite.py: worker threads, one lock, one connection).
 
 Cache, breaker states, the durable queue and registrations share one file so a Pi has
-one thing to back up. Every statement runs in a worker thread (`asyncio.to_thread`)
-under one lock: SQLite allows one writer anyway, and a single connection avoids
-"database is locked" between our own threads.
+one thing to back up.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-import threading
-from collections.abc import Callable
-from pathlib import Path
-from typing import TypeVar
-
 from agent.enrich.errors import EnrichError
+from agent.threaded_sqlite import ThreadedSQLite
 
 __all__ = ["StateDB"]
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache (
@@ -44,48 +35,9 @@ CREATE TABLE IF NOT EXISTS attempts (
 """
 
 
-class StateDB:
-    """One SQLite connection, used from worker threads only."""
+class StateDB(ThreadedSQLite):
+    """The enrichment state: one connection, used from worker threads only."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL + WAL: a power cut may lose the last transaction, never corrupt the file.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise EnrichError(f"enrichment state database {path}: {exc}") from None
-
-    @classmethod
-    async def open(cls, path: Path) -> StateDB:
-        return await asyncio.to_thread(cls, path)
-
-    def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` in one transaction (in the calling thread)."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    out = fn(self._conn)
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-                return out
-            except sqlite3.Error as exc:
-                raise EnrichError(f"enrichment state database: {exc}") from None
-
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` in one transaction in a worker thread."""
-        return await asyncio.to_thread(self.run_sync, fn)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self.close)
+    SCHEMA = SCHEMA
+    WHAT = "enrichment state database"
+    ERROR = EnrichError

@@ -58,15 +58,21 @@ class OutboxSink:
         self._alerted = False
         self.on_commit: Callable[[Envelope], Awaitable[None]] | None = None
 
-    def set_level(self, level: DiskLevel) -> None:
-        """The disk monitor's verdict. Back to OK starts a new episode (alert again)."""
+    def set_level(self, level: DiskLevel) -> bool:
+        """The disk monitor's verdict. True when it closes a `disk_full` episode: the
+        level is OK and the outbox takes records again. The caller then says so with a
+        `disk_ok` alert, which the fleet view needs to clear `disk_full` — also when the
+        outbox refused a put while the monitor never saw a critical level (SQLite's
+        SQLITE_FULL comes between two of the monitor's once-a-second looks)."""
         self.level = level
         if level < DiskLevel.CRITICAL and not self.outbox.full:
             self._room.set()
         else:
             self._room.clear()
-        if level is DiskLevel.OK:
+        if level is DiskLevel.OK and self._alerted and not self.outbox.full:
             self._alerted = False
+            return True
+        return False
 
     async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
         when = ts or utcnow()

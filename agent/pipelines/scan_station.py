@@ -175,7 +175,7 @@ class ScanStation:
         return self._grabber.health() if self._grabber is not None else None
 
     async def _emit(self, symbology: str, payload: str, body: dict[str, Any]) -> None:
-        if not self.deduper.first_sighting(self.camera, symbology, payload):
+        if not self.deduper.is_new(self.camera, symbology, payload):
             return
         try:
             rid = (await self.sink.emit("scan", body)).id
@@ -184,7 +184,8 @@ class ScanStation:
             n = self.stats.refused
             if n & (n - 1) == 0:  # once per burst: the 1st, 2nd, 4th, 8th... refusal
                 log.error("scan on %s not taken (%d so far): %s", self.camera, n, exc)
-            return
+            return  # not seen: the next sighting of the code is reported again
+        self.deduper.seen(self.camera, symbology, payload)
         self.stats.records += 1
         self.stats.record_ids.append(rid)
         vin = body.get("vin")

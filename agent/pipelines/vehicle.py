@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import DongleConfig, ObdSection
+from agent.pipelines.dtc_clear import ClearOutcome, clear_and_check, dtc_list
 from agent.pipelines.sink import RecordRefusedError, RecordSink
 from agent.pipelines.telemetry_pressure import downsample
-from agent.records import utcnow
+from agent.records import Envelope, utcnow
 from drivers.obd2 import diagnostics as diag
-from drivers.obd2.dtc import DTC
 from drivers.obd2.errors import OBDError
 from drivers.obd2.pids import PID, lookup
 from drivers.obd2.report import PROTOCOL_NAMES, VehicleReport, read_report
@@ -38,7 +39,6 @@ __all__ = [
     "PROTOCOL_NAMES",
     "VehicleReport",
     "VehicleSession",
-    "clear_body",
     "dongle_store",
     "read_report",
     "report_body",
@@ -49,6 +49,17 @@ __all__ = [
 
 log = logging.getLogger("baygate.vehicle")
 
+# What went wrong, newest last: a dongle left unplugged is retried every 30 s (the
+# backoff's cap), 2,880 errors a day that a list kept for as long as the agent ran.
+MAX_ERRORS = 100
+
+# A clear is ~8 OBD requests (3 DTC reads, RPM, 04, 3 DTC reads): at the full report's
+# ~20 requests in ~1 s on CAN over Wi-Fi, ~6 s over BLE with a slow ISO 9141 car
+# (bench/obd.py, agent/ui/screen.py POST_SCAN_S), ~0.4 s and ~2.5 s. Past this the
+# technician is told it failed rather than left waiting; the fresh report after it has
+# the same bound.
+CLEAR_S = 20.0
+
 
 def vehicle_session_for(
     dongle: DongleConfig,
@@ -57,11 +68,13 @@ def vehicle_session_for(
     state_dir: Path,
     *,
     ble_backend: Any = None,
+    ble_scanner_backend: Any = None,
     pressure: Callable[[], bool] | None = None,
 ) -> VehicleSession:
     """The vehicle session for one configured dongle (what `baygate run` starts per dongle).
 
     `dongle.profile` names the GATT layout of a BLE dongle (fff0, ffe0, 18f0, e781, nus).
+    The bleak backends replace BlueZ for `ble://` URLs (`run --simulated-ble`).
     """
     url = dongle.url
     if dongle.profile and url.startswith("ble://") and "layout=" not in url:
@@ -74,7 +87,9 @@ def vehicle_session_for(
         hz=obd.telemetry_hz,
         store=dongle_store(state_dir),
         command_timeout_s=obd.command_timeout_s,
-        transport_factory=lambda: transport_for_url(url, ble_backend=ble_backend),
+        transport_factory=lambda: transport_for_url(
+            url, ble_backend=ble_backend, ble_scanner_backend=ble_scanner_backend
+        ),
         pressure=pressure,
     )
 
@@ -101,16 +116,6 @@ class _CacheOnFullDisk:
             log.warning("%s: dongle memory not saved: %s", dongle, exc.strerror or exc)
 
 
-def _dtc_list(dtcs: list[DTC], with_ecu: bool) -> list[dict[str, Any]]:
-    out = []
-    for d in dtcs:
-        item: dict[str, Any] = {"code": d.code, "description": d.description}
-        if with_ecu:
-            item["ecu"] = d.ecu or None
-        out.append(item)
-    return out
-
-
 def _freeze(ff: diag.FreezeFrameData | None, with_ts: bool = False) -> dict[str, Any] | None:
     if ff is None:
         return None
@@ -127,7 +132,7 @@ def report_json(rep: VehicleReport) -> dict[str, Any]:
         "vin": rep.vin,
         "protocol": rep.protocol,
         "ecus": rep.ecus,
-        "dtcs": {mode: _dtc_list(rep.dtcs.get(mode, []), False) for mode in diag.DTC_MODES},
+        "dtcs": {mode: dtc_list(rep.dtcs.get(mode, []), False) for mode in diag.DTC_MODES},
         "readiness": rep.readiness.as_dict() if rep.readiness else None,
         "freeze_frame": _freeze(rep.freeze_frame),
         "ecu_info": [i.as_dict() for i in rep.ecu_info],
@@ -143,37 +148,13 @@ def report_body(dongle: str, rep: VehicleReport) -> dict[str, Any]:
         "vin_valid": rep.vin_valid,
         "protocol": rep.protocol,
         "ecus": rep.ecus,
-        "dtcs": {mode: _dtc_list(rep.dtcs.get(mode, []), True) for mode in diag.DTC_MODES},
+        "dtcs": {mode: dtc_list(rep.dtcs.get(mode, []), True) for mode in diag.DTC_MODES},
         "readiness": rep.readiness.as_dict() if rep.readiness else None,
         "freeze_frame": _freeze(rep.freeze_frame),
         "calibration_ids": rep.calibration_ids,
         "ecu_info": [i.as_dict() for i in rep.ecu_info],
         "monitor_tests": [t.as_dict() for t in rep.monitor_tests],
         "errors": rep.errors,
-    }
-
-
-def clear_body(
-    dongle: str,
-    vin: str | None,
-    before: Mapping[str, list[DTC]],
-    *,
-    outcome: str,
-    reason: str | None = None,
-    after: Mapping[str, list[DTC]] | None = None,
-    ecus: list[str] | None = None,
-) -> dict[str, Any]:
-    """The body of a dtc_clear record (Mode 04 asked for: cleared, refused or failed)."""
-    return {
-        "dongle": dongle,
-        "vin": vin,
-        "outcome": outcome,
-        "reason": reason,
-        "before": {mode: _dtc_list(list(before.get(mode, [])), True) for mode in diag.DTC_MODES},
-        "after": None
-        if after is None
-        else {mode: _dtc_list(list(after.get(mode, [])), True) for mode in diag.DTC_MODES},
-        "ecus": ecus or [],
     }
 
 
@@ -192,7 +173,13 @@ class VehicleStats:
     link_losses: int = 0
     refused: int = 0  # vehicle reports refused (disk full)
     shed: int = 0  # telemetry samples shed (disk low)
-    errors: list[str] = field(default_factory=list)
+    errors: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS))  # the newest
+    errors_dropped: int = 0  # older errors let go of
+
+    def error(self, message: str) -> None:
+        if len(self.errors) == self.errors.maxlen:
+            self.errors_dropped += 1
+        self.errors.append(message)
 
 
 class VehicleSession:
@@ -253,7 +240,7 @@ class VehicleSession:
                     await self.session.connect()
             except OBDError as exc:
                 failed_connects += 1
-                self.stats.errors.append(str(exc))
+                self.stats.error(str(exc))
                 if failed_connects >= max_connect_attempts:
                     return
                 delay = self.backoff.next_delay()
@@ -269,7 +256,7 @@ class VehicleSession:
             except OBDError as exc:
                 lost = exc
                 self.stats.link_losses += 1
-                self.stats.errors.append(str(exc))
+                self.stats.error(str(exc))
             finally:
                 await self.session.transport.close()
             if not stop.is_set():  # lost, or ended by itself: either way, not healthy
@@ -309,6 +296,32 @@ class VehicleSession:
         rec = await self.sink.emit("vehicle_report", report_body(self.name, self.report))
         self.stats.reports += 1
         return rec.id
+
+    async def clear_codes(self, *, within_s: float = CLEAR_S) -> Envelope:
+        """Mode 04 on this session's live link (the bay screen's button), recorded as a
+        dtc_clear record whatever the outcome; after a clear, a fresh report follows so
+        the screen shows what the car reports now. Returns the dtc_clear record."""
+        vin = self.report.vin if self.report is not None else self.vin
+        state = self.session.state
+        if state is not LinkState.READY:
+            done = ClearOutcome("failed", f"no car connected (dongle {state.value})", {})
+        else:
+            try:
+                async with asyncio.timeout(within_s):
+                    done = await clear_and_check(self.session, confirm=True)
+            except TimeoutError:
+                done = ClearOutcome("failed", f"no answer within {within_s:g} s", {})
+            except OBDError as exc:  # the link failed on the way: the loop reconnects
+                done = ClearOutcome("failed", str(exc), {})
+        rec = await self.sink.emit("dtc_clear", done.body(self.name, vin))
+        log.info("%s: clear codes: %s%s", self.name, done.outcome, f" ({done.reason})" if done.reason else "")
+        if done.outcome != "refused":
+            try:
+                async with asyncio.timeout(within_s):
+                    await self.rescan()
+            except (TimeoutError, OBDError) as exc:  # recorded already; the next connect reports
+                log.warning("%s: no fresh report after the clear: %s", self.name, exc or "timed out")
+        return rec
 
     async def _stream(self, stop: asyncio.Event) -> None:
         supported = set().union(*self.session.supported.values()) if self.session.supported else set()

@@ -56,7 +56,7 @@ async def watch_disk(
             outbox.space_returned()
             if not state.reserve_held:
                 await asyncio.to_thread(guard.ensure_reserve)
-        sink.set_level(level)
+        closed = sink.set_level(level)
         if level != last:
             detail = state.describe(guard.limits)
             (log.info if level is DiskLevel.OK else log.error)("disk: %s", detail)
@@ -66,6 +66,10 @@ async def watch_disk(
             else:
                 await sink.alert(severity, code, detail)
             last = level
+        elif closed:  # refused puts while the level stayed ok: the episode ends here
+            detail = state.describe(guard.limits)
+            log.info("disk: new records are taken again: %s", detail)
+            await sink.alert("info", "disk_ok", f"new records are taken again: {detail}")
         await sleep(interval_s)
 
 

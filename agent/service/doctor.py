@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from agent.config import Config, ensure_state_dir
+from agent.config import Config
 from agent.errors import ConfigError
+from agent.state_dir import ensure_state_dir
 from drivers.camera.ocr import engine_problem
 
 __all__ = ["Check", "mqtt_connack", "run_checks"]

@@ -137,6 +137,7 @@ def status_renderer(
             "session": info.session,
             "outbox_depth": info.outbox_depth,
             "oldest_pending_s": info.oldest_pending_s,
+            "acked_through": info.acked_through,
         }
         if health is not None:
             doc = health.evaluate()
@@ -155,14 +156,16 @@ def pipelines_from_config(
     vehicles: dict[str, Any] | None = None,
     *,
     metrics: AgentMetrics | None = None,
+    **vehicle_kw: Any,
 ) -> list[Pipeline]:
     """The pipelines this config asks for: every dongle, camera and the enrichment
-    service, run together by `agent.pipelines.wiring.agent_pipeline` (which fills `vehicles`)."""
+    service, run together by `agent.pipelines.wiring.agent_pipeline` (which fills `vehicles`).
+    `vehicle_kw` goes to each `vehicle_session_for` (`run --simulated-ble`: the bleak backends)."""
     if not (config.obd.dongles or config.cameras or config.enrich.enabled):
         return []
     from agent.pipelines.wiring import agent_pipeline  # heavy (OpenCV, bleak): only when needed
 
-    return [agent_pipeline(config, health, vehicles, metrics=metrics)]
+    return [agent_pipeline(config, health, vehicles, metrics=metrics, **vehicle_kw)]
 
 
 class Runtime:

@@ -17,17 +17,20 @@ from starlette.routing import BaseRoute
 
 from agent.config import Config
 from agent.pipelines.sink import RecordSink
+from agent.records import DtcClearRecord
 from agent.service.health import HealthRegistry
 from agent.ui.screen import BayMap, BayScreen, PostScan, StatusSource
 from agent.ui.store import UiStore
 from agent.ui.tokens import Tokens, load_tokens
 from agent.ui.visits import VisitBook
 from agent.ui.web import ClearCodes, ui_routes
+from drivers.obd2.session import LinkState
 
 __all__ = [
     "BayScreenApp",
     "Rescannable",
     "bay_map",
+    "clear_codes_from",
     "health_status",
     "open_bay_screen",
     "post_scan_from",
@@ -57,7 +60,7 @@ def health_status(health: HealthRegistry) -> StatusSource:
 
 
 class Rescannable(Protocol):
-    """A vehicle session (agent/vehicle.py): a fresh full report on demand."""
+    """A vehicle session (agent/pipelines/vehicle.py): a fresh full report on demand."""
 
     async def rescan(self) -> str | None: ...
 
@@ -74,6 +77,23 @@ def post_scan_from(vehicles: Mapping[str, Any], bays: BayMap) -> PostScan:
         return None
 
     return post_scan
+
+
+def clear_codes_from(vehicles: Mapping[str, Any], bays: BayMap) -> ClearCodes:
+    """Clear codes through the bay's own vehicle session (it owns the dongle: no second
+    connection). With several dongles in a bay, the one connected to a car; with none
+    connected, the first, which records the failure. None: no dongle serves the bay."""
+
+    async def clear_codes(bay: str) -> DtcClearRecord | None:
+        mine = [s for name, s in list(vehicles.items()) if bays.dongles.get(name, bays.default) == bay]
+        if not mine:
+            return None
+        ready = [s for s in mine if s.session.state is LinkState.READY]
+        rec = await (ready or mine)[0].clear_codes()
+        assert isinstance(rec, DtcClearRecord)
+        return rec
+
+    return clear_codes
 
 
 def registration_completer(state_dir: Path) -> Callable[[str], Awaitable[None]]:
@@ -113,8 +133,10 @@ async def open_bay_screen(
     *,
     health: HealthRegistry | None = None,
     clear_codes: ClearCodes | None = None,
-    vehicles: Mapping[str, Rescannable] | None = None,
+    vehicles: Mapping[str, Any] | None = None,
 ) -> BayScreenApp:
+    """`vehicles` (dongle name -> VehicleSession, filled by the pipelines) gives the
+    finish button its post-scan and, with dongles configured, the clear-codes button."""
     state = config.agent.state_dir
     store = await UiStore.open(state / DB_FILE)
     book = VisitBook(store, sink, idle_end_s=config.ui.visit_idle_end_s)
@@ -126,4 +148,6 @@ async def open_bay_screen(
         complete_registration=registration_completer(state) if config.enrich.enabled else None,
     )  # fmt: skip
     tokens = load_tokens(state)
+    if clear_codes is None and vehicles is not None and config.obd.dongles:
+        clear_codes = clear_codes_from(vehicles, bays)
     return BayScreenApp(screen, tokens, ui_routes(screen, tokens, clear_codes=clear_codes))

@@ -12,10 +12,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.records import Envelope, ScanRecord, TelemetryRecord, VehicleReportRecord
+from agent.records import DtcClearRecord, Envelope, ScanRecord, TelemetryRecord, VehicleReportRecord
 from agent.ui.diff import severity
 
-__all__ = ["MAX_POINTS", "SERIES_S", "BayLive", "report_json", "scan_json"]
+__all__ = ["MAX_POINTS", "SERIES_S", "BayLive", "clear_json", "report_json", "scan_json"]
 
 SERIES_S = 60.0
 MAX_POINTS = 600  # 60 s at the 10 Hz ceiling of obd.telemetry_hz
@@ -69,6 +69,21 @@ def scan_json(rec: ScanRecord) -> dict[str, Any]:
     }
 
 
+def clear_json(rec: DtcClearRecord) -> dict[str, Any]:
+    """The page's view of the last clear: its outcome and which codes it was about."""
+    before = [d.code for d in (*rec.before.stored, *rec.before.pending)]
+    left = [] if rec.after is None else [d.code for d in (*rec.after.stored, *rec.after.pending)]
+    return {
+        "id": rec.id,
+        "ts": rec.ts.isoformat(),
+        "dongle": rec.dongle,
+        "outcome": rec.outcome,
+        "reason": rec.reason,
+        "cleared": [c for c in dict.fromkeys(before) if c not in left] if rec.after is not None else [],
+        "ecus": rec.ecus,
+    }
+
+
 @dataclass
 class BayLive:
     bay: str
@@ -77,6 +92,7 @@ class BayLive:
     units: dict[str, str | None] = field(default_factory=dict)
     scans: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_SCANS))
     last_record: str | None = None
+    clear: dict[str, Any] | None = None  # the last dtc_clear of this bay
 
     def apply(self, rec: Envelope) -> list[dict[str, Any]] | None:
         """Take one record; for telemetry, returns the new points (the page appends
@@ -86,6 +102,8 @@ class BayLive:
             self.report = report_json(rec)
         elif isinstance(rec, ScanRecord):
             self.scans.appendleft(scan_json(rec))
+        elif isinstance(rec, DtcClearRecord):
+            self.clear = clear_json(rec)
         elif isinstance(rec, TelemetryRecord):
             return self._samples(rec)
         return None
@@ -116,4 +134,5 @@ class BayLive:
             },
             "scans": list(self.scans),
             "last_record": self.last_record,
+            "clear": self.clear,
         }

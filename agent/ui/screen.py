@@ -21,6 +21,7 @@ from typing import Any
 
 from agent.errors import AgentError
 from agent.records import (
+    DtcClearRecord,
     EnrichmentRecord,
     Envelope,
     RegistrationRecord,
@@ -65,7 +66,7 @@ class BayMap:
         return sorted({self.default, *self.dongles.values(), *self.cameras.values()})
 
     def of(self, rec: Envelope) -> str | None:
-        if isinstance(rec, VehicleReportRecord | TelemetryRecord):
+        if isinstance(rec, VehicleReportRecord | TelemetryRecord | DtcClearRecord):
             return self.dongles.get(rec.dongle, self.default)
         if isinstance(rec, ScanRecord):
             return self.cameras.get(rec.camera, self.default)
@@ -149,7 +150,7 @@ class BayScreen:
         visit = await self.book.on_record(bay, rec)
         if samples is not None:
             self.hub.publish(Event("samples", bay, {"record": rec.id, "samples": samples}))
-        elif visit is not None or isinstance(rec, ScanRecord | VehicleReportRecord):
+        elif visit is not None or isinstance(rec, ScanRecord | VehicleReportRecord | DtcClearRecord):
             await self.publish(bay, rec.id)
 
     def _remember(self, rid: str, bay: str, vin: str | None) -> None:

@@ -3,28 +3,22 @@ one SQLite file in the agent's state dir (`ui.sqlite3`), used off the event loop
 
 Visits must survive a restart (a Pi reboots mid-repair; the pre-scan taken an hour ago
 is the one the insurer wants). Every statement runs in a worker thread under one lock
-with one connection, like the enrichment state (agent/enrich/db.py).
+with one connection (agent/threaded_sqlite.py, like the enrichment state).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
-import threading
-from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.records import VisitDiff, VisitScan
+from agent.threaded_sqlite import ThreadedSQLite
 from agent.ui.errors import NotFoundError, UiError
 
 __all__ = ["Task", "UiStore", "Vehicle", "Visit"]
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS visits (
@@ -94,49 +88,21 @@ class Task(_State):
     done_by: str | None = None
 
 
-class UiStore:
-    """One SQLite connection, used from worker threads only."""
+class UiStore(ThreadedSQLite):
+    """The bay screen's state: one connection, used from worker threads only."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL + WAL: a power cut may lose the last transaction, never corrupt the file.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise UiError(f"bay screen state {path}: {exc}") from None
-
-    @classmethod
-    async def open(cls, path: Path) -> UiStore:
-        return await asyncio.to_thread(cls, path)
-
-    async def aclose(self) -> None:
-        await asyncio.to_thread(self._conn.close)
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def locked() -> T:
-            with self._lock:
-                try:
-                    with self._conn:  # one transaction
-                        self._conn.execute("BEGIN")
-                        return fn(self._conn)
-                except sqlite3.Error as exc:
-                    raise UiError(f"bay screen state: {exc}") from None
-
-        return await asyncio.to_thread(locked)
+    SCHEMA = SCHEMA
+    WHAT = "bay screen state"
+    ERROR = UiError
 
     # -- visits ----------------------------------------------------------------------
 
     async def put_visit(self, v: Visit) -> None:
         row = (v.visit, v.bay, v.vin, v.state, v.started_at.isoformat(), v.model_dump_json())
-        await self._run(lambda c: c.execute("INSERT OR REPLACE INTO visits VALUES (?,?,?,?,?,?)", row))
+        await self.run(lambda c: c.execute("INSERT OR REPLACE INTO visits VALUES (?,?,?,?,?,?)", row))
 
     async def visit(self, visit_id: str) -> Visit:
-        rows = await self._run(
+        rows = await self.run(
             lambda c: c.execute("SELECT body FROM visits WHERE id = ?", (visit_id,)).fetchall()
         )
         if not rows:
@@ -144,7 +110,7 @@ class UiStore:
         return Visit.model_validate_json(rows[0][0])
 
     async def open_visits(self) -> list[Visit]:
-        rows = await self._run(
+        rows = await self.run(
             lambda c: c.execute("SELECT body FROM visits WHERE state = 'open' ORDER BY started_at").fetchall()
         )
         return [Visit.model_validate_json(r[0]) for r in rows]
@@ -152,36 +118,36 @@ class UiStore:
     async def visits_of(self, vin: str, limit: int = 50) -> list[Visit]:
         """Visits of a VIN, newest first."""
         q = "SELECT body FROM visits WHERE vin = ? ORDER BY started_at DESC LIMIT ?"
-        rows = await self._run(lambda c: c.execute(q, (vin, limit)).fetchall())
+        rows = await self.run(lambda c: c.execute(q, (vin, limit)).fetchall())
         return [Visit.model_validate_json(r[0]) for r in rows]
 
     # -- vehicles --------------------------------------------------------------------
 
     async def vehicle(self, vin: str) -> Vehicle | None:
         q = "SELECT body FROM vehicles WHERE vin = ?"
-        rows = await self._run(lambda c: c.execute(q, (vin,)).fetchall())
+        rows = await self.run(lambda c: c.execute(q, (vin,)).fetchall())
         return Vehicle.model_validate_json(rows[0][0]) if rows else None
 
     async def put_vehicle(self, v: Vehicle) -> None:
         row = (v.vin, v.model_dump_json())
-        await self._run(lambda c: c.execute("INSERT OR REPLACE INTO vehicles VALUES (?,?)", row))
+        await self.run(lambda c: c.execute("INSERT OR REPLACE INTO vehicles VALUES (?,?)", row))
 
     # -- tasks -----------------------------------------------------------------------
 
     async def put_task(self, t: Task) -> None:
         row = (t.id, t.bay, t.vin, t.created_at.isoformat(), t.model_dump_json())
-        await self._run(lambda c: c.execute("INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?)", row))
+        await self.run(lambda c: c.execute("INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?)", row))
 
     async def task(self, task_id: str) -> Task:
         q = "SELECT body FROM tasks WHERE id = ?"
-        rows = await self._run(lambda c: c.execute(q, (task_id,)).fetchall())
+        rows = await self.run(lambda c: c.execute(q, (task_id,)).fetchall())
         if not rows:
             raise NotFoundError(f"no task {task_id}")
         return Task.model_validate_json(rows[0][0])
 
     async def tasks_of(self, bay: str, limit: int = 100) -> list[Task]:
         q = "SELECT body FROM tasks WHERE bay = ? ORDER BY created_at DESC LIMIT ?"
-        rows = await self._run(lambda c: c.execute(q, (bay, limit)).fetchall())
+        rows = await self.run(lambda c: c.execute(q, (bay, limit)).fetchall())
         return [Task.model_validate_json(r[0]) for r in rows]
 
 

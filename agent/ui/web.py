@@ -19,8 +19,11 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from agent.pipelines.sink import RecordRefusedError
+from agent.records import DtcClearRecord
 from agent.ui.errors import NotFoundError, UiError, VisitStateError
 from agent.ui.hub import ALL_BAYS, Event
+from agent.ui.live import clear_json
 from agent.ui.screen import BayScreen, visit_json
 from agent.ui.tokens import Permission, Tokens
 
@@ -32,8 +35,9 @@ COOKIE = "baygate_ui"
 HEARTBEAT_S = 15.0  # an SSE comment this often when quiet: a dead client is noticed at the write
 MAX_BODY = 4096  # action bodies are a name or nothing
 
-# The seam for the OBD issue: clear codes in a bay (after the page's confirmation).
-ClearCodes = Callable[[str], Awaitable[None]]
+# Clear codes in a bay (after the page's confirmation): the committed dtc_clear record
+# (cleared, refused or failed, with the reason), or None when no dongle serves the bay.
+ClearCodes = Callable[[str], Awaitable[DtcClearRecord | None]]
 
 
 def _static_dir() -> str:
@@ -153,8 +157,14 @@ class _Handlers:
             )
         if (await _body(request)).get("confirm") is not True:
             raise UiError('clearing codes needs {"confirm": true}')
-        await self.clear_codes(bay_name)
-        return JSONResponse({"ok": True})
+        try:
+            rec = await self.clear_codes(bay_name)
+        except RecordRefusedError as exc:  # disk full: Mode 04 went out, its record did not
+            return JSONResponse({"error": f"the clear ran but was not recorded: {exc}"}, status_code=503)
+        if rec is None:
+            return JSONResponse({"error": f"no dongle serves bay {bay_name}"}, status_code=409)
+        # Refused and failed are answers too (recorded, shown): the page tells them apart.
+        return JSONResponse(clear_json(rec))
 
     async def events(self, request: Request) -> Response:
         which = request.query_params.get("bay", ALL_BAYS)

@@ -21,13 +21,30 @@ class Deduper:
     def first_sighting(self, camera: str, symbology: str, payload: str) -> bool:
         """True when this sighting starts a new presentation (report it); each sighting
         extends the presentation, so a code held in view is reported once."""
+        new = self.is_new(camera, symbology, payload)
+        if new:
+            self.seen(camera, symbology, payload)
+        return new
+
+    def is_new(self, camera: str, symbology: str, payload: str) -> bool:
+        """True when this sighting would start a new presentation; it is not counted
+        until `seen` says its report was taken, so a report the sink refused is tried
+        again at the next sighting. A sighting of a presentation already reported
+        extends it here."""
         now = self._clock()
         key = (camera, symbology, payload)
         last = self._last_seen.get(key)
+        if last is None or now - last > self.window_s:
+            return True
         self._last_seen[key] = now
+        return False
+
+    def seen(self, camera: str, symbology: str, payload: str) -> None:
+        """The new presentation's report was taken: later sightings extend it."""
+        now = self._clock()
+        self._last_seen[(camera, symbology, payload)] = now
         if len(self._last_seen) > _MAX_KEYS:
             self._expire(now)
-        return last is None or now - last > self.window_s
 
     def _expire(self, now: float) -> None:
         for k, t in list(self._last_seen.items()):

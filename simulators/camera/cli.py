@@ -13,6 +13,7 @@ from simulators.camera.dataset import write_set
 from simulators.camera.errors import SimulatorError
 from simulators.camera.scenes import DEGRADATIONS, KINDS, scene_set
 from simulators.camera.stream import MjpegServer, SceneStream
+from simulators.listening import cannot_listen
 
 __all__ = ["main"]
 
@@ -84,7 +85,11 @@ def main(argv: list[str]) -> int:
         if args.mjpeg is not None:
             pairs = [(k, d) for k in args.kinds for d in args.degradations]
             stream = SceneStream(pairs, args.size, hold=args.hold, seed=args.seed)
-            with MjpegServer(stream, args.mjpeg[0], args.mjpeg[1], fps=args.fps) as server:
+            try:
+                mjpeg = MjpegServer(stream, args.mjpeg[0], args.mjpeg[1], fps=args.fps)
+            except OSError as exc:
+                return cannot_listen("baygate simulate camera", args.mjpeg[0], args.mjpeg[1], exc)
+            with mjpeg as server:
                 print(f"serving MJPEG on {server.url} (Ctrl-C stops)", flush=True)
                 deadline = None if args.duration is None else time.monotonic() + args.duration
                 try:

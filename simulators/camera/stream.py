@@ -87,10 +87,8 @@ class MjpegServer:
             def do_GET(self) -> None:
                 server._serve(self)
 
-        try:
-            self._httpd = ThreadingHTTPServer((host, port), Handler)
-        except OSError as exc:
-            raise SimulatorError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        # A port that cannot be bound raises OSError (the CLI: simulators/listening.py).
+        self._httpd = ThreadingHTTPServer((host, port), Handler)
         self._httpd.daemon_threads = True
         self._threads = [
             threading.Thread(target=self._httpd.serve_forever, name="mjpeg-http", daemon=True),

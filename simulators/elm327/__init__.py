@@ -6,6 +6,8 @@ Served over TCP (`serve_tcp`), a pty (`serve_pty`) and as a fake bleak backend
 
 from .adapters import ADAPTERS, Personality, list_adapters
 from .ble import (
+    BLE_ECU_MS,
+    BLE_RTT_MS,
     FakeBleClient,
     FakeBluetooth,
     FakeDongle,
@@ -25,6 +27,8 @@ from .timing import Chunk, Reply, Timing
 
 __all__ = [
     "ADAPTERS",
+    "BLE_ECU_MS",
+    "BLE_RTT_MS",
     "FAULTS",
     "LAYOUTS",
     "Chunk",

@@ -39,6 +39,8 @@ from .timing import Timing
 
 __all__ = [
     "ATT_OVERHEAD",
+    "BLE_ECU_MS",
+    "BLE_RTT_MS",
     "FakeBleClient",
     "FakeBluetooth",
     "FakeDongle",
@@ -49,6 +51,10 @@ __all__ = [
 
 ATT_OVERHEAD = 3  # ATT opcode + handle: payload per packet = MTU - 3
 DEFAULT_MTU = 23  # the BLE 4.0 minimum, what older BlueZ reports
+# A BLE dongle's own cost per command (the demo and `--simulated-ble`): ~30 ms a round
+# trip (a connection interval or two), a typical ECU answering in 15 ms.
+BLE_RTT_MS = 30.0
+BLE_ECU_MS = 15.0
 log = logging.getLogger("baygate.sim.elm327.ble")
 
 
@@ -306,14 +312,38 @@ def fake_ble_backend(
     return FakeBluetooth([dongle], clock=clock, sleep=sleep, any_address=True).client
 
 
-def demo_dongles() -> list[FakeDongle]:
-    """A shop's neighbourhood: one dongle per known layout, one that hides its service."""
+def demo_dongles(
+    profile: str | Profile | None = None,
+    *,
+    rtt_ms: float = 0.0,
+    ecu_ms: float = 0.0,
+    random_split: bool = False,
+) -> list[FakeDongle]:
+    """A shop's neighbourhood: one dongle per known layout, one that hides its service.
+
+    Each dongle is in its own car unless `profile` puts them all in that one; the link
+    options (as `FakeDongle`'s) apply to every dongle.
+    """
+    neighbourhood = [
+        ("AA:BB:CC:00:00:01", "Vgate iCar Pro", "fff0", -58, True, "petrol-can"),
+        ("AA:BB:CC:00:00:02", "OBDII", "ffe0", -71, True, "diesel-can"),
+        ("AA:BB:CC:00:00:03", "VEEPEAK", "18f0", -80, True, "iso9141-legacy"),
+        ("AA:BB:CC:00:00:04", "OBDLink CX", "e7810a71", -66, False, "petrol-can"),
+        ("AA:BB:CC:00:00:05", "ELM327 NUS", "nus", -88, True, "diesel-can"),
+    ]
     return [
-        FakeDongle("AA:BB:CC:00:00:01", "Vgate iCar Pro", "fff0", -58, profile="petrol-can"),
-        FakeDongle("AA:BB:CC:00:00:02", "OBDII", "ffe0", -71, profile="diesel-can"),
-        FakeDongle("AA:BB:CC:00:00:03", "VEEPEAK", "18f0", -80, profile="iso9141-legacy"),
-        FakeDongle("AA:BB:CC:00:00:04", "OBDLink CX", "e7810a71", -66, advertise_service=False),
-        FakeDongle("AA:BB:CC:00:00:05", "ELM327 NUS", "nus", -88, profile="diesel-can"),
+        FakeDongle(
+            address,
+            name,
+            gatt,
+            rssi,
+            advertised,
+            profile if profile is not None else car,
+            rtt_ms=rtt_ms,
+            ecu_ms=ecu_ms,
+            random_split=random_split,
+        )
+        for address, name, gatt, rssi, advertised, car in neighbourhood
     ]
 
 

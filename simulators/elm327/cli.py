@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
+
+from simulators.listening import cannot_listen
 
 from .adapters import ADAPTERS, adapter, list_adapters
 from .engine import DEFAULT_VERSION
@@ -15,10 +18,12 @@ from .profile import list_profiles, load_profile
 
 __all__ = ["main"]
 
+PROG = "baygate simulate elm327"
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="baygate simulate elm327",
+        prog=PROG,
         description="An ELM327 OBD2 adapter plugged into a simulated car.",
         epilog="example:\n  baygate simulate elm327 --tcp 127.0.0.1:35000 --profile petrol-can --fault drop",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -62,7 +67,7 @@ def _split_hostport(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
-async def _run(args: argparse.Namespace) -> None:
+async def _run(args: argparse.Namespace) -> int:
     from .pty import serve_pty
     from .tcp import serve_tcp
 
@@ -80,10 +85,15 @@ async def _run(args: argparse.Namespace) -> None:
             print(pty.path, flush=True)
             await asyncio.Event().wait()
     host, port = _split_hostport(args.tcp or "127.0.0.1:35000")
-    async with serve_tcp(host, port, **opts) as server:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            server = await stack.enter_async_context(serve_tcp(host, port, **opts))
+        except OSError as exc:
+            return cannot_listen(PROG, host, port, exc)
         who = f"{args.profile}, {args.adapter}" if args.adapter else args.profile
         print(f"elm327 simulator ({who}) on {server.url}", flush=True)
         await asyncio.Event().wait()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_faults(args.fault)
         if args.adapter:
             adapter(args.adapter)
-        asyncio.run(_run(args))
+        return asyncio.run(_run(args))
     except SimulatorError as exc:
         print(f"elm327 simulator: {exc}", file=sys.stderr)
         return 2

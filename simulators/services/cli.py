@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
+from simulators.listening import cannot_listen
 from simulators.services.faults import FaultPlan, parse_fault
 from simulators.services.manufacturer import ManufacturerApp
 from simulators.services.server import ServiceServer, wait_forever
@@ -69,9 +69,7 @@ def _serve(name: str, args: argparse.Namespace, make: Callable[[], ServiceServer
     try:
         server = make()
     except OSError as exc:
-        where = f"{args.host}:{args.port}"
-        print(f"baygate simulate {name}: cannot listen on {where}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return cannot_listen(f"baygate simulate {name}", args.host, args.port, exc)
     return wait_forever(server, _announce(name))
 
 

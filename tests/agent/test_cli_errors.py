@@ -123,10 +123,22 @@ def test_api_port_in_use(tmp_path: Path, busy_port: int) -> None:
     assert f"127.0.0.1:{busy_port}" in one_error_line(r)
 
 
-@pytest.mark.parametrize("sim", ["nhtsa", "manufacturer"])
-def test_simulator_port_in_use(sim: str, busy_port: int) -> None:
-    r = baygate("simulate", sim, "--port", str(busy_port), timeout=30)
-    assert r.returncode == 1 and f"cannot listen on 127.0.0.1:{busy_port}" in one_error_line(r)
+@pytest.mark.parametrize(
+    ("sim", "listen"),
+    [
+        ("nhtsa", ["--port", "{port}"]),
+        ("manufacturer", ["--port", "{port}"]),
+        ("elm327", ["--tcp", "127.0.0.1:{port}"]),
+        ("camera", ["--mjpeg", "127.0.0.1:{port}", "--kinds", "qrcode", "--degradations", "clean"]),
+    ],
+)
+def test_simulator_port_in_use(sim: str, listen: list[str], busy_port: int) -> None:
+    """Every simulator says it the same way (simulators/listening.py), not a traceback,
+    not asyncio's "error while attempting to bind on address ...", and exits 1."""
+    r = baygate("simulate", sim, *(a.format(port=busy_port) for a in listen), timeout=30)
+    line = one_error_line(r)
+    assert r.returncode == 1, r.stderr
+    assert line == f"baygate simulate {sim}: cannot listen on 127.0.0.1:{busy_port}: Address already in use"
 
 
 def test_schema_out_onto_a_file_or_an_unwritable_path(tmp_path: Path) -> None:

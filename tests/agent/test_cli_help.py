@@ -60,6 +60,10 @@ def test_help_has_a_description_an_example_and_help_for_every_argument(path: lis
         (["simulate", "elm327"], ["drop", "silent", "split"]),
         (["simulate", "nhtsa"], ["503", "timeout", "garbage"]),
         (["obd", "watch"], ["RPM", "COOLANT_TEMP", "FUEL_RATE"]),
+        # --simulated-ble: the fake radio's dongles and the cars it may put them in
+        (["obd", "discover"], ["--simulated-ble", "OBDII", "petrol-can", "truck-can29"]),
+        (["obd", "read"], ["--simulated-ble", "ble://name=OBDII", "iso9141-legacy"]),
+        (["run"], ["--simulated-ble", "diesel-can", "config/agent.example.toml"]),
         (["registration", "list"], ["MANUAL_REQUIRED"]),
         (["simulate"], ["elm327", "camera", "nhtsa", "manufacturer"]),
     ],

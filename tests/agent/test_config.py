@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import EXAMPLE_CONFIG, Secret, load_config, parse_config
+from agent.config import EXAMPLE_CONFIG, load_config, parse_config
 from agent.errors import ConfigError
+from agent.secret import Secret
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = EXAMPLE_CONFIG

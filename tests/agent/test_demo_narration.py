@@ -41,3 +41,12 @@ def test_a_code39_vin_with_an_import_prefix_shows_the_vin_it_carries(
 def test_acks_are_explained_in_words(demo: subprocess.CompletedProcess[str]) -> None:
     line = next(ln for ln in demo.stdout.splitlines() if "broker acknowledged" in ln)
     assert "the backend confirmed" in line and "sent again" in line
+
+
+def test_the_obd_step_finds_its_dongle_by_a_ble_scan(demo: subprocess.CompletedProcess[str]) -> None:
+    # The fake radio of `--simulated-ble`: five dongles; the strongest is the bay's.
+    lines = demo.stdout.splitlines()
+    scan = next(ln for ln in lines if "BLE scan" in ln)
+    assert "5 OBD dongles: Vgate iCar Pro -58 dBm, OBDLink CX -66 dBm" in scan, scan
+    assert any("dongle ble://AA:BB:CC:00:00:01?layout=fff0 (Vgate iCar Pro" in ln for ln in lines)
+    assert any("baygate obd read --simulated-ble" in ln for ln in lines)

@@ -18,6 +18,7 @@ from agent.records import parse_record
 from agent.service.disk import disk_check, watch_disk
 from drivers.camera import Code
 from sync.disk import DiskGuard, DiskLevel, DiskLimits
+from sync.fleet import active_alerts
 from sync.outbox import Outbox
 from tests.support.smallfs import fill, small_fs
 
@@ -69,6 +70,49 @@ async def test_levels_drive_the_sink_alerts_and_health(tmp_path: Path) -> None:
     assert [st for _, st in seen] == ["pass", "warn", "fail", "fail", "pass"]
     assert [a.code for a in alerts] == ["disk_low", "disk_full", "disk_ok"]  # type: ignore[attr-defined]
     assert sink.shed == {"telemetry": 1} and sink.refused == {"scan": 2}  # two critical steps
+    # What `baygate fleet status` makes of them: back to ok clears both levels.
+    pairs = [(a.code, a.severity) for a in alerts]  # type: ignore[attr-defined]
+    assert active_alerts(pairs[:2]) == ["disk_low", "disk_full"]
+    assert active_alerts(pairs) == []
+
+
+@pytest.mark.anyio
+async def test_a_refusal_the_monitor_never_saw_still_ends_in_disk_ok(tmp_path: Path) -> None:
+    """SQLite can hit a full disk between two of the monitor's once-a-second looks (a
+    log rotation, a big download) that both see an ok level. The refused put raises
+    `disk_full`; the monitor's next look, with the outbox taking records again, must
+    say `disk_ok`, or fleet status shows the agent's disk full forever. A real full
+    tmpfs; the monitor's statvfs is the one it saw before and after the burst."""
+
+    def statvfs(_p: Path) -> os.statvfs_result:
+        return os.statvfs_result((4096, 4096, 1, 0, (500 * MB) // 4096, 0, 0, 0, 0, 255))
+
+    looks = 2
+    with small_fs(tmp_path / "fs", 8) as fs:
+        guard = DiskGuard(fs, DiskLimits(2 * MB, 1 * MB, 1 * MB), statvfs=statvfs)
+        assert guard.ensure_reserve()
+        async with Outbox(fs / "o.sqlite3", on_full=guard.release) as ob:
+            sink = OutboxSink(ob, shop="s", agent="a")
+            await sink.emit("scan", scan())
+            burst = fill(fs, leave_bytes=0)
+            with pytest.raises(RecordRefusedError):
+                for n in range(10_000):
+                    await sink.emit("scan", {**scan(n), "payload": "x" * 4000})
+            burst.unlink()  # the burst is gone before the monitor's next look
+
+            async def step(_: float) -> None:
+                nonlocal looks
+                looks -= 1
+                if not looks:
+                    raise asyncio.CancelledError
+
+            with pytest.raises(asyncio.CancelledError):
+                await watch_disk(guard, ob, sink, sleep=step)
+            await sink.emit("scan", scan())  # taken again
+            alerts = [parse_record(r.payload) for r in await ob.pending(limit=10_000) if r.stream == "alert"]
+    codes = [a.code for a in alerts]  # type: ignore[attr-defined]
+    assert codes == ["disk_full", "disk_ok"]  # one each: the second look says nothing new
+    assert active_alerts([(a.code, a.severity) for a in alerts]) == []  # type: ignore[attr-defined]
 
 
 @pytest.mark.anyio

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
@@ -12,8 +15,8 @@ from agent.cli import main as cli_main
 from agent.enrich.connectors.spec import load_serial_rules
 from agent.enrich.errors import ConnectorConfigError
 from agent.pipelines.scan_station import ScanStation, scan_body
-from agent.pipelines.sink import MemorySink
-from agent.records import ScanRecord
+from agent.pipelines.sink import MemorySink, RecordRefusedError
+from agent.records import Envelope, ScanRecord
 from drivers.camera import Code, IteratorSource, PayloadError, VinOcr
 from drivers.obd2.pairing import DonglePairing, format_pairing
 from simulators.camera.scenes import make_scene
@@ -39,6 +42,33 @@ async def test_station_reports_each_presentation_once() -> None:
     assert recs[0].fields["id"].startswith("J")
     assert recs[1].fields["gtin"].startswith("00884116")  # Dell's GS1 company prefix
     assert all(r.camera == "bay1" for r in recs)
+
+
+class _RefusesOnce(MemorySink):
+    """A sink on a full disk for one record (the outbox refuses it), then with room."""
+
+    refused = 0
+
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
+        if not self.refused:
+            self.refused += 1
+            raise RecordRefusedError("outbox full: scan not taken")
+        return await super().emit(kind, body, ts)
+
+
+@pytest.mark.anyio
+async def test_a_scan_the_sink_refused_is_reported_at_the_next_sighting() -> None:
+    sink, clock = _RefusesOnce(), Clock()
+    station = ScanStation("bay1", sink, dedupe_window_s=60.0, clock=clock, change_gate=False)
+    frame = make_scene("qrcode", "clean", 1, (640, 480)).image
+    await station.process(frame)
+    assert sink.refused == 1 and sink.records == [] and station.stats.refused == 1
+    for _ in range(3):  # the label still in view, 0.5 s apart
+        clock.t += 0.5
+        await station.process(frame)
+    recs = [r for r in sink.records if isinstance(r, ScanRecord)]
+    assert [r.classification for r in recs] == ["job_ticket"]  # taken once, then deduped
+    assert station.stats.records == 1
 
 
 @pytest.mark.anyio

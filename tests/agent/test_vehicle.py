@@ -12,7 +12,7 @@ import pytest
 
 from agent.cli import obd as obd_cli
 from agent.pipelines.sink import MemorySink
-from agent.pipelines.vehicle import VehicleSession
+from agent.pipelines.vehicle import MAX_ERRORS, VehicleSession
 from agent.records import TelemetryRecord, VehicleReportRecord
 from drivers.obd2.store import MemoryStore
 from resilience import Backoff, BackoffPolicy
@@ -112,6 +112,17 @@ async def test_unreachable_dongle_keeps_retrying_without_crashing(port: int) -> 
     assert vs.stats.connects == 0 and len(vs.stats.errors) == 2 and sink.records == []
 
 
+async def test_errors_of_a_dongle_that_never_answers_are_bounded(port: int) -> None:
+    # Unplugged for a week at the 30 s cap is ~20,000 errors: the newest MAX_ERRORS are
+    # kept and the rest counted.
+    sink = MemorySink()
+    quick = Backoff(BackoffPolicy(first_s=0.001, cap_s=0.001, jitter=0.0))
+    vs = VehicleSession("bay5", f"tcp://127.0.0.1:{port}", sink, pids=["RPM"], backoff=quick)
+    await asyncio.wait_for(vs.run(max_connect_attempts=MAX_ERRORS + 25), 60)
+    assert len(vs.stats.errors) == MAX_ERRORS and vs.stats.errors_dropped == 25
+    assert vs.stats.connects == 0 and sink.records == []
+
+
 def _args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     obd_cli.add_arguments(parser)
@@ -171,14 +182,7 @@ async def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], port:
 
 
 async def test_cli_discover_with_fake_scanner(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = [
-        "discover",
-        "--json",
-        "--timeout",
-        "0.3",
-        "--ble-scanner-backend",
-        "tests.support.obd:DEMO_SCANNER",
-    ]
+    argv = ["discover", "--json", "--timeout", "0.3", "--simulated-ble"]
     assert await _cli(argv) == 0
     found = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
     assert {f["layout"] for f in found} >= {"fff0", "ffe0", "nus"}

@@ -38,6 +38,16 @@ def _viewer_cannot_act(browser: Browser, agent: BayAgent) -> None:
     expect(viewer.locator(f'a.bay-tile[data-bay="{BAY}"]')).to_contain_text(VIN)
 
 
+def _clear_is_refused_while_the_engine_runs(page: Page) -> None:
+    # The simulated engine runs: refused by the agent's own check, recorded as
+    # dtc_clear, and said above the codes (which stay).
+    page.click("#clear-codes")
+    clear = page.locator("#clear")
+    expect(clear).to_have_attribute("data-outcome", "refused", timeout=WAIT_MS)
+    expect(clear).to_contain_text("engine runs")
+    expect(page.locator('li[data-code="P0133"]').first).to_be_visible()
+
+
 def test_bay_page_live_finish_and_report(browser: Browser, broker: Broker, tmp_path: Path) -> None:
     shots = _shots(tmp_path)
     with bay_agent(tmp_path, mqtt_url=broker.url) as agent:
@@ -70,10 +80,12 @@ def test_bay_page_live_finish_and_report(browser: Browser, broker: Broker, tmp_p
 
         _viewer_cannot_act(browser, agent)  # while the visit is open
 
+        page.on("dialog", lambda d: d.accept())
+        _clear_is_refused_while_the_engine_runs(page)
+
         # The repair: codes cleared on the car, then the technician finishes the visit.
         agent.clear_codes_on_the_car()
         page.fill("#tech", "Dana")
-        page.on("dialog", lambda d: d.accept())
         page.click("#finish")
         page.wait_for_url(re.compile(r"/ui/report/"), timeout=WAIT_MS)
         page.set_viewport_size({"width": 1000, "height": 1200})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from resilience import BackoffPolicy
-from simulators.elm327 import Timing, fake_scanner_backend, list_profiles
+from simulators.elm327 import Timing, list_profiles
 
 # The simulator's defaults model real adapters (ATZ 1 s, protocol search 200 ms per
 # protocol, ISO 9141 init 2.6 s). Tests keep the behaviour but not the waiting.
@@ -12,7 +12,3 @@ FAST = Timing(rtt_ms=0.0, ecu_ms=0.0, frame_ms=0.0, reset_ms=5.0, search_ms=2.0,
 QUICK_BACKOFF = BackoffPolicy(first_s=0.01, cap_s=0.02, jitter=0.0)
 PROFILES = tuple(list_profiles())
 SIX = ["RPM", "SPEED", "COOLANT_TEMP", "ENGINE_LOAD", "THROTTLE_POS", "MAF"]
-
-# The simulator's demo neighbourhood (one dongle per GATT layout), as a scanner class
-# the CLI's hidden --ble-scanner-backend option can load by 'module:attr'.
-DEMO_SCANNER = fake_scanner_backend()

@@ -1,5 +1,5 @@
 """Credentials for connector calls: OAuth2 client credentials (cached, refreshed), API-key
-header, HTTP Basic. Secrets are read through agent.config.Secret at use time, so a
+header, HTTP Basic. Secrets are read through agent.secret.Secret at use time, so a
 rotated credentials file is picked up on the next token refresh.
 """
 
@@ -12,12 +12,12 @@ from collections.abc import Callable
 
 import httpx
 
-from agent.config import Secret
 from agent.enrich.answer import parse_answer
 from agent.enrich.connectors.spec import AuthSpec
 from agent.enrich.errors import AuthError, ConnectorConfigError, DataError
 from agent.enrich.resilience import Resilience, send
 from agent.errors import ConfigError
+from agent.secret import Secret
 
 __all__ = ["Credentials"]
 

@@ -116,7 +116,7 @@ function renderBay() {
   document.getElementById("pills").replaceChildren(...[pill("dongle", s.status.dongles), pill("camera", s.status.cameras), pill("uplink", s.status.uplink)].flat());
   const main = document.getElementById("main");
   main.replaceChildren(h("div", { class: "grid" },
-    vehicleCard(s), codesCard(s.report), visitCard(s), h("section", { class: "card wide", id: "graphs", "data-card": "Live data" }),
+    vehicleCard(s), codesCard(s.report, s.clear), visitCard(s), h("section", { class: "card wide", id: "graphs", "data-card": "Live data" }),
     readinessCard(s.report), freezeCard(s.report), mode06Card(s.report), scansCard(s.scans), tasksCard(s.tasks), historyCard(s.history, s.visit)));
   renderGraphs();
 }
@@ -142,9 +142,17 @@ function recallsBlock(v) {
     h("ul", {}, v.recalls.map((r) => h("li", {}, h("b", {}, r.campaign + " "), r.component))));
 }
 
-function codesCard(rep) {
-  if (!rep) return card("Trouble codes", h("p", { class: "muted" }, "no report yet"));
-  return card("Trouble codes",
+// The last clear from this screen (record dtc_clear): what it did, or why it did not.
+function clearLine(c) {
+  if (!c) return null;
+  const what = c.outcome === "cleared" ? "Codes cleared" + (c.cleared.length ? ": " + c.cleared.join(" ") : "")
+    : (c.outcome === "refused" ? "Not cleared: " : "Clear failed: ") + (c.reason || "");
+  return h("p", { id: "clear", class: c.outcome === "cleared" ? "ok" : "nok", "data-outcome": c.outcome }, what + " · " + fmtTime(c.ts));
+}
+
+function codesCard(rep, clear) {
+  if (!rep) return card("Trouble codes", h("p", { class: "muted" }, "no report yet"), clearLine(clear));
+  return card("Trouble codes", clearLine(clear),
     h("div", { class: "mil " + (rep.mil ? "on" : "off"), id: "mil" }, rep.mil ? "MIL ON" : "MIL off"),
     rep.dtcs.length
       ? h("ul", { class: "dtcs", id: "dtcs" }, rep.dtcs.map((d) =>
@@ -220,8 +228,19 @@ function visitCard(s) {
         const done = await post("visits/" + v.visit + "/finish", { technician: localStorage.getItem("baygate.tech") || null });
         location.href = "/ui/report/" + done.visit;
       } }, "Finish visit"),
-      me.clear_codes ? h("button", { class: "danger", onclick: async () => {
-        if (confirm("Clear all trouble codes on this car? Readiness monitors reset too.")) await post("bays/" + s.bay + "/clear-codes", { confirm: true });
+      me.clear_codes ? h("button", { class: "danger", id: "clear-codes", onclick: async () => {
+        if (!confirm("Clear all trouble codes on this car? Readiness monitors reset too.")) return;
+        const btn = document.getElementById("clear-codes");
+        btn.disabled = true;
+        btn.textContent = "Clearing…";
+        try {  // the outcome arrives as the bay's next snapshot too; an error is said here
+          await post("bays/" + encodeURIComponent(s.bay) + "/clear-codes", { confirm: true });
+        } catch (e) {
+          alert("Codes not cleared: " + e.message);
+        } finally {
+          btn.disabled = false;
+          btn.textContent = "Clear codes";
+        }
       } }, "Clear codes") : null) : h("p", { class: "muted" }, "view only"));
 }
 
