@@ -1,6 +1,6 @@
 """Errors raised by the agent application layer."""
 
-__all__ = ["AgentError", "ConfigError"]
+__all__ = ["AgentError", "ConfigError", "UpgradeError"]
 
 
 class AgentError(Exception):
@@ -18,3 +18,6 @@ class ConfigError(AgentError):
         self.message = message
         self.source = source
 
+
+class UpgradeError(AgentError):
+    """An upgrade order is refused: what is wrong with its version, download or wheelhouse."""

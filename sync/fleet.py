@@ -50,6 +50,7 @@ ALERT_RESOLVED_BY: dict[str, tuple[str, ...]] = {
     "camera_up": ("camera_down",),
     "dongle_found": ("dongle_lost",),
     "service_up": ("service_down",),
+    "upgrade_ok": ("upgrade_failed",),  # agent/service/runtime.py: a later upgrade succeeded
 }
 _MAX_CHECKS = 64  # a status is small; more checks than this is not ours
 

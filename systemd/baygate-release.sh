@@ -5,6 +5,8 @@
 #   baygate-release.sh upgrade WHEELHOUSE     new release; rolls back automatically if unhealthy
 #   baygate-release.sh rollback               switch back to the previous release
 #   baygate-release.sh status                 current and kept releases
+#   baygate-release.sh apply-request STATE_DIR   the upgrade the agent staged (run by
+#                                             baygate-upgrade.service, as root)
 #
 # WHEELHOUSE is a directory with requirements.txt (pinned, with hashes: locks/runtime.txt)
 # and the wheels it names plus baygate-VERSION-py3-none-any.whl. Nothing is fetched from
@@ -18,6 +20,13 @@
 # "kept" release, and is removed by the next build of that version.
 #
 # /health is read at [api] bind/port of /etc/baygate/agent.toml (default 127.0.0.1:9310).
+# apply-request: the agent (unprivileged) stages a release the backend ordered under
+# STATE_DIR/upgrades/VERSION/ and writes STATE_DIR/upgrades/request ({"id", "version"});
+# baygate-upgrade.path starts baygate-upgrade.service, which runs this. The directory is
+# derived from the validated version, never taken from the agent; the outcome goes to
+# STATE_DIR/upgrades/result.json (ok, rolled_back or failed, with the output's tail),
+# written without following links (the directory is the agent's).
+#
 # Environment overrides (used by the tests; defaults are the production paths):
 #   BAYGATE_ROOT=/  SYSTEMCTL=systemctl  USERADD=useradd  HEALTH_URL=(from the config)
 #   HEALTH_TIMEOUT_S=60  KEEP=3  PYTHON=python3
@@ -33,6 +42,7 @@ HEALTH_TIMEOUT_S=${HEALTH_TIMEOUT_S:-60}
 KEEP=${KEEP:-3}
 PYTHON=${PYTHON:-python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
+LIBEXEC="$OPT/libexec"  # this script and the units, where baygate-upgrade.service finds them
 INCOMPLETE=.incomplete
 
 die() { echo "baygate-release: $*" >&2; exit 1; }
@@ -101,9 +111,11 @@ build_release() {  # WHEELHOUSE -> prints the version it installed
   mkdir -p "$dir"
   touch "$dir/$INCOMPLETE"
   "$PYTHON" -m venv "$dir" >&2
-  "$dir/bin/pip" install -q --disable-pip-version-check --no-index --find-links "$wh" \
-    --require-hashes -r "$wh/requirements.txt" >&2
-  "$dir/bin/pip" install -q --disable-pip-version-check --no-index --no-deps "$whl" >&2
+  # --only-binary: root never runs a package's build code (a wheelhouse holds wheels).
+  "$dir/bin/pip" install -q --disable-pip-version-check --no-index --only-binary :all: \
+    --find-links "$wh" --require-hashes -r "$wh/requirements.txt" >&2
+  "$dir/bin/pip" install -q --disable-pip-version-check --no-index --only-binary :all: \
+    --no-deps "$whl" >&2
   rm "$dir/$INCOMPLETE"  # only now is it a release
   echo "$ver"
 }
@@ -117,10 +129,18 @@ prune() {
   done
 }
 
-install_unit() {
-  mkdir -p "$UNIT_DIR"
-  install -m 0644 "$HERE/baygate.service" "$UNIT_DIR/baygate.service"
+UNITS="baygate.service baygate-upgrade.service baygate-upgrade.path"
+
+install_unit() {  # the units, and this script where baygate-upgrade.service runs it
+  local u
+  mkdir -p "$UNIT_DIR" "$LIBEXEC"
+  if [ "$HERE" != "$LIBEXEC" ]; then  # not when run from there (by the upgrade unit)
+    install -m 0755 "$HERE/baygate-release.sh" "$LIBEXEC/baygate-release.sh"
+    for u in $UNITS; do install -m 0644 "$HERE/$u" "$LIBEXEC/$u"; done
+  fi
+  for u in $UNITS; do install -m 0644 "$LIBEXEC/$u" "$UNIT_DIR/$u"; done
   "$SYSTEMCTL" daemon-reload
+  "$SYSTEMCTL" enable --now baygate-upgrade.path || say "baygate-upgrade.path did not start" >&2
 }
 
 create_user() {  # the unit runs as baygate with video, dialout and bluetooth
@@ -200,10 +220,71 @@ cmd_rollback() {
   say "rolled back $cur -> $prev"
 }
 
+request_fields() {  # STATE/upgrades/request.taken -> "ID VERSION", validated; nothing if bad
+  "$PYTHON" - "$1" <<'PY'
+import json, os, re, sys
+try:
+    fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        body = json.loads(f.read(4096))
+    rid, ver = body["id"], body["version"]
+except (OSError, ValueError, KeyError, TypeError):
+    sys.exit(1)
+if not (isinstance(rid, str) and re.fullmatch(r"[0-9a-f]{16}", rid)
+        and isinstance(ver, str) and re.fullmatch(r"[0-9][0-9A-Za-z.+_]{0,63}", ver)):
+    sys.exit(1)
+print(rid, ver)
+PY
+}
+
+write_result() {  # DIR ID VERSION STATUS FROM LOG: result.json, atomic, links not followed
+  "$PYTHON" - "$@" "$(current)" <<'PY'
+import json, os, sys, tempfile, time
+d, rid, ver, status, prev, log, running = sys.argv[1:8]
+with open(log, encoding="utf-8", errors="replace") as f:
+    tail = f.read().splitlines()[-30:]
+body = {"id": rid, "version": ver, "status": status, "from": prev, "running": running,
+        "detail": "\n".join(tail), "finished": round(time.time(), 3)}
+fd, tmp = tempfile.mkstemp(dir=d, prefix=".result.")  # O_EXCL: never an existing link
+with os.fdopen(fd, "w") as f:
+    os.fchmod(f.fileno(), 0o644)  # the agent reads it
+    json.dump(body, f, sort_keys=True)
+    f.flush()
+    os.fsync(f.fileno())
+os.replace(tmp, os.path.join(d, "result.json"))
+PY
+}
+
+cmd_apply_request() {
+  local up="$1/upgrades" fields id ver prev status log
+  [ -f "$up/request" ] || { say "no upgrade request in $up"; return 0; }
+  mv -f "$up/request" "$up/request.taken"  # taken: the path unit must not start us again
+  # request.taken is "under way" for the agent (it accepts no other order): never leave it.
+  fields=$(request_fields "$up/request.taken") || { rm -f "$up/request.taken"; die "unreadable upgrade request in $up"; }
+  read -r id ver <<<"$fields"
+  prev=$(current)
+  log=$(mktemp)
+  say "upgrade $id: $prev -> $ver from $up/$ver"
+  # A separate process: its own errexit (inside `if`, bash would ignore set -e).
+  if bash "$HERE/baygate-release.sh" upgrade "$up/$ver" >"$log" 2>&1; then
+    status=ok
+  elif [ "$(current)" = "$prev" ] && grep -q "running $prev again" "$log"; then
+    status=rolled_back
+  else
+    status=failed
+  fi
+  cat "$log"
+  write_result "$up" "$id" "$ver" "$status" "$prev" "$log"
+  rm -f "$log" "$up/request.taken"
+  rm -rf "${up:?}/$ver"  # the venv is built; the wheelhouse is not needed again
+  say "upgrade $id to $ver: $status"
+}
+
 case "${1:-}" in
   install) [ $# -eq 2 ] || die "usage: $0 install WHEELHOUSE"; cmd_install "$2" ;;
   upgrade) [ $# -eq 2 ] || die "usage: $0 upgrade WHEELHOUSE"; cmd_upgrade "$2" ;;
   rollback) cmd_rollback ;;
   status) echo "current: $(current)"; releases | sed 's/^/kept: /' ;;
-  *) die "usage: $0 install WHEELHOUSE | upgrade WHEELHOUSE | rollback | status" ;;
+  apply-request) [ $# -eq 2 ] || die "usage: $0 apply-request STATE_DIR"; cmd_apply_request "$2" ;;
+  *) die "usage: $0 install WHEELHOUSE | upgrade WHEELHOUSE | rollback | status | apply-request STATE_DIR" ;;
 esac

@@ -65,6 +65,9 @@ EXAMPLES: dict[str, str] = {
     "fleet config push": "baygate fleet config push --group canary.txt --version v7 \\\n"
     "      --keys-dir /etc/mosquitto/baygate/keys --username baygate-backend \\\n"
     "      --password-file backend.pw telemetry.toml",
+    "fleet upgrade": "baygate fleet upgrade --version 1.4.0 --url https://rel.example/baygate-1.4.0.tar \\\n"
+    "      --sha256 $(cut -d' ' -f1 baygate-1.4.0.tar.sha256) --canary shop-1/bay-1 --group fleet.txt \\\n"
+    "      --wave-size 20 --keys-dir /etc/mosquitto/baygate/keys --username baygate-backend",
     "broker init": "baygate broker init --dir /etc/mosquitto/baygate --port 8883",
     "broker add-agent": "baygate broker add-agent --dir /etc/mosquitto/baygate shop-001 bay-1",
     "ui": "baygate --config /etc/baygate/agent.toml ui url --bay 1",

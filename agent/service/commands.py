@@ -1,11 +1,13 @@
 """Remote command handlers the agent registers on sync's command channel.
 
-Allow-list: ping, status, replay, and config when the runtime supports remote
-configuration. Arguments are pydantic models (extra keys refused).
+Allow-list: ping, status, replay, config when the runtime supports remote
+configuration, and upgrade / upgrade-status when it stages upgrades
+(agent/service/upgrade.py). Arguments are pydantic models (extra keys refused).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -16,11 +18,13 @@ from agent import __version__
 from agent.errors import ConfigError
 from agent.service.reconfigure import Reconfigurer
 from agent.service.remote_config import MAX_REMOTE_TOML, Answer, parse_remote
+from agent.service.upgrade import Upgrader
+from agent.service.upgrade_stage import VERSION_PATTERN
 from sync.commands import CommandArgs, CommandChannel
 from sync.errors import CommandError
 from sync.link import Link
 
-__all__ = ["ConfigArgs", "NoArgs", "ReplayArgs", "register_commands"]
+__all__ = ["ConfigArgs", "NoArgs", "ReplayArgs", "UpgradeArgs", "register_commands"]
 
 
 class NoArgs(CommandArgs):
@@ -37,16 +41,23 @@ class ConfigArgs(CommandArgs):
     toml: str = Field(max_length=MAX_REMOTE_TOML)
 
 
+class UpgradeArgs(CommandArgs):
+    version: str = Field(pattern=VERSION_PATTERN)
+    url: str = Field(min_length=8, max_length=2048)  # http(s):// or file:// of a wheelhouse tarball
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+
+
 def register_commands(
     channel: CommandChannel,
     link: Link,
     reconfigurer: Reconfigurer | None = None,
     *,
     authenticated: bool = False,
+    upgrader: Upgrader | None = None,
 ) -> None:
     """`authenticated`: the link verifies every command's MAC (mqtt.auth_key is set).
-    Remote configuration is obeyed only then: without a key any broker client could
-    reconfigure the agent."""
+    Remote configuration and upgrades are obeyed only then: without a key any broker
+    client could reconfigure the agent or have it install a release of its choosing."""
     started = time.monotonic()
 
     async def ping(_: NoArgs) -> Mapping[str, Any]:
@@ -83,8 +94,22 @@ def register_commands(
             return Answer(args.version, "rejected", str(exc)).as_dict()
         return (await reconfigurer.apply(layer)).as_dict()
 
+    async def upgrade(args: UpgradeArgs) -> Mapping[str, Any]:
+        assert upgrader is not None
+        if not authenticated:
+            why = "upgrades need mqtt.auth_key on the agent: commands cannot be authenticated"
+            return {"status": "rejected", "version": args.version, "error": why}
+        return upgrader.order(args.version, args.url, args.sha256)
+
+    async def upgrade_status(_: NoArgs) -> Mapping[str, Any]:
+        assert upgrader is not None
+        return await asyncio.to_thread(upgrader.report)  # reads two small files
+
     if reconfigurer is not None:
         channel.register("config", ConfigArgs, config)
+    if upgrader is not None:
+        channel.register("upgrade", UpgradeArgs, upgrade)
+        channel.register("upgrade-status", NoArgs, upgrade_status)
     channel.register("ping", NoArgs, ping)
     channel.register("status", NoArgs, status)
     channel.register("replay", ReplayArgs, replay)

@@ -37,6 +37,7 @@ from agent.service.reconfigure import Reconfigurer
 from agent.service.remote_config import Answer, RemoteStore
 from agent.service.sdnotify import notify, watchdog_interval_s
 from agent.service.shutdown import SHUTDOWN_BOUND_S, ShutdownDeadline
+from agent.service.upgrade import Upgrader
 from agent.service.watchdog import watchdog
 from sync.auth import decode_key
 from sync.commands import CommandChannel
@@ -62,6 +63,7 @@ if TYPE_CHECKING:  # the bay screen pulls in Starlette: only when [ui] is on
 log = logging.getLogger("baygate.runtime")
 
 PipelinesFor = Callable[[Config], list[Pipeline]]
+
 
 def _key_path(config: Config) -> Path | None:
     key = config.mqtt.key_file
@@ -190,6 +192,13 @@ class Runtime:
                 config, self._guarding(pipelines_for), self.health, RemoteStore(config.agent.state_dir),
                 on_rollback=self._rolled_back,
             )  # fmt: skip
+        # Stages backend-ordered releases for the privileged upgrade unit (signed commands only).
+        self.upgrader = Upgrader(
+            config.agent.state_dir,
+            __version__,
+            min_free_bytes=disk_limits(config).low_bytes,
+            on_result=self._upgrade_result,
+        )
         self.api = api  # serve /health and /metrics ([api] bind/port), and the bay screen ([ui])
         self.vehicles = vehicles if vehicles is not None else {}  # dongle -> session (post-scans)
         self.metrics = metrics  # the pipelines' parts already in it, when given
@@ -228,7 +237,9 @@ class Runtime:
                 commands=channel,
                 on_rejected=on_rejected,
             )
-            register_commands(channel, link, rc, authenticated=self.config.mqtt.auth_key is not None)
+            register_commands(
+                channel, link, rc, authenticated=self.config.mqtt.auth_key is not None, upgrader=self.upgrader
+            )
             self.outbox, self.link, self.sink = outbox, link, sink
             log.info(
                 "agent %s/%s running: outbox epoch %s, remote config %s",
@@ -246,6 +257,7 @@ class Runtime:
                         tg.create_task(self._guarded("bay screen", screen.run()))
                 tg.create_task(self._guarded("link", link.run()))
                 tg.create_task(self._guarded("disk monitor", watch_disk(guard, outbox, sink)))
+                tg.create_task(self._guarded("upgrader", self.upgrader.run()))
                 for i, p in enumerate(self.pipelines):
                     tg.create_task(self._guarded(f"pipeline {i}", p(sink)))
                 if rc is not None:
@@ -327,6 +339,19 @@ class Runtime:
                 "severity": "warning", "code": "config_rolled_back",
                 "message": f"remote config {answer.version} rolled back: {answer.error}",
             })  # fmt: skip
+
+    async def _upgrade_result(self, result: dict[str, Any]) -> None:
+        # Durable: the backend hears the outcome even if no `fleet upgrade` is waiting.
+        if self.sink is None:
+            return
+        version, status = result.get("version"), result.get("status")
+        if status == "ok":
+            alert = ("info", "upgrade_ok", f"upgraded {result.get('from')} -> {version}")
+        else:
+            lines = [ln for ln in str(result.get("detail") or "").splitlines() if ln.strip()]
+            why = lines[-1][:300] if lines else "no detail"
+            alert = ("warning", "upgrade_failed", f"upgrade to {version} {status}: {why}")
+        await self.sink.emit("alert", dict(zip(("severity", "code", "message"), alert, strict=True)))
 
     @staticmethod
     def _link_check(link: Link) -> tuple[Status, str]:

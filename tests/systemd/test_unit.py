@@ -54,3 +54,56 @@ def test_unit_keeps_what_the_agent_needs() -> None:
     assert "char-video4linux" in text and "char-ttyUSB" in text
     assert "StateDirectory=baygate" in text
     assert "ProcSubset=pid\n" not in text.replace("# ProcSubset=pid", "")
+
+
+UPGRADE_PATH = ROOT / "systemd" / "baygate-upgrade.path"
+UPGRADE_SERVICE = ROOT / "systemd" / "baygate-upgrade.service"
+
+
+def upgrade_units(tmp_path: Path) -> list[Path]:
+    exe = tmp_path / "baygate-release.sh"
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    service = tmp_path / UPGRADE_SERVICE.name
+    service.write_text(
+        UPGRADE_SERVICE.read_text().replace("/opt/baygate/libexec/baygate-release.sh", str(exe))
+    )
+    path = tmp_path / UPGRADE_PATH.name
+    path.write_text(UPGRADE_PATH.read_text())
+    return [path, service]
+
+
+def test_upgrade_units_verify_without_any_complaint(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", *map(str, upgrade_units(tmp_path))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.stderr.strip() == "", proc.stderr
+    assert proc.returncode == 0
+
+
+def test_upgrade_unit_watches_the_agents_request_and_runs_the_release_script(tmp_path: Path) -> None:
+    path, service = (p.read_text() for p in upgrade_units(tmp_path))
+    state = re.search(r"^StateDirectory=(\S+)$", UNIT.read_text(), flags=re.M)
+    assert state
+    # The file agent/service/upgrade.py writes, under the agent unit's own state dir.
+    assert f"PathExists=/var/lib/{state.group(1)}/upgrades/request" in path
+    assert re.search(rf"^ExecStart=\S+ apply-request /var/lib/{state.group(1)}$", service, flags=re.M)
+    assert "Type=oneshot" in service and "User=" not in service  # root: it installs releases
+    # Writable: only what the release script writes (releases, units, the upgrades dir).
+    assert "ProtectSystem=strict" in service
+    assert "ReadWritePaths=/opt/baygate /etc/systemd/system /var/lib/baygate" in service
+
+
+def test_upgrade_unit_exposure_stays_below_6(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(upgrade_units(tmp_path)[1])],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout + proc.stderr)
+    assert m, proc.stdout + proc.stderr
+    assert float(m.group(1)) <= 6.0  # 5.4 measured; root with systemctl is the point of it
