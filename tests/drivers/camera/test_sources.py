@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from drivers.camera.capture import FrameGrabber
+from drivers.camera.frame import Frame
 from drivers.camera.errors import FrameError, SourceError
 from drivers.camera.sources import DirectorySource, IteratorSource, OpenCVSource, load_image, open_source
 from resilience import BackoffPolicy
@@ -38,7 +39,7 @@ def test_directory_source_skips_bad_files(tmp_path: Path) -> None:
     assert isinstance(src, DirectorySource)
     src.open()
     frames = [src.read(), src.read(), src.read()]
-    assert [int(f[0, 0, 0]) for f in frames[:2] if f is not None] == [10, 30] and frames[2] is None
+    assert [int(f.image[0, 0, 0]) for f in frames[:2] if f is not None] == [10, 30] and frames[2] is None
     assert len(src.errors) == 1 and "b.png" in src.errors[0]
 
 
@@ -58,7 +59,7 @@ def test_grabber_finite_source_is_lossless() -> None:
     grabber = FrameGrabber(IteratorSource([_frame(i) for i in range(5)])).start()
     got = []
     while (item := grabber.latest(2.0)) is not None:
-        got.append(int(item[1][0, 0, 0]))
+        got.append(int(item[1].image[0, 0, 0]))
     grabber.stop()
     assert got == [0, 1, 2, 3, 4] and grabber.health().state == "ended"
 
@@ -94,8 +95,8 @@ class FlakyCamera:
         if self.opens <= 2:
             raise SourceError("no such device")
 
-    def read(self) -> np.ndarray | None:
-        return _frame(7)
+    def read(self) -> Frame | None:
+        return Frame.of(_frame(7))
 
     def close(self) -> None:
         pass
@@ -135,7 +136,38 @@ def test_mjpeg_stream_over_real_http() -> None:
             frame = src.read()
         finally:
             src.close()
-    assert frame is not None and frame.shape == (240, 320, 3)
+    # Issue 12: an MJPEG stream is read as FFmpeg's packets (whole JPEGs), not decoded
+    # by the source; the pixels come on first use.
+    assert src.raw and frame is not None and frame.jpeg is not None and not frame.decoded
+    assert frame.jpeg[:2] == b"\xff\xd8" and frame.image.shape == (240, 320, 3)
+
+
+def test_a_video_file_that_is_not_mjpeg_is_decoded_by_the_source(tmp_path: Path) -> None:
+    # Raw packets only for Motion-JPEG: an MPEG-4 packet is not a picture on its own.
+    path = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 10, (320, 240))
+    for i in range(3):
+        writer.write(np.full((240, 320, 3), 40 * i, np.uint8))
+    writer.release()
+    mjpeg = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(mjpeg), cv2.VideoWriter.fourcc(*"MJPG"), 10, (320, 240))
+    for i in range(3):
+        writer.write(np.full((240, 320, 3), 40 * i, np.uint8))
+    writer.release()
+    got: dict[str, tuple[bool, list[bool], Frame | None]] = {}
+    for p in (path, mjpeg):
+        src = OpenCVSource(str(p))
+        src.open()
+        try:
+            frames = [src.read() for _ in range(4)]
+        finally:
+            src.close()
+        assert frames[3] is None  # a file ends
+        got[p.suffix] = (src.raw, [f.decoded for f in frames[:3] if f is not None], frames[2])
+    assert got[".mp4"][:2] == (False, [True, True, True])
+    assert got[".avi"][:2] == (True, [False, False, False])
+    for _, _, last in got.values():
+        assert last is not None and abs(int(last.image[120, 160, 0]) - 80) <= 8  # lossy codecs
 
 
 def test_a_camera_that_drops_after_one_frame_backs_off_until_healthy() -> None:
@@ -155,13 +187,13 @@ def test_a_camera_that_drops_after_one_frame_backs_off_until_healthy() -> None:
         def open(self) -> None:
             self.opens += 1
 
-        def read(self) -> np.ndarray | None:
+        def read(self) -> Frame | None:
             self.reads += 1
             if self.reads % 2 == 0:
                 if self.opens == 6:
                     clock.t += 60.0  # this connection stayed up for a minute: healthy
                 raise SourceError("stream dropped")
-            return _frame(1)
+            return Frame.of(_frame(1))
 
     clock, delays = Clock(), []
     policy = BackoffPolicy(first_s=1.0, cap_s=8.0, jitter=0.0, healthy_after_s=30.0)
