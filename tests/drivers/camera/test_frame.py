@@ -67,7 +67,8 @@ def test_a_corrupt_or_truncated_jpeg_is_a_frame_error_when_looked_at() -> None:
 def test_a_huge_jpeg_header_is_refused_before_decoding() -> None:
     # A JPEG whose frame header (SOF0) says 60000x60000: the 1/8 decode alone would be
     # 56 MP. Nothing follows the header: it is refused from it.
-    sof = b"\xff\xc0\x00\x11\x08" + (60000).to_bytes(2, "big") * 2 + b"\x03" + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    side = (60000).to_bytes(2, "big")
+    sof = b"\xff\xc0\x00\x11\x08" + side * 2 + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
     data = b"\xff\xd8" + sof + b"\x00" * 64
     assert header_size(data) == (60000, 60000)
     with pytest.raises(FrameError, match="60000x60000 JPEG is over the decode limit"):

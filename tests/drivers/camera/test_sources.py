@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from drivers.camera.capture import FrameGrabber
-from drivers.camera.frame import Frame
 from drivers.camera.errors import FrameError, SourceError
+from drivers.camera.frame import Frame
 from drivers.camera.sources import DirectorySource, IteratorSource, OpenCVSource, load_image, open_source
 from resilience import BackoffPolicy
 from simulators.camera.stream import MjpegServer, SceneStream
