@@ -1,13 +1,14 @@
 """One camera frame, kept compressed until something needs its pixels.
 
 An MJPEG camera (an IP camera's http:// stream, a UVC camera in MJPG mode) sends whole
-JPEGs. Decoding every one to a full-size BGR array was most of what an empty bay cost
-(issue 12: FFmpeg decode + BGR conversion of a 720p/15 fps stream, 5.1 % of a core of
-the 8.1 % the agent spent). Most frames of an empty bay are only ever looked at by the
-change gate, which needs a tiny grey copy: libjpeg's DCT scaling
-(`cv2.IMREAD_REDUCED_GRAYSCALE_8`) decodes 1/8 size grey straight from the compressed
-blocks without the colour conversion and inverse DCT of the full frame. So a `Frame`
-holds either the JPEG bytes or a decoded array, and
+JPEGs. Having FFmpeg decode every one to a full-size BGR array was most of what an
+empty bay cost (issue 12: 5.1 % of a core for a 720p/15 fps stream; the packets alone
+0.1 %). Most frames of an empty bay are only ever looked at by the change gate, which
+needs a tiny grey copy: libjpeg's DCT scaling (`cv2.IMREAD_REDUCED_GRAYSCALE_8`) skips
+the inverse DCT, upsampling and colour conversion of the full frame (2.2 ms instead of
+3.9 ms on the footprint bench's 194 KB noisy 720p JPEG: the entropy decoding it cannot
+skip dominates a noisy frame; a clean one gains more). So a `Frame` holds either the
+JPEG bytes or a decoded array, and
 - `small()` is the gate's 80x45 grey copy (from the reduced decode of a JPEG, or from
   every 4th pixel of an array), computed once;
 - `image` is the full BGR (or grey) array, decoded once on first use, and only for
@@ -100,9 +101,9 @@ class Frame:
     def small(self) -> np.ndarray:
         """The gate's tiny grey copy (SMALL, float32), computed once. From a JPEG: the
         largest libjpeg reduction (1/8, 1/4, 1/2) that still covers SMALL, then block
-        means; 1.0 ms at 720p here vs 3.9 ms for a full decode. From an array: every 4th
-        pixel of every 4th row, then block means (0.25 ms at 720p; a full-frame
-        INTER_AREA took 0.6)."""
+        means (2.2 ms for a noisy 720p JPEG, see above). From an array: every 4th pixel
+        of every 4th row, then block means (0.25 ms at 720p; a full-frame INTER_AREA
+        took 0.6)."""
         if self._small is None:
             if self._image is not None:
                 grey = self._image
