@@ -42,6 +42,7 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024
 # FFmpeg names the Motion-JPEG codec so (CAP_PROP_FOURCC), whatever the container:
 # an http:// multipart stream, an RTSP MJPEG stream, an AVI file.
 _MJPG = cv2.VideoWriter.fourcc(*"MJPG")
+_MAX_BAD_PACKETS = 15
 
 
 class FrameSource(Protocol):
@@ -100,6 +101,7 @@ class OpenCVSource:
         self._fps = fps
         self._cap: cv2.VideoCapture | None = None
         self.raw = False  # reading JPEG packets (set by open)
+        self.bad_packets = 0  # packets of an MJPEG stream that were not JPEGs (skipped)
 
     def open(self) -> None:
         self.close()
@@ -133,17 +135,24 @@ class OpenCVSource:
     def read(self) -> Frame | None:
         if self._cap is None:
             raise SourceError(f"{self.name}: read before open")
-        ok, frame = self._cap.read()
-        if not ok or frame is None or frame.size == 0:
-            if self.live:
-                raise SourceError(f"{self.name}: no frame (device unplugged or stream down)")
-            return None
-        if not self.raw:
-            return Frame.of(np.asarray(frame), self.name)
-        try:
-            return Frame.from_jpeg(np.asarray(frame, np.uint8).reshape(-1), self.name)
-        except FrameError as exc:  # an MJPEG stream that sends something else
-            raise SourceError(str(exc)) from None
+        # FFmpeg passes a multipart part on as a packet whatever it holds; a part that is
+        # not a JPEG is skipped and counted, and a second of nothing else (15 in a row at
+        # 15 fps) is a failed source, reopened like a dropped one.
+        error = ""
+        for _ in range(_MAX_BAD_PACKETS + 1):
+            ok, frame = self._cap.read()
+            if not ok or frame is None or frame.size == 0:
+                if self.live:
+                    raise SourceError(f"{self.name}: no frame (device unplugged or stream down)")
+                return None
+            if not self.raw:
+                return Frame.of(np.asarray(frame), self.name)
+            try:
+                return Frame.from_jpeg(np.asarray(frame, np.uint8).reshape(-1), self.name)
+            except FrameError as exc:
+                self.bad_packets += 1
+                error = str(exc)
+        raise SourceError(f"{error} ({_MAX_BAD_PACKETS + 1} in a row from an MJPEG stream)")
 
     def close(self) -> None:
         if self._cap is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -140,6 +142,48 @@ def test_mjpeg_stream_over_real_http() -> None:
     # by the source; the pixels come on first use.
     assert src.raw and frame is not None and frame.jpeg is not None and not frame.decoded
     assert frame.jpeg[:2] == b"\xff\xd8" and frame.image.shape == (240, 320, 3)
+
+
+def _multipart_server(parts: list[bytes]) -> ThreadingHTTPServer:
+    """A loopback MJPEG camera that sends `parts` once, as multipart/x-mixed-replace."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for part in parts:
+                    head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(part)
+                    self.wfile.write(head + part + b"\r\n")
+                    self.wfile.flush()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_an_mjpeg_stream_part_that_is_not_a_jpeg_is_skipped_and_a_run_of_them_fails_the_source() -> None:
+    # FFmpeg passes every multipart part on as a packet, whatever it holds.
+    jpg = cv2.imencode(".jpg", np.full((240, 320, 3), 90, np.uint8))[1].tobytes()
+    garbage = b"<html>camera busy</html>"
+    server = _multipart_server([jpg, garbage, jpg, *([garbage] * 16), jpg])
+    src = OpenCVSource(f"http://127.0.0.1:{server.server_address[1]}/video")
+    try:
+        src.open()
+        first, second = src.read(), src.read()
+        assert src.raw and first is not None and second is not None and src.bad_packets == 1
+        assert second.image.shape == (240, 320, 3)
+        with pytest.raises(SourceError, match=r"not a JPEG .*16 in a row from an MJPEG stream"):
+            src.read()
+    finally:
+        src.close()
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_video_file_that_is_not_mjpeg_is_decoded_by_the_source(tmp_path: Path) -> None:
