@@ -136,8 +136,8 @@ class OpenCVSource:
         if self._cap is None:
             raise SourceError(f"{self.name}: read before open")
         # FFmpeg passes a multipart part on as a packet whatever it holds; a part that is
-        # not a JPEG is skipped and counted, and a second of nothing else (15 in a row at
-        # 15 fps) is a failed source, reopened like a dropped one.
+        # not a JPEG is skipped and counted, and over a second of nothing else (more than
+        # 15 in a row at 15 fps) is a failed source, reopened like a dropped one.
         error = ""
         for _ in range(_MAX_BAD_PACKETS + 1):
             ok, frame = self._cap.read()
