@@ -1,13 +1,16 @@
 """Cameras: frame sources, barcode/QR decoding, VIN and serial OCR, frame quality.
 
 Imports nothing of Baygate's outside this package. The agent wires it: sources ->
-FrameGrabber (newest frame only) -> FrameScanner (decode + VIN) -> classify -> dedupe.
+FrameGrabber (newest frame only) -> ChangeGate (on a Frame's tiny copy; JPEGs stay
+compressed until a frame is let through) -> FrameScanner (decode + VIN) -> classify
+-> dedupe.
 """
 
 from drivers.camera.capture import FrameGrabber, Health
 from drivers.camera.decode import Code, Decoder
 from drivers.camera.dedupe import Deduper
 from drivers.camera.errors import CameraError, DecodeError, FrameError, OcrError, PayloadError, SourceError
+from drivers.camera.frame import Frame
 from drivers.camera.ocr import TextBox, VinOcr
 from drivers.camera.payload import Classified, classify
 from drivers.camera.scanner import FrameResult, FrameScanner, OcrVinVoter, Read, VinFound
@@ -30,6 +33,7 @@ __all__ = [
     "Decoder",
     "Deduper",
     "DirectorySource",
+    "Frame",
     "FrameError",
     "FrameGrabber",
     "FrameResult",

@@ -1,5 +1,9 @@
 """Capture: a reader thread that keeps only the newest frame.
 
+The reader only reads: a `Frame` stays as the source gave it (for an MJPEG camera the
+JPEG bytes, ~100 KB at 720p), and whoever takes it decides how much of it to decode
+(frame.py). Frames overwritten in the slot were never decoded at all.
+
 A live camera produces frames whether or not we keep up; if frames queued, latency
 would grow without bound (a 15 fps camera and a 10 fps pipeline fall 5 s behind per
 10 s). So the reader overwrites one slot and the consumer always gets the newest frame.
@@ -21,9 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from drivers.camera.errors import CameraError
+from drivers.camera.frame import Frame
 from drivers.camera.sources import FrameSource
 from resilience import Backoff, BackoffPolicy
 
@@ -57,7 +60,7 @@ class FrameGrabber:
         # How the reader waits between reopens (True: stop now); injected by tests.
         self._wait = wait
         self._cond = threading.Condition()
-        self._frame: np.ndarray | None = None
+        self._frame: Frame | None = None
         self._seq = 0
         self._taken = 0
         self._state: State = "starting"
@@ -81,7 +84,7 @@ class FrameGrabber:
         with self._cond:
             return Health(self._state, self._seq, self._reopens, self._error)
 
-    def latest(self, timeout: float = 1.0) -> tuple[int, np.ndarray] | None:
+    def latest(self, timeout: float = 1.0) -> tuple[int, Frame] | None:
         """The newest frame not yet returned, waiting up to `timeout` s; None when none
         came (check health(): 'ended' means a finite source is done)."""
         deadline = self._clock() + timeout

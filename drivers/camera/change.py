@@ -3,11 +3,13 @@
 An empty bay sends the same picture 15 times a second. Decoding each frame (zxing-cpp
 ~26 ms, 1D localisation ~10 ms at 720p) and OCR every 0.25 s (~300 ms) kept 46 % of an
 x86 core busy with nothing in view (issue 12). The gate compares a tiny copy of each
-frame (80 x 45 block means of every 4th pixel at 720p: 16 samples a block, so sensor
-noise of sigma 3 shrinks to ~0.75) with the copy taken when a frame was last let
-through; a frame is 'changed' when more than `min_blocks` of its blocks moved by more
-than `level` grey levels after removing the common shift (auto-exposure moves every
-block alike). A label put in view moves a few percent of the blocks by tens of levels.
+frame (`Frame.small()` in frame.py: 80 x 45 block means; from every 4th pixel of a
+720p array that is 16 samples a block, so sensor noise of sigma 3 shrinks to ~0.75; a
+JPEG is never decoded in full for it, its 1/8 DCT-scaled decode already averages 8x8)
+with the copy taken when a frame was last let through; a frame is 'changed' when more
+than `min_blocks` of its blocks moved by more than `level` grey levels after removing
+the common shift (auto-exposure moves every block alike). A label put in view moves a
+few percent of the blocks by tens of levels.
 
 After a change every frame is let through for `settle_s` (0.75 s): the first changed
 frame is often the blurred one of a hand moving a label in, and the sharp frames after
@@ -23,12 +25,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
-__all__ = ["ChangeGate"]
+from drivers.camera.frame import Frame, as_frame
 
-_SMALL = (80, 45)
+__all__ = ["ChangeGate"]
 
 
 class ChangeGate:
@@ -49,20 +50,11 @@ class ChangeGate:
         self._ref_at = -float("inf")
         self._moved_at = -float("inf")
 
-    @staticmethod
-    def small(frame: np.ndarray) -> np.ndarray:
-        """The tiny grey copy the gate compares: every 4th pixel of every 4th row, then
-        block means (0.25 ms from a 720p BGR frame; a full-frame INTER_AREA took 0.6)."""
-        step = 4 if frame.shape[0] >= 4 * _SMALL[1] and frame.shape[1] >= 4 * _SMALL[0] else 1
-        tiny = cv2.resize(frame[::step, ::step], _SMALL, interpolation=cv2.INTER_AREA)
-        if tiny.ndim == 3:
-            tiny = cv2.cvtColor(tiny, cv2.COLOR_BGR2GRAY if tiny.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
-        return np.asarray(tiny, np.float32)
-
-    def changed(self, frame: np.ndarray) -> bool:
+    def changed(self, frame: Frame | np.ndarray) -> bool:
         """Does this frame differ from the last one let through? (The first frame, and
-        one frame per heartbeat, always do.) A frame let through becomes the reference."""
-        tiny = self.small(frame)
+        one frame per heartbeat, always do.) A frame let through becomes the reference.
+        FrameError when the frame cannot be looked at (a JPEG that does not decode)."""
+        tiny = as_frame(frame).small()
         now = self._clock()
         if self._ref is None or self._ref.shape != tiny.shape:
             self._keep(tiny, now)

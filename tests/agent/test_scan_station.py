@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 
 from agent.cli import main as cli_main
@@ -17,7 +21,7 @@ from agent.enrich.errors import ConnectorConfigError
 from agent.pipelines.scan_station import ScanStation, scan_body
 from agent.pipelines.sink import MemorySink, RecordRefusedError
 from agent.records import Envelope, ScanRecord
-from drivers.camera import Code, IteratorSource, PayloadError, VinOcr
+from drivers.camera import Code, Frame, IteratorSource, PayloadError, VinOcr
 from drivers.obd2.pairing import DonglePairing, format_pairing
 from simulators.camera.scenes import make_scene
 from simulators.camera.stream import SceneStream
@@ -227,8 +231,11 @@ def test_a_pairing_sticker_is_read_by_the_obd_drivers_parser() -> None:
     body = scan_body("bay1", Code("QRCODE", sticker, ((0, 0),) * 4, 1.0, "zxing"), ())
     assert body["classification"] == "dongle_pairing"
     assert body["fields"] == {
-        "address": "AA:BB:CC:DD:EE:FF", "url": "ble://AA:BB:CC:DD:EE:FF?layout=fff0",
-        "layout": "fff0", "name": "Bay 3; Vgate", "bay": "3",
+        "address": "AA:BB:CC:DD:EE:FF",
+        "url": "ble://AA:BB:CC:DD:EE:FF?layout=fff0",
+        "layout": "fff0",
+        "name": "Bay 3; Vgate",
+        "bay": "3",
     }  # fmt: skip  (percent-decoded: the camera's own parser once kept "Bay%203%3B%20Vgate")
     bad = scan_body("bay1", Code("QRCODE", "BAYGATE:DONGLE:v9;addr=x", ((0, 0),) * 4, 1.0, "zxing"), ())
     assert bad["classification"] == "raw" and bad["fields"] == {}
@@ -244,6 +251,7 @@ async def test_an_empty_bay_is_not_decoded_and_a_label_is_still_read() -> None:
     station = ScanStation("bay1", sink, ocr=VinOcr(), clock=clock, ocr_interval_s=0.25)
     rng = np.random.default_rng(1)
     wall = np.full((720, 1280, 3), 110, np.uint8)
+
     async def empty_bay(frames: int) -> None:
         for _ in range(frames):
             clock.t += 1 / 15
@@ -260,4 +268,93 @@ async def test_an_empty_bay_is_not_decoded_and_a_label_is_still_read() -> None:
     clock.t += 1 / 15
     await station.process(label.image)  # the first frame with the label in view
     recs = [r for r in sink.records if isinstance(r, ScanRecord)]
+    assert [r.payload for r in recs] == [label.codes[0]["payload"]]
+
+
+def _jpeg_frame(img: np.ndarray) -> Frame:
+    return Frame.from_jpeg(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1])
+
+
+@pytest.mark.anyio
+async def test_a_resting_scene_is_looked_at_every_idle_look_s_and_never_decoded() -> None:
+    # Issue 12: an empty bay's JPEG frames are looked at (a 1/8 decode), not decoded in
+    # full, and while the scene rests the run loop may wait idle_look_s between looks.
+    clock = Clock()
+    sink = MemorySink()
+    station = ScanStation("bay1", sink, clock=clock, idle_look_s=0.2)
+    rng = np.random.default_rng(2)
+    wall = np.full((720, 1280, 3), 110, np.uint8)
+    noisy = [np.clip(wall + rng.normal(0, 3, wall.shape), 0, 255).astype(np.uint8) for _ in range(20)]
+    frames = [_jpeg_frame(img) for img in noisy]
+    assert station.rest_s() == 0.0  # nothing seen yet
+    await station.process(frames[0])
+    assert frames[0].decoded and station.rest_s() == 0.0  # the start is a change: settling
+    clock.t += 1.0  # past the 0.75 s settle window
+    assert await station.process(frames[1]) is None  # nothing was read: idle from here
+    for f in frames[2:]:
+        assert station.rest_s() == pytest.approx(0.2)
+        clock.t += 0.05
+        assert station.rest_s() == pytest.approx(0.15)
+        clock.t += 0.15
+        assert station.rest_s() == pytest.approx(0.0, abs=1e-9)
+        assert await station.process(f) is None
+    assert station.stats.unchanged_frames == 19 and not any(f.decoded for f in frames[1:])
+    label = make_scene("qrcode", "clean", 2, (1280, 720))
+    clock.t += 0.2
+    result = await station.process(_jpeg_frame(label.image))
+    assert result is not None and result.codes and station.rest_s() == 0.0  # looking at every frame again
+    assert [r.payload for r in sink.records if isinstance(r, ScanRecord)] == [label.codes[0]["payload"]]
+
+
+class _Bay:
+    """What an MJPEG camera over an empty bay sends (a wall with sensor noise) for
+    `idle` frames, then with a label in view; the frames MjpegServer serves."""
+
+    def __init__(self, label: np.ndarray, idle: int) -> None:
+        self.label = label
+        self.idle = idle
+        rng = np.random.default_rng(3)
+        wall = np.full(label.shape, 105, np.uint8)
+        self.walls = [np.clip(wall + rng.normal(0, 3, wall.shape), 0, 255).astype(np.uint8) for _ in range(4)]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in itertools.count():
+            yield self.label if i >= self.idle else self.walls[i % len(self.walls)]
+
+
+class _SignallingSink(MemorySink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emitted = asyncio.Event()
+
+    async def emit(self, kind: str, body: Mapping[str, Any], ts: datetime | None = None) -> Envelope:
+        rec = await super().emit(kind, body, ts)
+        self.emitted.set()
+        return rec
+
+
+@pytest.mark.anyio
+async def test_a_label_shown_after_an_idle_spell_is_recorded_over_real_mjpeg_http() -> None:
+    # Issue 12 end to end: a real MJPEG stream on loopback, read as JPEG packets; the
+    # empty bay goes idle for 4 s at 15 fps (frames skipped by the gate, the loop
+    # resting between looks), then a label comes into view and is recorded.
+    from drivers.camera import OpenCVSource
+    from simulators.camera.stream import MjpegServer
+
+    label = make_scene("qrcode", "clean", 4, (1280, 720))
+    sink = _SignallingSink()
+    station = ScanStation("mjpeg-cam", sink)
+    with MjpegServer(_Bay(label.image, idle=60), fps=15.0) as server:  # type: ignore[arg-type]
+        source = OpenCVSource(server.url)
+        run = asyncio.create_task(station.run(source, duration_s=60.0))
+        try:
+            async with asyncio.timeout(45):  # a bound for a hung test, not a latency
+                await sink.emitted.wait()
+        finally:
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+    recs = [r for r in sink.records if isinstance(r, ScanRecord)]
+    assert source.raw  # the stream was read as JPEG packets
+    assert station.stats.unchanged_frames >= 5  # the idle spell was looked at, not decoded
     assert [r.payload for r in recs] == [label.codes[0]["payload"]]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -11,6 +13,7 @@ import pytest
 
 from drivers.camera.capture import FrameGrabber
 from drivers.camera.errors import FrameError, SourceError
+from drivers.camera.frame import Frame
 from drivers.camera.sources import DirectorySource, IteratorSource, OpenCVSource, load_image, open_source
 from resilience import BackoffPolicy
 from simulators.camera.stream import MjpegServer, SceneStream
@@ -38,7 +41,7 @@ def test_directory_source_skips_bad_files(tmp_path: Path) -> None:
     assert isinstance(src, DirectorySource)
     src.open()
     frames = [src.read(), src.read(), src.read()]
-    assert [int(f[0, 0, 0]) for f in frames[:2] if f is not None] == [10, 30] and frames[2] is None
+    assert [int(f.image[0, 0, 0]) for f in frames[:2] if f is not None] == [10, 30] and frames[2] is None
     assert len(src.errors) == 1 and "b.png" in src.errors[0]
 
 
@@ -58,7 +61,7 @@ def test_grabber_finite_source_is_lossless() -> None:
     grabber = FrameGrabber(IteratorSource([_frame(i) for i in range(5)])).start()
     got = []
     while (item := grabber.latest(2.0)) is not None:
-        got.append(int(item[1][0, 0, 0]))
+        got.append(int(item[1].image[0, 0, 0]))
     grabber.stop()
     assert got == [0, 1, 2, 3, 4] and grabber.health().state == "ended"
 
@@ -94,8 +97,8 @@ class FlakyCamera:
         if self.opens <= 2:
             raise SourceError("no such device")
 
-    def read(self) -> np.ndarray | None:
-        return _frame(7)
+    def read(self) -> Frame | None:
+        return Frame.of(_frame(7))
 
     def close(self) -> None:
         pass
@@ -135,7 +138,80 @@ def test_mjpeg_stream_over_real_http() -> None:
             frame = src.read()
         finally:
             src.close()
-    assert frame is not None and frame.shape == (240, 320, 3)
+    # Issue 12: an MJPEG stream is read as FFmpeg's packets (whole JPEGs), not decoded
+    # by the source; the pixels come on first use.
+    assert src.raw and frame is not None and frame.jpeg is not None and not frame.decoded
+    assert frame.jpeg[:2] == b"\xff\xd8" and frame.image.shape == (240, 320, 3)
+
+
+def _multipart_server(parts: list[bytes]) -> ThreadingHTTPServer:
+    """A loopback MJPEG camera that sends `parts` once, as multipart/x-mixed-replace."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for part in parts:
+                    head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(part)
+                    self.wfile.write(head + part + b"\r\n")
+                    self.wfile.flush()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_an_mjpeg_stream_part_that_is_not_a_jpeg_is_skipped_and_a_run_of_them_fails_the_source() -> None:
+    # FFmpeg passes every multipart part on as a packet, whatever it holds.
+    jpg = cv2.imencode(".jpg", np.full((240, 320, 3), 90, np.uint8))[1].tobytes()
+    garbage = b"<html>camera busy</html>"
+    server = _multipart_server([jpg, garbage, jpg, *([garbage] * 16), jpg])
+    src = OpenCVSource(f"http://127.0.0.1:{server.server_address[1]}/video")
+    try:
+        src.open()
+        first, second = src.read(), src.read()
+        assert src.raw and first is not None and second is not None and src.bad_packets == 1
+        assert second.image.shape == (240, 320, 3)
+        with pytest.raises(SourceError, match=r"not a JPEG .*16 in a row from an MJPEG stream"):
+            src.read()
+    finally:
+        src.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_video_file_that_is_not_mjpeg_is_decoded_by_the_source(tmp_path: Path) -> None:
+    # Raw packets only for Motion-JPEG: an MPEG-4 packet is not a picture on its own.
+    path = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 10, (320, 240))
+    for i in range(3):
+        writer.write(np.full((240, 320, 3), 40 * i, np.uint8))
+    writer.release()
+    mjpeg = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(mjpeg), cv2.VideoWriter.fourcc(*"MJPG"), 10, (320, 240))
+    for i in range(3):
+        writer.write(np.full((240, 320, 3), 40 * i, np.uint8))
+    writer.release()
+    got: dict[str, tuple[bool, list[bool], Frame | None]] = {}
+    for p in (path, mjpeg):
+        src = OpenCVSource(str(p))
+        src.open()
+        try:
+            frames = [src.read() for _ in range(4)]
+        finally:
+            src.close()
+        assert frames[3] is None  # a file ends
+        got[p.suffix] = (src.raw, [f.decoded for f in frames[:3] if f is not None], frames[2])
+    assert got[".mp4"][:2] == (False, [True, True, True])
+    assert got[".avi"][:2] == (True, [False, False, False])
+    for _, _, last in got.values():
+        assert last is not None and abs(int(last.image[120, 160, 0]) - 80) <= 8  # lossy codecs
 
 
 def test_a_camera_that_drops_after_one_frame_backs_off_until_healthy() -> None:
@@ -155,13 +231,13 @@ def test_a_camera_that_drops_after_one_frame_backs_off_until_healthy() -> None:
         def open(self) -> None:
             self.opens += 1
 
-        def read(self) -> np.ndarray | None:
+        def read(self) -> Frame | None:
             self.reads += 1
             if self.reads % 2 == 0:
                 if self.opens == 6:
                     clock.t += 60.0  # this connection stayed up for a minute: healthy
                 raise SourceError("stream dropped")
-            return _frame(1)
+            return Frame.of(_frame(1))
 
     clock, delays = Clock(), []
     policy = BackoffPolicy(first_s=1.0, cap_s=8.0, jitter=0.0, healthy_after_s=30.0)
