@@ -85,7 +85,8 @@ class DiskGuard:
         self.limits = limits or DiskLimits()
         self.reserve_path = self.directory / RESERVE_NAME
         self._statvfs = statvfs
-        self.state = DiskState(DiskLevel.OK, 0, False)
+        self.state = DiskState(DiskLevel.OK, 0, False)  # a placeholder until `measured`
+        self.measured = False  # the monitor's first look (once a second) has happened
         self.released = 0  # times the reserve was given up (SQLITE_FULL)
 
     def fs_free(self) -> int:
@@ -117,6 +118,7 @@ class DiskGuard:
         else:
             level = DiskLevel.OK
         self.state = DiskState(level, free, held >= lim.reserve_bytes)
+        self.measured = True
         return self.state
 
     def ensure_reserve(self) -> bool:

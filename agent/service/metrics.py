@@ -236,7 +236,8 @@ class DiskCollector:
         free = GaugeMetricFamily(
             "baygate_disk_free_bytes", "Free space for the outbox (filesystem + its free pages)"
         )
-        free.add_metric([], state.free_bytes)
+        if self.guard.measured:  # before the first look, 0 would read as a full disk
+            free.add_metric([], state.free_bytes)
         yield free
         for name, counts, doc in (
             ("baygate_records_shed", self.sink.shed, "Records shed under disk pressure"),

@@ -138,3 +138,29 @@ async def test_derived_records_wait_for_room_instead_of_failing(tmp_path: Path) 
             assert await ob.delete_through(ob.last_seq) > 0  # the backend acked: pages free
             rec = await asyncio.wait_for(waiting, 5)
             assert rec.seq == ob.last_seq and sink.refused["scan"] >= 1
+
+
+@pytest.mark.anyio
+async def test_free_space_is_not_exported_before_the_monitors_first_look(tmp_path: Path) -> None:
+    """A scrape before the disk monitor's first look showed 0 bytes free: a full disk
+    on a fleet dashboard for every agent that had just started."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from agent.service.metrics import DiskCollector
+
+    def statvfs(_p: Path) -> os.statvfs_result:
+        return os.statvfs_result((4096, 4096, 1, 0, (500 * MB) // 4096, 0, 0, 0, 0, 255))
+
+    guard = DiskGuard(tmp_path, DiskLimits(10 * MB, 4 * MB, 0), statvfs=statvfs)
+    async with Outbox(tmp_path / "o.sqlite3") as ob:
+        registry = CollectorRegistry()
+        registry.register(DiskCollector(guard, OutboxSink(ob, shop="s", agent="a")))
+
+        def free_lines() -> list[str]:
+            text = generate_latest(registry).decode()
+            return [line for line in text.splitlines() if line.startswith("baygate_disk_free_bytes ")]
+
+        assert free_lines() == []
+        guard.measure(await ob.free_bytes())
+        [line] = free_lines()
+        assert float(line.split()[1]) >= 500 * MB
