@@ -3,19 +3,14 @@ cleanly with its Last Will, so the backend sees it go offline."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sync.store import open_store
+from tests.support.agent_process import agent_process, stops_cleanly_on_sigterm
 from tests.support.broker import Broker
 from tests.support.sync import ingest, until
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def presence(db: Path) -> dict[tuple[str, str], tuple[str, int]]:
@@ -37,22 +32,8 @@ async def test_run_goes_online_and_offline_on_sigterm(broker: Broker, tmp_path: 
     )
     db = tmp_path / "b.sqlite3"
     async with ingest(broker.url, db):
-        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, waited on in a thread
-            [sys.executable, "-m", "agent", "--config", str(conf), "run"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
+        with agent_process("--config", str(conf), "run") as proc:
             await until(lambda: presence(db).get(("shop-run", "bay-run")) == ("online", 1), what="birth")
-            proc.send_signal(signal.SIGTERM)
-            rc = await asyncio.to_thread(proc.wait, 20)
-            assert rc == 0, proc.stderr.read() if proc.stderr else b""
+            await stops_cleanly_on_sigterm(proc, 20)
             me = ("shop-run", "bay-run")
             await until(lambda: presence(db).get(me) == ("offline", 1), what="Last Will on shutdown")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if proc.stderr:
-                proc.stderr.close()

@@ -7,9 +7,7 @@ the ELM327 simulator's fake bleak backends, never over BlueZ.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 
 from simulators.elm327 import demo_dongles, load_profile
 from sync.store import open_store
+from tests.support.agent_process import agent_process, stops_cleanly_on_sigterm
 from tests.support.broker import Broker, free_port
 from tests.support.sync import ingest, until
 
@@ -94,21 +93,7 @@ async def test_run_reads_a_configured_ble_dongle_over_the_simulated_radio(
         return [json.loads(p)["vin"] for (_, _, _, kind, p) in rows if kind == "vehicle_report" and p]
 
     async with ingest(broker.url, db):
-        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, waited on in a thread
-            [sys.executable, "-m", "agent", "--config", str(conf), "run", "--simulated-ble", "truck-can29"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
+        with agent_process("--config", str(conf), "run", "--simulated-ble", "truck-can29") as proc:
             await until(lambda: bool(vins()), timeout=60, what="a vehicle report from the simulated radio")
             assert vins() == [load_profile("truck-can29").vin]
-            proc.send_signal(signal.SIGTERM)
-            rc = await asyncio.to_thread(proc.wait, 30)
-            assert rc == 0, proc.stderr.read() if proc.stderr else b""
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if proc.stderr:
-                proc.stderr.close()
+            await stops_cleanly_on_sigterm(proc, 30)
