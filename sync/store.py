@@ -378,6 +378,21 @@ def _pg_error() -> type[Exception]:
     return psycopg.Error  # type: ignore[no-any-return]
 
 
+def _wal(con: sqlite3.Connection, attempts: int = 50) -> None:
+    """Switch to WAL. Two processes opening a fresh file together (the ingest starting
+    while `baygate backend --stats` reads) can get "database is locked" at once: the
+    switch needs the file to itself and SQLite does not wait for it there. Retry for
+    up to ~5 s, as the busy timeout would."""
+    for attempt in range(attempts):
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+
+
 def open_store(db: str, password: str | None = None) -> Store:
     """`postgresql://...` (psycopg 3) or a SQLite file path (`sqlite:///path` also accepted).
     The PostgreSQL password may come apart from the URL (`password`, or libpq's own
@@ -399,10 +414,9 @@ def open_store(db: str, password: str | None = None) -> Store:
         else:
             path = Path(db.removeprefix("sqlite://"))
             path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
+            con = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+            _wal(con)
             con.execute("PRAGMA synchronous=FULL")
-            con.execute("PRAGMA busy_timeout=5000")
             store = Store(con, "sqlite")
         store.init()
     except (sqlite3.Error, OSError, _pg_error()) as exc:
